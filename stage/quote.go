@@ -1,0 +1,5 @@
+package stage
+
+import "strconv"
+
+var strconvQuote = strconv.Quote
