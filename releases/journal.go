@@ -1,0 +1,133 @@
+package releases
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"strconv"
+	"time"
+)
+
+// Who made a change: the local user (releasectl without a daemon) or the
+// peer of the daemon's control socket, or a trigger.
+type Who struct {
+	UID       int    `json:"uid"`
+	User      string `json:"user,omitempty"`
+	SudoUser  string `json:"sudo_user,omitempty"`
+	SSHClient string `json:"ssh_client,omitempty"`
+	PID       int    `json:"pid,omitempty"`
+	// Via is how the change was asked for: "cli", "daemon", "trigger:inbox",
+	// "trigger:s3", "health-check", ...
+	Via string `json:"via,omitempty"`
+}
+
+// LocalWho describes the calling process: uid, user name, SUDO_USER and
+// SSH_CLIENT from the environment.
+func LocalWho(via string) Who {
+	w := Who{UID: os.Getuid(), PID: os.Getpid(), Via: via,
+		SudoUser: os.Getenv("SUDO_USER"), SSHClient: os.Getenv("SSH_CLIENT")}
+	if u, err := user.LookupId(strconv.Itoa(w.UID)); err == nil {
+		w.User = u.Username
+	}
+	return w
+}
+
+// Event kinds written to the journal.
+const (
+	EvStaged     = "staged"
+	EvActivated  = "activated"
+	EvRolledBack = "rolled-back"
+	EvRejected   = "rejected"
+	EvFailed     = "failed"
+	EvPruned     = "pruned"
+	EvPinned     = "pinned"
+	EvUnpinned   = "unpinned"
+	EvRecovered  = "recovered"
+)
+
+// Event is one line of the journal.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Event   string    `json:"event"`
+	Release string    `json:"release,omitempty"`
+	From    string    `json:"from,omitempty"` // for activated/rolled-back: what was live before
+	Source  string    `json:"source,omitempty"`
+	SHA256  string    `json:"sha256,omitempty"` // of the artifact
+	Who     Who       `json:"who"`
+	Outcome string    `json:"outcome"` // "ok" or "error"
+	Error   string    `json:"error,omitempty"`
+	Detail  string    `json:"detail,omitempty"`
+}
+
+// Append writes ev as one line at the end of the journal and fsyncs it.
+// The line is written with a single write(2) on an O_APPEND descriptor, so
+// a killed process leaves either the whole line or none of it. Append does
+// not need the lock (the daemon records failed attempts that never got it).
+func (s *Store) Append(ev Event) error {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now().UTC()
+	}
+	if ev.Outcome == "" {
+		ev.Outcome = "ok"
+		if ev.Error != "" {
+			ev.Outcome = "error"
+		}
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(s.state(journalName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("journal %s: %w", f.Name(), err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("journal %s: fsync: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// Journal returns the events of the journal, oldest first (the last limit
+// ones if limit > 0), and the number of lines that did not parse. Lines
+// that do not parse (only a torn last line can, after a power loss) are
+// skipped and counted, never fatal.
+func (s *Store) Journal(limit int) ([]Event, int, error) {
+	f, err := os.Open(s.state(journalName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	var evs []Event
+	bad := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var ev Event
+		if json.Unmarshal(sc.Bytes(), &ev) != nil {
+			bad++
+			continue
+		}
+		evs = append(evs, ev)
+		if limit > 0 && len(evs) > 2*limit {
+			evs = append(evs[:0], evs[len(evs)-limit:]...)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, bad, fmt.Errorf("journal %s: %w", f.Name(), err)
+	}
+	if limit > 0 && len(evs) > limit {
+		evs = evs[len(evs)-limit:]
+	}
+	return evs, bad, nil
+}

@@ -1,0 +1,178 @@
+package releases
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrLocked is returned (wrapped in a *LockedError) when another writer
+// holds the store's lock.
+var ErrLocked = errors.New("release store is locked by another writer")
+
+// Holder describes the process that holds the lock.
+type Holder struct {
+	PID     int       `json:"pid"`
+	Command string    `json:"command"`
+	Since   time.Time `json:"since"`
+	Who     *Who      `json:"who,omitempty"`
+	Op      string    `json:"op,omitempty"`
+}
+
+// LockedError names the holder of the lock.
+type LockedError struct {
+	Root   string
+	Holder *Holder // nil if the holder did not (yet) describe itself
+	Waited time.Duration
+}
+
+func (e *LockedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: another writer holds the lock", e.Root)
+	if h := e.Holder; h != nil {
+		fmt.Fprintf(&b, " (pid %d, %q", h.PID, h.Command)
+		if h.Op != "" {
+			fmt.Fprintf(&b, ", %s", h.Op)
+		}
+		fmt.Fprintf(&b, ", since %s", h.Since.Format(time.RFC3339))
+		if h.Who != nil && h.Who.User != "" {
+			fmt.Fprintf(&b, ", by %s", h.Who.User)
+		}
+		b.WriteString(")")
+	}
+	if e.Waited > 0 {
+		fmt.Fprintf(&b, "; waited %s", e.Waited.Round(time.Millisecond))
+	} else {
+		b.WriteString("; use --wait DURATION to wait for it")
+	}
+	return b.String()
+}
+
+func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// Lock is the store's writer lock, held by one process (and one Store
+// value in it) at a time. It is an flock(2) on state/lock, so it is
+// released by the kernel when the process dies, however it dies.
+type Lock struct {
+	s *Store
+	f *os.File
+}
+
+// Lock takes the writer lock, waiting up to wait (0: fail at once) or until
+// ctx is done. It then runs Recover, whose report of cleaned leftovers it
+// returns. op describes the operation for a waiting writer's message.
+func (s *Store) Lock(ctx context.Context, wait time.Duration, who Who, op string) (*Lock, []string, error) {
+	f, err := os.OpenFile(s.state("lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open lock: %w", err)
+	}
+	start := time.Now()
+	deadline := start.Add(wait)
+	delay := time.Millisecond
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, nil, fmt.Errorf("flock %s: %w", f.Name(), err)
+		}
+		if wait <= 0 || time.Now().After(deadline) {
+			f.Close()
+			le := &LockedError{Root: s.Root, Holder: s.LockHolder()}
+			if wait > 0 {
+				le.Waited = time.Since(start)
+			}
+			return nil, nil, le
+		}
+		// Polling flock with a capped backoff: flock has no timeout, and a
+		// blocking flock in a goroutine could not be abandoned on ctx.
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 50*time.Millisecond)
+	}
+	h := Holder{PID: os.Getpid(), Command: commandLine(), Since: time.Now().UTC(), Who: &who, Op: op}
+	b, _ := json.Marshal(h)
+	f.Truncate(0)
+	f.WriteAt(append(b, '\n'), 0)
+	l := &Lock{s: s, f: f}
+	s.mu.Lock()
+	s.locked = l
+	s.mu.Unlock()
+	cleaned, err := s.recover(who)
+	if err != nil {
+		l.Unlock()
+		return nil, nil, fmt.Errorf("recovering %s: %w", s.Root, err)
+	}
+	return l, cleaned, nil
+}
+
+// Unlock releases the lock. It is safe to call more than once.
+func (l *Lock) Unlock() {
+	if l == nil || l.f == nil {
+		return
+	}
+	l.s.mu.Lock()
+	if l.s.locked == l {
+		l.s.locked = nil
+	}
+	l.s.mu.Unlock()
+	l.f.Truncate(0)
+	l.f.Close() // closing the last fd releases the flock
+	l.f = nil
+}
+
+func (s *Store) checkLocked() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.locked == nil {
+		return ErrNotLocked
+	}
+	return nil
+}
+
+// LockHolder returns the description the current holder wrote, or nil if
+// the lock is free or the holder has not described itself yet. It never
+// blocks.
+func (s *Store) LockHolder() *Holder {
+	f, err := os.Open(s.state("lock"))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	// If we can take a shared lock nobody holds the exclusive one.
+	if unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB) == nil {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return nil
+	}
+	var h Holder
+	b := make([]byte, 4096)
+	n, _ := f.Read(b)
+	if json.Unmarshal(b[:n], &h) != nil {
+		return nil
+	}
+	return &h
+}
+
+func commandLine() string {
+	b, err := os.ReadFile("/proc/self/cmdline")
+	if err != nil || len(b) == 0 {
+		return os.Args[0]
+	}
+	s := strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}

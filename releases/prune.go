@@ -1,0 +1,180 @@
+package releases
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/example/release-agent/symlink"
+)
+
+// DefaultKeep is how many releases prune keeps by default.
+const DefaultKeep = 5
+
+// PrunePlan splits the releases with trees into those kept and those
+// pruned: the keep newest staged releases are kept, and so are the current
+// one, the previous one (the rollback target) and pinned ones, whatever
+// their age. Failed and rejected ids have no tree and never count. It
+// takes no lock; Prune re-plans under the lock.
+func (s *Store) PrunePlan(keep int) (kept, pruned []string, err error) {
+	if keep < 1 {
+		return nil, nil, fmt.Errorf("keep must be at least 1, not %d", keep)
+	}
+	recs, err := s.Records()
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, err := s.Current()
+	if err != nil {
+		return nil, nil, err
+	}
+	prev, err := s.Previous()
+	if err != nil {
+		return nil, nil, err
+	}
+	n := 0
+	for _, r := range recs { // newest first
+		if !r.Live() {
+			continue
+		}
+		n++
+		if n <= keep || r.ID == cur || r.ID == prev || r.Pinned {
+			kept = append(kept, r.ID)
+		} else {
+			pruned = append(pruned, r.ID)
+		}
+	}
+	return kept, pruned, nil
+}
+
+// Prune removes the trees PrunePlan selects. Each tree first leaves
+// releases/ by one rename (into state/trash), so it is never seen half
+// deleted, then is deleted; its record stays with status pruned. It
+// requires the lock.
+func (s *Store) Prune(keep int, who Who) (pruned []string, err error) {
+	if err := s.checkLocked(); err != nil {
+		return nil, err
+	}
+	_, plan, err := s.PrunePlan(keep)
+	if err != nil {
+		return nil, err
+	}
+	trash := s.state(trashDir)
+	if err := os.MkdirAll(trash, 0o755); err != nil {
+		return nil, err
+	}
+	for _, id := range plan {
+		rec, err := s.Record(id)
+		if err != nil {
+			return pruned, err
+		}
+		t := filepath.Join(trash, id)
+		if err := os.Rename(s.Dir(id), t); err != nil && !os.IsNotExist(err) {
+			return pruned, fmt.Errorf("pruning %s: %w", id, err)
+		}
+		rec.Status = StatusPruned
+		if err := s.PutRecord(rec); err != nil {
+			return pruned, err
+		}
+		if err := removeTree(t); err != nil {
+			return pruned, fmt.Errorf("pruning %s: %w", id, err)
+		}
+		pruned = append(pruned, id)
+		if err := s.Append(Event{Event: EvPruned, Release: id, Who: who, Detail: fmt.Sprintf("keep %d", keep)}); err != nil {
+			return pruned, err
+		}
+	}
+	return pruned, nil
+}
+
+// recover repairs what a killed writer left, under the lock, and says what
+// it did, one line per action:
+//   - staging trees (interrupted deploys) are removed and their ids
+//     recorded as failed;
+//   - trees in releases/ without a record (killed between the rename and
+//     the record) are removed, unless current points at them;
+//   - trash (interrupted prunes) and temporary files are removed;
+//   - live.json is brought in line with where current points.
+func (s *Store) recover(who Who) ([]string, error) {
+	var did []string
+	// Leftovers about to be removed may carry ids next-id has not seen
+	// (it is written before use, so only if it was lost): bump it first so
+	// no id is ever reused.
+	if err := s.reserveSeen(); err != nil {
+		return did, err
+	}
+	stage := s.state(stagingDir)
+	ents, _ := os.ReadDir(stage)
+	for _, e := range ents {
+		p := filepath.Join(stage, e.Name())
+		if err := removeTree(p); err != nil {
+			return did, err
+		}
+		did = append(did, fmt.Sprintf("removed staging tree %s of an interrupted deploy", e.Name()))
+		if _, ok := ParseID(e.Name()); ok {
+			if _, err := s.Record(e.Name()); err != nil {
+				rec := Record{ID: e.Name(), Status: StatusFailed, Who: who, Error: "interrupted: the deploying process died"}
+				if err := s.PutRecord(&rec); err != nil {
+					return did, err
+				}
+				s.Append(Event{Event: EvFailed, Release: e.Name(), Who: who, Outcome: "error", Error: rec.Error})
+			}
+		}
+	}
+	cur, err := s.Current()
+	if err != nil {
+		return did, err
+	}
+	rels := filepath.Join(s.Root, ReleasesDir)
+	ents, _ = os.ReadDir(rels)
+	for _, e := range ents {
+		id := e.Name()
+		p := filepath.Join(rels, id)
+		if isTempName(id) || symlink.IsTemp(id) {
+			os.Remove(p)
+			continue
+		}
+		if _, ok := ParseID(id); !ok || id == cur {
+			continue
+		}
+		if rec, err := s.Record(id); err == nil && rec.Status != StatusPruned {
+			continue
+		}
+		if err := removeTree(p); err != nil {
+			return did, err
+		}
+		did = append(did, fmt.Sprintf("removed release tree %s that was never recorded (interrupted deploy or prune)", id))
+	}
+	if ents, _ := os.ReadDir(s.state(trashDir)); len(ents) > 0 {
+		for _, e := range ents {
+			if err := removeTree(filepath.Join(s.state(trashDir), e.Name())); err != nil {
+				return did, err
+			}
+			did = append(did, fmt.Sprintf("finished deleting pruned tree %s", e.Name()))
+		}
+	}
+	for _, d := range []string{s.Root, s.state(), s.state(recordsDir), s.state(manifestsDir), s.state(reportsDir)} {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			if isTempName(e.Name()) || symlink.IsTemp(e.Name()) {
+				os.Remove(filepath.Join(d, e.Name()))
+				did = append(did, "removed temporary file "+strings.TrimPrefix(filepath.Join(d, e.Name()), s.Root+"/"))
+			}
+		}
+	}
+	if cur != "" {
+		ls, err := s.readLive()
+		if err != nil {
+			return did, err
+		}
+		if n := len(ls.History); n == 0 || ls.History[n-1] != cur {
+			if err := s.pushLive(cur); err != nil {
+				return did, err
+			}
+			s.Append(Event{Event: EvRecovered, Release: cur, Who: who, Detail: "current was switched but not recorded; recorded now"})
+			did = append(did, fmt.Sprintf("recorded %s as live (the switch happened, its bookkeeping did not)", cur))
+		}
+	}
+	return did, nil
+}

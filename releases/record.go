@@ -1,0 +1,156 @@
+package releases
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/example/release-agent/manifest"
+	"github.com/example/release-agent/source"
+)
+
+// Status of a release id.
+type Status string
+
+const (
+	// Staged: the tree is complete in releases/ and may be activated.
+	StatusStaged Status = "staged"
+	// Failed: staging failed (bad archive, disk full, ...); no tree.
+	StatusFailed Status = "failed"
+	// Rejected: validation rejected the staged tree; no tree, report kept.
+	StatusRejected Status = "rejected"
+	// Pruned: the tree was removed by prune; the record stays.
+	StatusPruned Status = "pruned"
+)
+
+// Record is what the store knows of one release id. It is written
+// atomically (rename) and read without locks.
+type Record struct {
+	ID      string      `json:"id"`
+	Status  Status      `json:"status"`
+	Created time.Time   `json:"created"`
+	Source  source.Info `json:"source"`
+	Who     Who         `json:"who"`
+	// Files and Bytes count the release's own regular files.
+	Files int   `json:"files"`
+	Bytes int64 `json:"bytes"`
+	// LinkedFiles/LinkedBytes of them were hardlinked from the release that
+	// was live when this one was staged (no new disk space).
+	LinkedFiles int   `json:"linked_files"`
+	LinkedBytes int64 `json:"linked_bytes"`
+	Hashed      bool  `json:"hashed"`
+	Validated   bool  `json:"validated"`
+	Pinned      bool  `json:"pinned"`
+	// Bad is set when the release was rolled back from (the reason); a
+	// rollback never returns to a bad release, an explicit activate does
+	// and clears it.
+	Bad       string     `json:"bad,omitempty"`
+	Error     string     `json:"error,omitempty"` // for failed/rejected
+	Activated *time.Time `json:"last_activated,omitempty"`
+}
+
+// Live reports whether the record has a tree that can be activated.
+func (r *Record) Live() bool { return r.Status == StatusStaged }
+
+func (s *Store) recordPath(id string) string { return s.state(recordsDir, id+".json") }
+
+// Record reads the record of id. A missing record wraps ErrNoRelease.
+func (s *Store) Record(id string) (*Record, error) {
+	if err := CheckID(id); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoRelease, err)
+	}
+	var r Record
+	err := readJSON(s.recordPath(id), &r)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s (in %s)", ErrNoRelease, id, s.Root)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// PutRecord writes r atomically and durably. It requires the lock.
+func (s *Store) PutRecord(r *Record) error {
+	if err := s.checkLocked(); err != nil {
+		return err
+	}
+	return writeJSONAtomic(s.recordPath(r.ID), r)
+}
+
+// Records returns every record, newest id first. Records that fail to
+// parse are returned as errors naming the file.
+func (s *Store) Records() ([]*Record, error) {
+	ents, err := os.ReadDir(s.state(recordsDir))
+	if err != nil {
+		return nil, err
+	}
+	var out []*Record
+	for _, e := range ents {
+		name := e.Name()
+		if filepath.Ext(name) != ".json" {
+			continue
+		}
+		id := name[:len(name)-5]
+		if _, ok := ParseID(id); !ok {
+			continue
+		}
+		r, err := s.Record(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *Record) int {
+		x, _ := ParseID(a.ID)
+		y, _ := ParseID(b.ID)
+		return int(y - x)
+	})
+	return out, nil
+}
+
+// Manifest reads the manifest of id.
+func (s *Store) Manifest(id string) (*manifest.Manifest, error) {
+	if err := CheckID(id); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoRelease, err)
+	}
+	var m manifest.Manifest
+	err := readJSON(s.state(manifestsDir, id+".json"), &m)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: no manifest for %s", ErrNoRelease, id)
+	}
+	return &m, err
+}
+
+// PutManifest writes the manifest of id. It requires the lock.
+func (s *Store) PutManifest(id string, m *manifest.Manifest) error {
+	if err := s.checkLocked(); err != nil {
+		return err
+	}
+	return writeJSONAtomic(s.state(manifestsDir, id+".json"), m)
+}
+
+// PutExtra stores a JSON document kind ("report", "hashes") of id beside
+// its record. It requires the lock.
+func (s *Store) PutExtra(id, kind string, v any) error {
+	if err := s.checkLocked(); err != nil {
+		return err
+	}
+	return writeJSONAtomic(s.state(reportsDir, id+"."+kind+".json"), v)
+}
+
+// Extra reads a document stored with PutExtra into v.
+func (s *Store) Extra(id, kind string, v any) error {
+	if err := CheckID(id); err != nil {
+		return fmt.Errorf("%w: %v", ErrNoRelease, err)
+	}
+	err := readJSON(s.state(reportsDir, id+"."+kind+".json"), v)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: no %s for %s", ErrNoRelease, kind, id)
+	}
+	return err
+}

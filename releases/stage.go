@@ -1,0 +1,198 @@
+package releases
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/example/release-agent/manifest"
+	"github.com/example/release-agent/symlink"
+)
+
+// NextID allocates a new release id. The counter is written durably before
+// the id is returned, so the id is never handed out again, whatever happens
+// to the caller. It requires the lock.
+func (s *Store) NextID() (string, error) {
+	if err := s.checkLocked(); err != nil {
+		return "", err
+	}
+	n, err := s.maxSeenID()
+	if err != nil {
+		return "", err
+	}
+	n++
+	if b, err := os.ReadFile(s.state(nextIDName)); err == nil {
+		c, perr := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if perr != nil {
+			return "", fmt.Errorf("%s: %q is not a number: %w", s.state(nextIDName), b, perr)
+		}
+		n = max(n, c)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	if err := writeFileAtomic(s.state(nextIDName), []byte(strconv.FormatInt(n+1, 10)+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("allocating release id: %w", err)
+	}
+	return FormatID(n), nil
+}
+
+// reserveSeen makes next-id greater than every id seen on disk.
+func (s *Store) reserveSeen() error {
+	hi, err := s.maxSeenID()
+	if err != nil || hi == 0 {
+		return err
+	}
+	if b, err := os.ReadFile(s.state(nextIDName)); err == nil {
+		if c, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && c > hi {
+			return nil
+		}
+	}
+	return writeFileAtomic(s.state(nextIDName), []byte(strconv.FormatInt(hi+1, 10)+"\n"), 0o644)
+}
+
+// maxSeenID is the highest id with a tree, a record, a manifest or a
+// staging directory: a second line of defence behind next-id.
+func (s *Store) maxSeenID() (int64, error) {
+	var hi int64
+	for _, d := range []string{filepath.Join(s.Root, ReleasesDir), s.state(recordsDir), s.state(stagingDir), s.state(manifestsDir)} {
+		ents, err := os.ReadDir(d)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, err
+		}
+		for _, e := range ents {
+			name := strings.TrimSuffix(e.Name(), ".json")
+			if n, ok := ParseID(name); ok && n > hi {
+				hi = n
+			}
+		}
+	}
+	return hi, nil
+}
+
+// Staging is a release being built under state/staging/ID.
+type Staging struct {
+	ID  string
+	Dir string // absolute path of the tree being built
+	s   *Store
+}
+
+// NewStaging allocates an id and creates its empty staging directory. It
+// requires the lock.
+func (s *Store) NewStaging() (*Staging, error) {
+	id, err := s.NextID()
+	if err != nil {
+		return nil, err
+	}
+	dir := s.state(stagingDir, id)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("staging %s: %w", id, err)
+	}
+	return &Staging{ID: id, Dir: dir, s: s}, nil
+}
+
+// Discard removes the staging tree (after a failure) and records the
+// failure: the id stays used, with a record of status st (failed or
+// rejected) and the error, and a journal event. It is safe to call after
+// Commit (it then does nothing).
+func (st *Staging) Discard(status Status, rec Record, cause error) error {
+	if st.Dir == "" {
+		return nil
+	}
+	err := removeTree(st.Dir)
+	st.Dir = ""
+	rec.ID = st.ID
+	rec.Status = status
+	if cause != nil {
+		rec.Error = cause.Error()
+	}
+	if rec.Created.IsZero() {
+		rec.Created = time.Now().UTC()
+	}
+	if perr := st.s.PutRecord(&rec); perr != nil && err == nil {
+		err = perr
+	}
+	ev := EvFailed
+	if status == StatusRejected {
+		ev = EvRejected
+	}
+	if jerr := st.s.Append(Event{Event: ev, Release: st.ID, Source: rec.Source.Spec, SHA256: rec.Source.SHA256,
+		Who: rec.Who, Outcome: "error", Error: rec.Error}); jerr != nil && err == nil {
+		err = jerr
+	}
+	return err
+}
+
+// Commit makes the staged tree a release: it makes the tree's data durable
+// with one syncfs(2), renames it to releases/ID (atomic), fsyncs releases/,
+// then writes the manifest and the record (status staged) and journals it.
+// If Commit fails, the tree is removed and the id is recorded as failed.
+func (st *Staging) Commit(rec Record, m *manifest.Manifest) error {
+	s := st.s
+	if err := s.checkLocked(); err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		st.Discard(StatusFailed, rec, err)
+		return err
+	}
+	if err := syncfs(st.Dir); err != nil {
+		return fail(fmt.Errorf("syncfs %s: %w", st.Dir, err))
+	}
+	// The manifest goes first: a tree in releases/ without a record is a
+	// leftover, but a record must never point at a missing manifest.
+	if err := s.PutManifest(st.ID, m); err != nil {
+		return fail(err)
+	}
+	dst := s.Dir(st.ID)
+	if err := os.Rename(st.Dir, dst); err != nil {
+		return fail(fmt.Errorf("moving %s into releases/: %w", st.ID, err))
+	}
+	st.Dir = ""
+	if err := symlink.SyncDir(filepath.Join(s.Root, ReleasesDir)); err != nil {
+		st.Dir = dst
+		return fail(err)
+	}
+	rec.ID = st.ID
+	rec.Status = StatusStaged
+	if rec.Created.IsZero() {
+		rec.Created = time.Now().UTC()
+	}
+	rec.Files, rec.Bytes = m.Totals()
+	if err := s.PutRecord(&rec); err != nil {
+		st.Dir = dst
+		return fail(err)
+	}
+	return s.Append(Event{Event: EvStaged, Release: st.ID, Source: rec.Source.Spec, SHA256: rec.Source.SHA256, Who: rec.Who,
+		Detail: fmt.Sprintf("%d files, %d bytes, %d hardlinked", rec.Files, rec.Bytes, rec.LinkedFiles)})
+}
+
+func syncfs(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Syncfs(int(f.Fd()))
+}
+
+// removeTree deletes a tree whose directories may be read-only.
+func removeTree(dir string) error {
+	err := os.RemoveAll(dir)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
+}

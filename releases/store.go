@@ -1,0 +1,225 @@
+// Package releases is the on-disk release store of one site.
+//
+// # Layout
+//
+//	ROOT/
+//	  current -> releases/v42   relative symlink, the web server's document root
+//	  releases/v41/ releases/v42/  immutable release trees (files read-only, unchanged
+//	                               files hardlinked between releases)
+//	  state/                    never served:
+//	    lock                    flock(2) of every writer; holds the holder's description
+//	    journal.jsonl           append-only, one JSON event per line, fsynced
+//	    next-id                 the next release number (monotonic, never reused)
+//	    live.json               ids that were live, oldest first (rollback order)
+//	    records/vN.json         one record per release id ever allocated
+//	    manifests/vN.json       file list (path, size, mode, sha256) of vN
+//	    reports/vN.json         validation report of vN, if any
+//	    staging/vN/             a release being built (same filesystem as releases/)
+//	    trash/                  trees being deleted
+//
+// # Guarantees
+//
+// current changes only by symlink.Replace (rename of a fresh link, then
+// fsync of ROOT). A release tree appears in releases/ only by rename from
+// staging, after a syncfs(2) made its data durable, and before its record
+// is written; a tree without a record is a leftover of a killed process and
+// is removed by Recover. Release ids come from next-id, which is written
+// durably before the id is used, so an id is never handed out twice, even
+// across crashes and pruning.
+//
+// # Concurrency
+//
+// Every method that changes the store requires the caller to hold the lock
+// (Lock); they return ErrNotLocked otherwise. Reads (List, Current, Record,
+// Manifest, Journal) take no lock and never block: every file they read is
+// replaced by rename, so they see the old or the new version. A *Store is
+// safe for concurrent use by several goroutines.
+package releases
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/example/release-agent/symlink"
+)
+
+// Errors callers branch on.
+var (
+	ErrNoRelease  = errors.New("no such release")
+	ErrNotLocked  = errors.New("store lock not held")
+	ErrNoPrevious = errors.New("no earlier release to roll back to")
+	ErrNotStore   = errors.New("not a release root")
+)
+
+// Store is the release store rooted at Root.
+type Store struct {
+	Root string
+
+	mu     sync.Mutex
+	locked *Lock
+}
+
+// Names inside ROOT.
+const (
+	CurrentName  = "current"
+	ReleasesDir  = "releases"
+	StateDir     = "state"
+	journalName  = "journal.jsonl"
+	nextIDName   = "next-id"
+	liveName     = "live.json"
+	recordsDir   = "records"
+	manifestsDir = "manifests"
+	reportsDir   = "reports"
+	stagingDir   = "staging"
+	trashDir     = "trash"
+)
+
+// Open returns the store at root, creating releases/ and state/ if root
+// exists but has none yet. It fails if root does not exist, or if
+// ROOT/current is a real directory (with the one-line migration).
+func Open(root string) (*Store, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("release root %s: %w", abs, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("release root %s: %w: not a directory", abs, ErrNotStore)
+	}
+	s := &Store{Root: abs}
+	if fi, err := os.Lstat(s.CurrentPath()); err == nil && fi.Mode()&fs.ModeSymlink == 0 {
+		return nil, fmt.Errorf("%w\nmigrate it once (a brief gap while it moves): mv %s %s.old && releasectl --root %s deploy %s.old",
+			&symlink.NotSymlinkError{Path: s.CurrentPath(), Mode: fi.Mode()}, s.CurrentPath(), s.CurrentPath(), abs, s.CurrentPath())
+	}
+	for _, d := range []string{ReleasesDir, StateDir, s.state(recordsDir), s.state(manifestsDir), s.state(reportsDir), s.state(stagingDir)} {
+		p := d
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(abs, d)
+		}
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return nil, fmt.Errorf("release root %s: %w", abs, err)
+		}
+	}
+	return s, nil
+}
+
+func (s *Store) state(parts ...string) string {
+	return filepath.Join(append([]string{s.Root, StateDir}, parts...)...)
+}
+
+// CurrentPath is ROOT/current.
+func (s *Store) CurrentPath() string { return filepath.Join(s.Root, CurrentName) }
+
+// Dir is the tree of release id.
+func (s *Store) Dir(id string) string { return filepath.Join(s.Root, ReleasesDir, id) }
+
+// StateDir is ROOT/state.
+func (s *Store) StateDir() string { return s.state() }
+
+var idRE = regexp.MustCompile(`^v([1-9][0-9]{0,17})$`)
+
+// ParseID returns the number of a release id "vN".
+func ParseID(id string) (int64, bool) {
+	m := idRE.FindStringSubmatch(id)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	return n, err == nil
+}
+
+// FormatID returns "vN".
+func FormatID(n int64) string { return "v" + strconv.FormatInt(n, 10) }
+
+// CheckID returns a usage-style error if id is not of the form vN.
+func CheckID(id string) error {
+	if _, ok := ParseID(id); !ok {
+		return fmt.Errorf("%q is not a release id (want v1, v2, ...)", id)
+	}
+	return nil
+}
+
+// Current returns the id that ROOT/current points to, or "" if there is no
+// current link yet.
+func (s *Store) Current() (string, error) {
+	t, err := os.Readlink(s.CurrentPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	id := filepath.Base(t)
+	if filepath.ToSlash(filepath.Dir(t)) != ReleasesDir {
+		return "", fmt.Errorf("%s points to %q, outside %s/", s.CurrentPath(), t, ReleasesDir)
+	}
+	return id, nil
+}
+
+// writeFileAtomic writes data to path via a temporary file, fsync and
+// rename, then fsyncs the directory: readers see the old or the new file,
+// and the new one survives a crash once this returns.
+func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	return symlink.SyncDir(dir)
+}
+
+func writeJSONAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(b, '\n'), 0o644)
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func isTempName(name string) bool { return strings.HasPrefix(name, ".tmp-") }

@@ -1,0 +1,278 @@
+package releases
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/example/release-agent/manifest"
+	"github.com/example/release-agent/source"
+)
+
+var testWho = Who{UID: 1000, User: "tester", Via: "test"}
+
+func openStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func lock(t *testing.T, s *Store) *Lock {
+	t.Helper()
+	l, _, err := s.Lock(context.Background(), 0, testWho, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Unlock)
+	return l
+}
+
+// stageFiles makes a release from a map of files and returns its id.
+func stageFiles(t *testing.T, s *Store, files map[string]string) string {
+	t.Helper()
+	st, err := s.NewStaging()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range files {
+		p := filepath.Join(st.Dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := manifest.Build(os.DirFS(st.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(Record{Who: testWho, Source: source.Info{Spec: "test"}}, m); err != nil {
+		t.Fatal(err)
+	}
+	return st.ID
+}
+
+func current(t *testing.T, s *Store) string {
+	t.Helper()
+	c, err := s.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestActivateRollbackChain(t *testing.T) {
+	s := openStore(t)
+	lock(t, s)
+	var ids []string
+	for i := range 3 {
+		id := stageFiles(t, s, map[string]string{"index.html": strings.Repeat("x", i+1)})
+		if _, err := s.Activate(id, ActivateOptions{Who: testWho}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if !slices.Equal(ids, []string{"v1", "v2", "v3"}) || current(t, s) != "v3" {
+		t.Fatalf("ids %v current %s", ids, current(t, s))
+	}
+	// The link is relative and resolves to the tree.
+	if l, _ := os.Readlink(s.CurrentPath()); l != "releases/v3" {
+		t.Fatalf("current -> %q", l)
+	}
+	if b, _ := os.ReadFile(filepath.Join(s.CurrentPath(), "index.html")); string(b) != "xxx" {
+		t.Fatalf("served %q", b)
+	}
+	// rollback goes v3 -> v2 -> v1, never back to a release it left.
+	for _, want := range []string{"v2", "v1"} {
+		from, to, err := s.Rollback("", ActivateOptions{Who: testWho})
+		if err != nil || to != want || current(t, s) != want {
+			t.Fatalf("rollback: from %s to %s err %v, current %s; want %s", from, to, err, current(t, s), want)
+		}
+		if r, _ := s.Record(from); r.Bad == "" {
+			t.Errorf("%s not marked bad after rolling back from it", from)
+		}
+	}
+	if _, _, err := s.Rollback("", ActivateOptions{Who: testWho}); !errors.Is(err, ErrNoPrevious) {
+		t.Fatalf("third rollback: %v, want ErrNoPrevious", err)
+	}
+	// Explicit activation of a bad release clears the mark; --to works.
+	if _, err := s.Activate("v3", ActivateOptions{Who: testWho}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.Record("v3"); r.Bad != "" {
+		t.Errorf("v3 still bad after explicit activate")
+	}
+	if _, to, err := s.Rollback("v2", ActivateOptions{Who: testWho}); err != nil || to != "v2" {
+		t.Fatalf("rollback --to v2: %s %v", to, err)
+	}
+	evs, bad, err := s.Journal(0)
+	if err != nil || bad != 0 {
+		t.Fatal(err, bad)
+	}
+	var kinds []string
+	for _, e := range evs {
+		kinds = append(kinds, e.Event+":"+e.Release)
+	}
+	want := "staged:v1 activated:v1 staged:v2 activated:v2 staged:v3 activated:v3 rolled-back:v2 rolled-back:v1 activated:v3 rolled-back:v2"
+	if strings.Join(kinds, " ") != want {
+		t.Fatalf("journal:\n got %s\nwant %s", strings.Join(kinds, " "), want)
+	}
+	if evs[len(evs)-1].Who.User != "tester" || evs[len(evs)-1].From != "v3" {
+		t.Fatalf("last event %+v", evs[len(evs)-1])
+	}
+}
+
+func TestIDsNeverReused(t *testing.T) {
+	s := openStore(t)
+	lock(t, s)
+	for range 3 {
+		id := stageFiles(t, s, map[string]string{"a": "1"})
+		s.Activate(id, ActivateOptions{})
+	}
+	if p, err := s.Prune(1, testWho); err != nil || !slices.Equal(p, []string{"v1"}) {
+		t.Fatalf("prune: %v %v", p, err)
+	}
+	// Even if next-id is lost, ids come from what exists on disk.
+	os.Remove(filepath.Join(s.StateDir(), "next-id"))
+	st, err := s.NewStaging()
+	if err != nil || st.ID != "v4" {
+		t.Fatalf("next id %v %v", st, err)
+	}
+	// A failed staging consumes its id.
+	st.Discard(StatusFailed, Record{}, errors.New("boom"))
+	if r, err := s.Record("v4"); err != nil || r.Status != StatusFailed || r.Error != "boom" {
+		t.Fatalf("v4 record %+v %v", r, err)
+	}
+	if id := stageFiles(t, s, map[string]string{"a": "2"}); id != "v5" {
+		t.Fatalf("got %s after a failure, want v5", id)
+	}
+}
+
+func TestPruneKeepsCurrentPreviousPinned(t *testing.T) {
+	s := openStore(t)
+	lock(t, s)
+	for i := range 8 {
+		id := stageFiles(t, s, map[string]string{"a": string(rune('a' + i))})
+		if i == 1 || i == 6 {
+			s.Activate(id, ActivateOptions{}) // v2, then v7
+		}
+	}
+	// a failed id in between never counts
+	st, _ := s.NewStaging()
+	st.Discard(StatusFailed, Record{}, errors.New("x"))
+	if _, err := s.SetPinned("v1", true, testWho); err != nil {
+		t.Fatal(err)
+	}
+	kept, pruned, err := s.PrunePlan(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// newest two staged: v8, v7(current); previous: v2; pinned: v1.
+	if !slices.Equal(kept, []string{"v8", "v7", "v2", "v1"}) || !slices.Equal(pruned, []string{"v6", "v5", "v4", "v3"}) {
+		t.Fatalf("kept %v pruned %v", kept, pruned)
+	}
+	got, err := s.Prune(2, testWho)
+	if err != nil || !slices.Equal(got, pruned) {
+		t.Fatal(got, err)
+	}
+	for _, id := range pruned {
+		if _, err := os.Stat(s.Dir(id)); !os.IsNotExist(err) {
+			t.Errorf("%s still on disk", id)
+		}
+		if r, _ := s.Record(id); r.Status != StatusPruned {
+			t.Errorf("%s status %s", id, r.Status)
+		}
+	}
+	if _, err := s.Activate("v3", ActivateOptions{}); !errors.Is(err, ErrNoRelease) {
+		t.Fatalf("activating a pruned release: %v", err)
+	}
+}
+
+func TestLockContention(t *testing.T) {
+	s := openStore(t)
+	l := lock(t, s)
+	s2, _ := Open(s.Root)
+	_, _, err := s2.Lock(context.Background(), 0, testWho, "deploy")
+	var le *LockedError
+	if !errors.As(err, &le) || !errors.Is(err, ErrLocked) || le.Holder == nil || le.Holder.PID != os.Getpid() || le.Holder.Op != "test" {
+		t.Fatalf("second writer: %v", err)
+	}
+	if !strings.Contains(err.Error(), "pid ") || !strings.Contains(err.Error(), "--wait") {
+		t.Fatalf("message does not name the holder: %v", err)
+	}
+	// A waiting writer gets it once the first lets go.
+	done := make(chan error, 1)
+	go func() {
+		l2, _, err := s2.Lock(context.Background(), 10*time.Second, testWho, "deploy")
+		if err == nil {
+			l2.Unlock()
+		}
+		done <- err
+	}()
+	l.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Writes without the lock are refused.
+	if _, err := s2.NewStaging(); !errors.Is(err, ErrNotLocked) {
+		t.Fatalf("NewStaging without lock: %v", err)
+	}
+	if s.LockHolder() != nil {
+		t.Fatal("holder reported for a free lock")
+	}
+}
+
+func TestRecoverCleansLeftovers(t *testing.T) {
+	s := openStore(t)
+	l := lock(t, s)
+	v1 := stageFiles(t, s, map[string]string{"a": "1"})
+	s.Activate(v1, ActivateOptions{})
+	st, _ := s.NewStaging()
+	os.WriteFile(filepath.Join(st.Dir, "half"), []byte("x"), 0o444)
+	// an unrecorded tree (killed between rename and record)
+	os.MkdirAll(s.Dir("v9"), 0o755)
+	os.WriteFile(filepath.Join(s.Dir("v9"), "x"), nil, 0o444)
+	os.Chmod(s.Dir("v9"), 0o555)
+	os.Symlink("releases/v1", filepath.Join(s.Root, ".tmp-link-current.abc"))
+	l.Unlock()
+
+	l2, cleaned, err := s.Lock(context.Background(), 0, testWho, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Unlock()
+	joined := strings.Join(cleaned, "\n")
+	for _, want := range []string{"staging tree " + st.ID, "release tree v9", ".tmp-link-current"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("cleaned report lacks %q:\n%s", want, joined)
+		}
+	}
+	if _, err := os.Stat(s.Dir("v9")); !os.IsNotExist(err) {
+		t.Error("v9 still there")
+	}
+	if r, err := s.Record(st.ID); err != nil || r.Status != StatusFailed {
+		t.Errorf("interrupted %s: %+v %v", st.ID, r, err)
+	}
+	if current(t, s) != v1 {
+		t.Fatal("current moved")
+	}
+	if id, _ := s.NextID(); id != "v10" {
+		t.Fatalf("next id after leftovers %s, want v10", id)
+	}
+}
+
+func TestOpenRefusesPlainCurrentDir(t *testing.T) {
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "current"), 0o755)
+	_, err := Open(root)
+	if err == nil || !strings.Contains(err.Error(), "not a symlink") || !strings.Contains(err.Error(), "mv ") {
+		t.Fatalf("err = %v", err)
+	}
+}
