@@ -1,0 +1,271 @@
+// Package api defines the operations on release stores and the documents
+// they return: the JSON that `releasectl --json` prints and that the
+// daemon's control API (HTTP+JSON over a unix socket, paths under /v0/)
+// exchanges. One Service interface has two implementations: package
+// service works on the store directly (releasectl without a daemon, and
+// the daemon itself), package client talks to the daemon.
+//
+// Every result document carries Schema; it changes only when a field
+// changes meaning or disappears (adding fields does not change it).
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/example/release-agent/manifest"
+	"github.com/example/release-agent/releases"
+)
+
+// Schema is the version of every document in this package.
+const Schema = 1
+
+// Exit codes of releasectl (the contract).
+const (
+	ExitOK       = 0 // done
+	ExitFailed   = 1 // failed, nothing changed
+	ExitUsage    = 2 // usage error
+	ExitRejected = 3 // rejected by validation, nothing changed, report printed
+)
+
+// Sentinel errors the CLI branches on. Both implementations of Service
+// return errors that wrap them (the client reconstructs them from Error.Code).
+var (
+	ErrUsage    = errors.New("usage error")
+	ErrRejected = errors.New("rejected by validation")
+	ErrNotFound = errors.New("not found")
+	ErrLocked   = releases.ErrLocked
+	ErrDenied   = errors.New("permission denied")
+)
+
+// Error is the JSON body of a failed request (and, with --json, what
+// releasectl prints on stderr).
+type Error struct {
+	Schema  int    `json:"schema"`
+	Code    string `json:"code"` // "usage", "rejected", "not_found", "locked", "denied", "failed"
+	Message string `json:"message"`
+	Exit    int    `json:"exit"`
+	// Report is the validation report of a rejected deploy, if any.
+	Report any `json:"report,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Unwrap maps Code back to a sentinel so errors.Is works on client errors.
+func (e *Error) Unwrap() error {
+	switch e.Code {
+	case "usage":
+		return ErrUsage
+	case "rejected":
+		return ErrRejected
+	case "not_found":
+		return ErrNotFound
+	case "locked":
+		return ErrLocked
+	case "denied":
+		return ErrDenied
+	}
+	return nil
+}
+
+// ErrorOf classifies err into an *Error document.
+func ErrorOf(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	e = &Error{Schema: Schema, Code: "failed", Message: err.Error(), Exit: ExitFailed}
+	switch {
+	case errors.Is(err, ErrUsage):
+		e.Code, e.Exit = "usage", ExitUsage
+	case errors.Is(err, ErrRejected):
+		e.Code, e.Exit = "rejected", ExitRejected
+		var r interface{ ReportDoc() any }
+		if errors.As(err, &r) {
+			e.Report = r.ReportDoc()
+		}
+	case errors.Is(err, ErrNotFound), errors.Is(err, releases.ErrNoRelease):
+		e.Code = "not_found"
+	case errors.Is(err, ErrLocked):
+		e.Code = "locked"
+	case errors.Is(err, ErrDenied):
+		e.Code = "denied"
+	}
+	return e
+}
+
+// Usagef returns an error wrapping ErrUsage.
+func Usagef(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, args...))
+}
+
+// Target names the site an operation applies to: Site (a name from the
+// daemon's config) or Root (a directory). Exactly one is set, except with
+// a daemon that has exactly one site, where both may be empty.
+type Target struct {
+	Site string `json:"site,omitempty"`
+	Root string `json:"root,omitempty"`
+}
+
+// Release is one release as listed.
+type Release struct {
+	releases.Record
+	Current  bool `json:"current"`
+	Previous bool `json:"previous"`
+}
+
+// ListResult is the document of `list`.
+type ListResult struct {
+	Schema   int       `json:"schema"`
+	Root     string    `json:"root"`
+	Current  string    `json:"current"`
+	Previous string    `json:"previous"`
+	Releases []Release `json:"releases"` // newest first
+	// DiskBytes is the space all release trees use together (hardlinked
+	// files counted once); LogicalBytes what they would use as copies.
+	DiskBytes    int64 `json:"disk_bytes"`
+	LogicalBytes int64 `json:"logical_bytes"`
+}
+
+// StatusResult is the document of `status`.
+type StatusResult struct {
+	Schema   int              `json:"schema"`
+	Root     string           `json:"root"`
+	Current  *Release         `json:"current"` // nil before the first activation
+	Previous string           `json:"previous"`
+	Lock     *releases.Holder `json:"lock"` // the writer holding the lock, if any
+	Daemon   bool             `json:"daemon"`
+	// InProgress describes a deploy the daemon is running, if any.
+	InProgress string `json:"in_progress,omitempty"`
+}
+
+// DeployRequest asks for a new release from Source.
+type DeployRequest struct {
+	Target
+	Source   string        `json:"source"`
+	SHA256   string        `json:"sha256,omitempty"`
+	Activate bool          `json:"activate"` // false: stage only
+	NoHash   bool          `json:"no_hash,omitempty"`
+	NoVerify bool          `json:"no_validate,omitempty"`
+	Keep     int           `json:"keep,omitempty"` // 0: the site's default
+	Wait     time.Duration `json:"wait,omitempty"` // how long to wait for the lock
+}
+
+// DeployResult is the document of `deploy` and `stage`.
+type DeployResult struct {
+	Schema    int       `json:"schema"`
+	Release   Release   `json:"release"`
+	Activated bool      `json:"activated"`
+	Previous  string    `json:"previous,omitempty"` // what was live before, if activated
+	Pruned    []string  `json:"pruned,omitempty"`
+	Cleaned   []string  `json:"cleaned,omitempty"` // leftovers of interrupted runs removed first
+	Report    any       `json:"report,omitempty"`  // validation report
+	Timings   []Timing  `json:"timings"`
+	Warnings  []string  `json:"warnings,omitempty"`
+	Finished  time.Time `json:"finished"`
+}
+
+// Timing is the duration of one pipeline stage.
+type Timing struct {
+	Stage   string  `json:"stage"`
+	Seconds float64 `json:"seconds"`
+}
+
+// ActivateRequest makes a release current. For Rollback, ID may be empty
+// (the release live before the current one).
+type ActivateRequest struct {
+	Target
+	ID     string        `json:"id,omitempty"`
+	Reason string        `json:"reason,omitempty"`
+	Wait   time.Duration `json:"wait,omitempty"`
+}
+
+// ActivateResult is the document of `activate` and `rollback`.
+type ActivateResult struct {
+	Schema  int      `json:"schema"`
+	From    string   `json:"from"`
+	To      string   `json:"to"`
+	Cleaned []string `json:"cleaned,omitempty"`
+	// Seconds from taking the lock to the durable swap.
+	Seconds float64 `json:"seconds"`
+}
+
+// HistoryResult is the document of `history`: journal events, oldest first.
+type HistoryResult struct {
+	Schema int              `json:"schema"`
+	Events []releases.Event `json:"events"`
+	// Skipped counts lines of the journal that did not parse (a torn last line).
+	Skipped int `json:"skipped,omitempty"`
+}
+
+// DiffResult is the document of `diff vA vB`.
+type DiffResult struct {
+	Schema  int               `json:"schema"`
+	From    string            `json:"from"`
+	To      string            `json:"to"`
+	Changes []manifest.Change `json:"changes"`
+}
+
+// PruneRequest removes old releases beyond Keep.
+type PruneRequest struct {
+	Target
+	Keep   int           `json:"keep,omitempty"` // 0: the site's default
+	DryRun bool          `json:"dry_run,omitempty"`
+	Wait   time.Duration `json:"wait,omitempty"`
+}
+
+// PruneResult is the document of `prune`.
+type PruneResult struct {
+	Schema  int      `json:"schema"`
+	Pruned  []string `json:"pruned"`
+	Kept    []string `json:"kept"`
+	Cleaned []string `json:"cleaned,omitempty"`
+}
+
+// PinRequest pins or unpins a release.
+type PinRequest struct {
+	Target
+	ID   string        `json:"id"`
+	Pin  bool          `json:"pin"`
+	Wait time.Duration `json:"wait,omitempty"`
+}
+
+// PinResult is the document of `pin` and `unpin`.
+type PinResult struct {
+	Schema  int    `json:"schema"`
+	ID      string `json:"id"`
+	Pinned  bool   `json:"pinned"`
+	Changed bool   `json:"changed"`
+}
+
+// ValidateRequest validates a directory or a release of Target.
+type ValidateRequest struct {
+	Target
+	Path string `json:"path"` // a directory or a release id "vN"
+}
+
+// ValidateResult is the document of `validate`.
+type ValidateResult struct {
+	Schema   int  `json:"schema"`
+	Rejected bool `json:"rejected"`
+	Report   any  `json:"report"`
+}
+
+// Service is every operation of releasectl. Implementations are safe for
+// concurrent use; operations that change a store take its lock (waiting up
+// to the request's Wait), reads never block. who is taken by the
+// implementation (the local user, or the daemon's peer credentials).
+type Service interface {
+	Deploy(ctx context.Context, req DeployRequest) (*DeployResult, error)
+	Activate(ctx context.Context, req ActivateRequest) (*ActivateResult, error)
+	Rollback(ctx context.Context, req ActivateRequest) (*ActivateResult, error)
+	List(ctx context.Context, t Target) (*ListResult, error)
+	Status(ctx context.Context, t Target) (*StatusResult, error)
+	History(ctx context.Context, t Target, limit int) (*HistoryResult, error)
+	Diff(ctx context.Context, t Target, a, b string) (*DiffResult, error)
+	Prune(ctx context.Context, req PruneRequest) (*PruneResult, error)
+	Pin(ctx context.Context, req PinRequest) (*PinResult, error)
+	Validate(ctx context.Context, req ValidateRequest) (*ValidateResult, error)
+}

@@ -1,0 +1,262 @@
+// Package cli is releasectl: global flags, verbs, output and exit codes.
+// cmd/releasectl is a thin main around Run, so every verb is testable
+// in-process and through the built binary alike.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/service"
+)
+
+// Env is what a run of releasectl sees of the world.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// IsTerminal reports whether Stderr is a terminal (progress lines).
+	IsTerminal bool
+}
+
+// Global options, valid before or after the verb.
+type globals struct {
+	root, site, config, socket string
+	json                       bool
+	wait                       time.Duration
+	help, version              bool
+}
+
+func (g *globals) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&g.root, "root", "", "release root `DIR` (holds current, releases/, state/); works without a daemon")
+	fs.StringVar(&g.site, "site", "", "site `NAME` from the configuration")
+	fs.StringVar(&g.config, "config", DefaultConfig, "configuration `FILE` (for --site without a running daemon)")
+	fs.StringVar(&g.socket, "socket", DefaultSocket, "control socket `PATH` of release-agent")
+	fs.BoolVar(&g.json, "json", false, "print one JSON document (with a schema version) on stdout; errors as JSON on stderr")
+	fs.DurationVar(&g.wait, "wait", 0, "wait up to `DURATION` (e.g. 30s) for another writer's lock instead of failing at once")
+	fs.BoolVarP(&g.help, "help", "h", false, "show help")
+	fs.BoolVar(&g.version, "version", false, "print the version")
+}
+
+// Defaults.
+var (
+	DefaultSocket = "/run/release-agent/control.sock"
+	DefaultConfig = "/etc/release-agent/config.toml"
+	Version       = "dev"
+)
+
+// verb is one subcommand.
+type verb struct {
+	name, args, short string
+	long              string
+	flags             func(fs *pflag.FlagSet, o *verbOpts)
+	minArgs, maxArgs  int
+	run               func(ctx context.Context, c *cmd, args []string) (any, error)
+}
+
+// verbOpts holds every verb's flags (each verb registers the ones it uses).
+type verbOpts struct {
+	sha256   string
+	noHash   bool
+	noVerify bool
+	keep     int
+	to       string
+	limit    int
+	dryRun   bool
+	reason   string
+}
+
+// cmd is one invocation.
+type cmd struct {
+	env  Env
+	g    globals
+	o    verbOpts
+	svc  api.Service
+	note string // how the service was reached, for people
+}
+
+func (c *cmd) target() api.Target { return api.Target{Root: c.g.root, Site: c.g.site} }
+
+// Run runs releasectl with args (without the program name) and returns the
+// exit status.
+func Run(ctx context.Context, args []string, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	c := &cmd{env: env}
+	name, rest := splitVerb(args)
+	v := findVerb(name)
+	fs := pflag.NewFlagSet("releasectl", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	c.g.addFlags(fs)
+	if v != nil && v.flags != nil {
+		v.flags(fs, &c.o)
+	}
+	if err := fs.Parse(rest); err != nil {
+		return c.fail(api.Usagef("%v (see releasectl %s --help)", err, name))
+	}
+	switch {
+	case c.g.version:
+		fmt.Fprintln(env.Stdout, "releasectl", Version)
+		return api.ExitOK
+	case name == "" || name == "help":
+		if name == "help" && fs.NArg() > 0 {
+			if v := findVerb(fs.Arg(0)); v != nil {
+				printVerbHelp(env.Stdout, v)
+				return api.ExitOK
+			}
+		}
+		printHelp(env.Stdout)
+		if name == "" && !c.g.help {
+			return api.ExitUsage
+		}
+		return api.ExitOK
+	case v == nil:
+		return c.fail(api.Usagef("unknown verb %q; run releasectl --help for the list", name))
+	case c.g.help:
+		printVerbHelp(env.Stdout, v)
+		return api.ExitOK
+	}
+	pos := fs.Args()
+	if len(pos) < v.minArgs || (v.maxArgs >= 0 && len(pos) > v.maxArgs) {
+		return c.fail(api.Usagef("usage: releasectl %s %s", v.name, v.args))
+	}
+	if err := c.connect(ctx, v); err != nil {
+		return c.fail(err)
+	}
+	out, err := v.run(ctx, c, pos)
+	if err != nil {
+		return c.fail(err)
+	}
+	if c.g.json && out != nil {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return api.ExitFailed
+		}
+	}
+	return api.ExitOK
+}
+
+// splitVerb finds the verb: the first argument that is neither a flag nor
+// the value of a global flag that takes one.
+func splitVerb(args []string) (string, []string) {
+	valued := map[string]bool{"--root": true, "--site": true, "--config": true, "--socket": true, "--wait": true,
+		"--sha256": true, "--keep": true, "--to": true, "--limit": true, "-n": true, "--reason": true}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			if i+1 < len(args) {
+				return args[i+1], append(append([]string{}, args[:i]...), args[i+2:]...)
+			}
+			return "", args[:i]
+		}
+		if strings.HasPrefix(a, "-") {
+			if valued[a] {
+				i++
+			}
+			continue
+		}
+		return a, append(append([]string{}, args[:i]...), args[i+1:]...)
+	}
+	return "", args
+}
+
+func findVerb(name string) *verb {
+	for i := range verbs {
+		if verbs[i].name == name {
+			return &verbs[i]
+		}
+	}
+	return nil
+}
+
+// fail prints err (as JSON with --json) and returns its exit status.
+func (c *cmd) fail(err error) int {
+	e := api.ErrorOf(err)
+	if c.g.json {
+		enc := json.NewEncoder(c.env.Stderr)
+		enc.SetIndent("", "  ")
+		enc.Encode(e)
+		return e.Exit
+	}
+	msg := e.Message
+	if errors.Is(err, context.Canceled) {
+		msg = "interrupted; nothing was changed"
+	}
+	fmt.Fprintf(c.env.Stderr, "releasectl: %s\n", msg)
+	if e.Report != nil {
+		printReport(c.env.Stderr, e.Report)
+	}
+	if e.Exit == api.ExitUsage && !strings.Contains(msg, "--help") {
+		fmt.Fprintln(c.env.Stderr, "run releasectl --help for usage")
+	}
+	return e.Exit
+}
+
+// connect picks the service: the daemon over its socket for --site (or no
+// target) when the socket exists, otherwise the stores directly.
+func (c *cmd) connect(ctx context.Context, v *verb) error {
+	if c.g.root != "" && c.g.site != "" {
+		return api.Usagef("give --root or --site, not both")
+	}
+	local := &service.Local{Via: "cli"}
+	if c.env.IsTerminal && !c.g.json {
+		local.Progress = newProgress(c.env.Stderr)
+	}
+	if c.g.root != "" {
+		local.Sites = map[string]*service.Site{}
+		c.svc = local
+		return nil
+	}
+	if Dial != nil {
+		svc, err := Dial(ctx, c.g.socket)
+		if err == nil {
+			c.svc, c.note = svc, "daemon"
+			return nil
+		}
+		if !errors.Is(err, ErrNoDaemon) {
+			return err
+		}
+		if c.g.site == "" && c.g.config == DefaultConfig && !fileExists(c.g.config) {
+			return api.Usagef("no --root given and release-agent is not running (%v); give --root DIR to work on a release root directly", err)
+		}
+		if !c.g.json {
+			fmt.Fprintf(c.env.Stderr, "releasectl: release-agent is not running (%v); working on the store directly\n", err)
+		}
+	}
+	if LoadSites == nil {
+		return api.Usagef("give --root DIR (this build cannot read %s)", c.g.config)
+	}
+	sites, err := LoadSites(c.g.config)
+	if err != nil {
+		return err
+	}
+	local.Sites = sites
+	c.svc = local
+	return nil
+}
+
+// Hooks wired by cmd/releasectl (keeps this package free of the daemon's
+// client and config packages until they exist).
+var (
+	// Dial returns a client of the daemon at socket, or an error wrapping
+	// ErrNoDaemon if none is listening.
+	Dial func(ctx context.Context, socket string) (api.Service, error)
+	// LoadSites reads the sites of a configuration file.
+	LoadSites func(path string) (map[string]*service.Site, error)
+)
+
+// ErrNoDaemon means no daemon listens on the socket.
+var ErrNoDaemon = errors.New("release-agent is not running")
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -1,0 +1,1 @@
+document.getElementById("release").title = "served from " + location.pathname;

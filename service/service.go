@@ -1,0 +1,471 @@
+// Package service implements api.Service directly on release stores: it is
+// what releasectl runs when no daemon is listening, and what the daemon
+// runs behind its control socket. It is safe for concurrent use: every
+// change takes the store's lock (one writer per site, across processes),
+// reads take none.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/manifest"
+	"github.com/example/release-agent/pipeline"
+	"github.com/example/release-agent/releases"
+	"github.com/example/release-agent/stage"
+)
+
+// Site is one release root and its policy.
+type Site struct {
+	Name   string
+	Root   string
+	Keep   int // 0: releases.DefaultKeep
+	Limits stage.Limits
+	// Stages returns the stages between extraction and commit for a
+	// deploy (hashing, validation). Nil means DefaultStages.
+	Stages func(req api.DeployRequest) []pipeline.Stage
+	// BeforeSwitch runs under the lock before current moves (carry-over of
+	// hashed assets). Nil means DefaultBeforeSwitch.
+	BeforeSwitch func(s *releases.Store) releases.Hook
+	// Validate checks a tree against the site's live release for the
+	// `validate` verb. Nil means DefaultValidate.
+	Validate func(ctx context.Context, s *releases.Store, dir string) (*api.ValidateResult, error)
+}
+
+// Hooks that packages wired in later provide (hashing, validation). They
+// are variables so that this package does not depend on them.
+var (
+	DefaultStages       func(site *Site, req api.DeployRequest) []pipeline.Stage
+	DefaultBeforeSwitch func(s *releases.Store) releases.Hook
+	DefaultValidate     func(ctx context.Context, site *Site, s *releases.Store, dir string) (*api.ValidateResult, error)
+)
+
+// Local implements api.Service on local stores.
+type Local struct {
+	// Sites by name. A Target with Root instead of Site gets a Site with
+	// that root and default policy.
+	Sites map[string]*Site
+	// Via is recorded as who.Via when the context carries no Who ("cli").
+	Via string
+	// Progress, if set, receives deploy progress (releasectl draws it).
+	Progress func(pipeline.Progress)
+
+	mu     sync.Mutex
+	stores map[string]*releases.Store
+}
+
+type whoKey struct{}
+
+// WithWho returns a context carrying who: the daemon's control server puts
+// the socket peer there, and Local records it in the journal.
+func WithWho(ctx context.Context, who releases.Who) context.Context {
+	return context.WithValue(ctx, whoKey{}, who)
+}
+
+func (l *Local) who(ctx context.Context) releases.Who {
+	if w, ok := ctx.Value(whoKey{}).(releases.Who); ok {
+		return w
+	}
+	via := l.Via
+	if via == "" {
+		via = "cli"
+	}
+	return releases.LocalWho(via)
+}
+
+func (l *Local) site(t api.Target) (*Site, error) {
+	switch {
+	case t.Root != "" && t.Site != "":
+		return nil, api.Usagef("give --root or --site, not both")
+	case t.Root != "":
+		for _, s := range l.Sites {
+			if a, _ := filepath.Abs(t.Root); a == s.Root || t.Root == s.Root {
+				return s, nil
+			}
+		}
+		return &Site{Name: filepath.Base(t.Root), Root: t.Root}, nil
+	case t.Site != "":
+		s, ok := l.Sites[t.Site]
+		if !ok {
+			return nil, fmt.Errorf("%w: no site %q in the configuration (sites: %s)", api.ErrNotFound, t.Site, l.siteNames())
+		}
+		return s, nil
+	case len(l.Sites) == 1:
+		for _, s := range l.Sites {
+			return s, nil
+		}
+	}
+	return nil, api.Usagef("which site? give --root DIR or --site NAME (configured sites: %s)", l.siteNames())
+}
+
+func (l *Local) siteNames() string {
+	if len(l.Sites) == 0 {
+		return "none"
+	}
+	var s string
+	for n := range l.Sites {
+		if s != "" {
+			s += ", "
+		}
+		s += n
+	}
+	return s
+}
+
+func (l *Local) store(t api.Target) (*Site, *releases.Store, error) {
+	site, err := l.site(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if st, ok := l.stores[site.Root]; ok {
+		return site, st, nil
+	}
+	st, err := releases.Open(site.Root)
+	if err != nil {
+		return nil, nil, err
+	}
+	if l.stores == nil {
+		l.stores = map[string]*releases.Store{}
+	}
+	l.stores[site.Root] = st
+	return site, st, nil
+}
+
+func (l *Local) release(st *releases.Store, r *releases.Record) api.Release {
+	cur, _ := st.Current()
+	prev, _ := st.Previous()
+	return api.Release{Record: *r, Current: r.ID == cur, Previous: r.ID == prev}
+}
+
+// Deploy implements api.Service.
+func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployResult, error) {
+	if req.Source == "" {
+		return nil, api.Usagef("deploy needs a SOURCE (a directory, an archive or s3://bucket/key)")
+	}
+	site, st, err := l.store(req.Target)
+	if err != nil {
+		return nil, err
+	}
+	keep := req.Keep
+	if keep == 0 {
+		keep = site.Keep
+	}
+	preq := pipeline.Request{
+		Source: req.Source, SHA256: req.SHA256, Activate: req.Activate, Keep: keep, Wait: req.Wait,
+		Limits: site.Limits, Who: l.who(ctx), Progress: l.Progress,
+	}
+	switch {
+	case site.Stages != nil:
+		preq.Stages = site.Stages(req)
+	case DefaultStages != nil:
+		preq.Stages = DefaultStages(site, req)
+	}
+	switch {
+	case site.BeforeSwitch != nil:
+		preq.BeforeSwitch = site.BeforeSwitch(st)
+	case DefaultBeforeSwitch != nil:
+		preq.BeforeSwitch = DefaultBeforeSwitch(st)
+	}
+	res, err := pipeline.Deploy(ctx, st, preq)
+	if err != nil {
+		var rej *pipeline.RejectedError
+		if errors.As(err, &rej) {
+			return nil, &api.Error{Schema: api.Schema, Code: "rejected", Exit: api.ExitRejected, Message: err.Error(), Report: rej.Report}
+		}
+		return nil, err
+	}
+	out := &api.DeployResult{Schema: api.Schema, Release: l.release(st, res.Record), Activated: res.Activated,
+		Previous: res.Previous, Pruned: res.Pruned, Cleaned: res.Cleaned, Warnings: res.Warnings, Finished: time.Now().UTC()}
+	if rep, ok := res.Extras["report"]; ok {
+		out.Report = rep
+	}
+	for _, t := range res.Timings {
+		out.Timings = append(out.Timings, api.Timing{Stage: t.Stage, Seconds: t.Duration.Seconds()})
+	}
+	return out, nil
+}
+
+func (l *Local) switchTo(ctx context.Context, req api.ActivateRequest, rollback bool) (*api.ActivateResult, error) {
+	if req.ID != "" {
+		if err := releases.CheckID(req.ID); err != nil {
+			return nil, api.Usagef("%v", err)
+		}
+	} else if !rollback {
+		return nil, api.Usagef("activate needs a release id (vN); see `releasectl list`")
+	}
+	site, st, err := l.store(req.Target)
+	if err != nil {
+		return nil, err
+	}
+	who := l.who(ctx)
+	op := "activate " + req.ID
+	if rollback {
+		op = "rollback"
+	}
+	start := time.Now()
+	lk, cleaned, err := st.Lock(ctx, req.Wait, who, op)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Unlock()
+	o := releases.ActivateOptions{Who: who, Reason: req.Reason}
+	switch {
+	case site.BeforeSwitch != nil:
+		o.Before = site.BeforeSwitch(st)
+	case DefaultBeforeSwitch != nil:
+		o.Before = DefaultBeforeSwitch(st)
+	}
+	res := &api.ActivateResult{Schema: api.Schema, Cleaned: cleaned}
+	if rollback {
+		res.From, res.To, err = st.Rollback(req.ID, o)
+	} else {
+		res.To = req.ID
+		res.From, err = st.Activate(req.ID, o)
+	}
+	res.Seconds = time.Since(start).Seconds()
+	if err != nil {
+		if errors.Is(err, releases.ErrNoPrevious) {
+			return nil, fmt.Errorf("%w: %w", api.ErrNotFound, err)
+		}
+		return nil, err
+	}
+	return res, nil
+}
+
+// Activate implements api.Service.
+func (l *Local) Activate(ctx context.Context, req api.ActivateRequest) (*api.ActivateResult, error) {
+	return l.switchTo(ctx, req, false)
+}
+
+// Rollback implements api.Service.
+func (l *Local) Rollback(ctx context.Context, req api.ActivateRequest) (*api.ActivateResult, error) {
+	return l.switchTo(ctx, req, true)
+}
+
+// List implements api.Service.
+func (l *Local) List(ctx context.Context, t api.Target) (*api.ListResult, error) {
+	_, st, err := l.store(t)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := st.Records()
+	if err != nil {
+		return nil, err
+	}
+	res := &api.ListResult{Schema: api.Schema, Root: st.Root, Releases: []api.Release{}}
+	res.Current, _ = st.Current()
+	res.Previous, _ = st.Previous()
+	var dirs []string
+	for _, r := range recs {
+		res.Releases = append(res.Releases, api.Release{Record: *r, Current: r.ID == res.Current, Previous: r.ID == res.Previous})
+		if r.Live() {
+			dirs = append(dirs, st.Dir(r.ID))
+		}
+	}
+	res.DiskBytes, res.LogicalBytes = DiskUsage(dirs)
+	return res, nil
+}
+
+// DiskUsage returns the bytes of regular files under dirs counting each
+// inode once (disk) and once per name (logical).
+func DiskUsage(dirs []string) (disk, logical int64) {
+	type key struct{ dev, ino uint64 }
+	seen := map[key]bool{}
+	for _, d := range dirs {
+		filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || !e.Type().IsRegular() {
+				return nil
+			}
+			fi, err := e.Info()
+			if err != nil {
+				return nil
+			}
+			logical += fi.Size()
+			if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+				k := key{uint64(sys.Dev), sys.Ino}
+				if seen[k] {
+					return nil
+				}
+				seen[k] = true
+			}
+			disk += fi.Size()
+			return nil
+		})
+	}
+	return disk, logical
+}
+
+// Status implements api.Service.
+func (l *Local) Status(ctx context.Context, t api.Target) (*api.StatusResult, error) {
+	_, st, err := l.store(t)
+	if err != nil {
+		return nil, err
+	}
+	res := &api.StatusResult{Schema: api.Schema, Root: st.Root, Lock: st.LockHolder()}
+	cur, err := st.Current()
+	if err != nil {
+		return nil, err
+	}
+	if cur != "" {
+		r, err := st.Record(cur)
+		if err != nil {
+			return nil, fmt.Errorf("current points to %s: %w", cur, err)
+		}
+		rel := l.release(st, r)
+		res.Current = &rel
+	}
+	res.Previous, _ = st.Previous()
+	return res, nil
+}
+
+// History implements api.Service.
+func (l *Local) History(ctx context.Context, t api.Target, limit int) (*api.HistoryResult, error) {
+	_, st, err := l.store(t)
+	if err != nil {
+		return nil, err
+	}
+	evs, bad, err := st.Journal(limit)
+	if err != nil {
+		return nil, err
+	}
+	if evs == nil {
+		evs = []releases.Event{}
+	}
+	return &api.HistoryResult{Schema: api.Schema, Events: evs, Skipped: bad}, nil
+}
+
+// Diff implements api.Service.
+func (l *Local) Diff(ctx context.Context, t api.Target, a, b string) (*api.DiffResult, error) {
+	for _, id := range []string{a, b} {
+		if err := releases.CheckID(id); err != nil {
+			return nil, api.Usagef("%v", err)
+		}
+	}
+	_, st, err := l.store(t)
+	if err != nil {
+		return nil, err
+	}
+	ma, err := st.Manifest(a)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := st.Manifest(b)
+	if err != nil {
+		return nil, err
+	}
+	ch := manifest.Diff(ma, mb)
+	if ch == nil {
+		ch = []manifest.Change{}
+	}
+	return &api.DiffResult{Schema: api.Schema, From: a, To: b, Changes: ch}, nil
+}
+
+// Prune implements api.Service.
+func (l *Local) Prune(ctx context.Context, req api.PruneRequest) (*api.PruneResult, error) {
+	if req.Keep < 0 {
+		return nil, api.Usagef("--keep must be at least 1")
+	}
+	site, st, err := l.store(req.Target)
+	if err != nil {
+		return nil, err
+	}
+	keep := req.Keep
+	if keep == 0 {
+		keep = site.Keep
+	}
+	if keep == 0 {
+		keep = releases.DefaultKeep
+	}
+	res := &api.PruneResult{Schema: api.Schema}
+	if req.DryRun {
+		res.Kept, res.Pruned, err = st.PrunePlan(keep)
+		return res, err
+	}
+	lk, cleaned, err := st.Lock(ctx, req.Wait, l.who(ctx), "prune")
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Unlock()
+	res.Cleaned = cleaned
+	if res.Pruned, err = st.Prune(keep, l.who(ctx)); err != nil {
+		return res, err
+	}
+	res.Kept, _, err = st.PrunePlan(keep)
+	if res.Pruned == nil {
+		res.Pruned = []string{}
+	}
+	return res, err
+}
+
+// Pin implements api.Service.
+func (l *Local) Pin(ctx context.Context, req api.PinRequest) (*api.PinResult, error) {
+	if err := releases.CheckID(req.ID); err != nil {
+		return nil, api.Usagef("%v", err)
+	}
+	_, st, err := l.store(req.Target)
+	if err != nil {
+		return nil, err
+	}
+	op := "pin"
+	if !req.Pin {
+		op = "unpin"
+	}
+	lk, _, err := st.Lock(ctx, req.Wait, l.who(ctx), op+" "+req.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Unlock()
+	changed, err := st.SetPinned(req.ID, req.Pin, l.who(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &api.PinResult{Schema: api.Schema, ID: req.ID, Pinned: req.Pin, Changed: changed}, nil
+}
+
+// Validate implements api.Service.
+func (l *Local) Validate(ctx context.Context, req api.ValidateRequest) (*api.ValidateResult, error) {
+	if req.Path == "" {
+		return nil, api.Usagef("validate needs a DIR or a release id vN")
+	}
+	var (
+		site *Site
+		st   *releases.Store
+		err  error
+	)
+	dir := req.Path
+	if _, ok := releases.ParseID(req.Path); ok {
+		if site, st, err = l.store(req.Target); err != nil {
+			return nil, err
+		}
+		dir = st.Dir(req.Path)
+	} else if req.Target != (api.Target{}) || len(l.Sites) == 1 {
+		if site, st, err = l.store(req.Target); err != nil {
+			return nil, err
+		}
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("validate: %s is not a directory: %w", dir, errors.Join(err, api.ErrNotFound))
+	}
+	if site == nil {
+		site = &Site{}
+	}
+	switch {
+	case site.Validate != nil:
+		return site.Validate(ctx, st, dir)
+	case DefaultValidate != nil:
+		return DefaultValidate(ctx, site, st, dir)
+	}
+	return nil, errors.New("validate: this build has no validator")
+}
+
+var _ api.Service = (*Local)(nil)
