@@ -209,4 +209,3 @@ func newProgress(w io.Writer) func(pipeline.Progress) {
 		}
 	}
 }
-

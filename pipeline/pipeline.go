@@ -289,4 +289,3 @@ func (w *Work) Rehash(paths []string) error {
 	// Implemented in rehash.go.
 	return w.rehash(paths)
 }
-
