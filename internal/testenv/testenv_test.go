@@ -12,19 +12,19 @@ import (
 func TestMinIOStartStopRestart(t *testing.T) {
 	m := StartMinIO(t, nil)
 	ctx := context.Background()
-	m.MakeBucket(t, "b")
+	m.MakeBucket(t, "bkt")
 	body := []byte("hello")
-	if _, err := m.Client.PutObject(ctx, "b", "k", bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+	if _, err := m.Client.PutObject(ctx, "bkt", "k", bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	m.Stop()
-	if _, err := m.Client.StatObject(ctx, "b", "k", minio.StatObjectOptions{}); err == nil {
+	if _, err := m.Client.StatObject(ctx, "bkt", "k", minio.StatObjectOptions{}); err == nil {
 		t.Fatal("stat succeeded against a stopped server")
 	}
 	if err := m.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	o, err := m.Client.GetObject(ctx, "b", "k", minio.GetObjectOptions{})
+	o, err := m.Client.GetObject(ctx, "bkt", "k", minio.GetObjectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
