@@ -1,0 +1,582 @@
+// Package config reads release-agent's configuration file: daemon settings
+// and one or more sites, in TOML.
+//
+// # Strictness
+//
+// Load refuses a file with unknown keys, values of the wrong type or values
+// out of range. Every problem is reported as an *Error naming the file, the
+// line and the key (a key such as "site[1].health.timeout"), and Load
+// returns all of them joined, so one run of `release-agent --check-config`
+// shows every mistake. A *Config returned without error has every default
+// filled in and is never modified by this package afterwards, so it is safe
+// to share between goroutines.
+//
+// # Example
+//
+//	[daemon]
+//	control_socket = "/run/release-agent/control.sock"
+//	control_group  = "release-deploy"   # may deploy and roll back
+//
+//	[[site]]
+//	name = "www"
+//	root = "/srv/www/example"
+//	source = "s3://builds/www/"
+//	keep = 5
+//	  [site.triggers]
+//	  inbox = "/var/lib/release-agent/inbox/www"
+//	  poll = "5m"
+//	  [site.health]
+//	  urls = ["http://127.0.0.1/"]
+//	  expect_body = "<title>Example"
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/bmatcuk/doublestar/v4"
+)
+
+// DefaultPath is where the packaged service reads its configuration.
+const DefaultPath = "/etc/release-agent/config.toml"
+
+// Defaults filled in by Load.
+const (
+	DefaultControlSocket = "/run/release-agent/control.sock"
+	DefaultControlGroup  = "release-deploy"
+	DefaultKeep          = 5
+	DefaultHealthTimeout = 5 * time.Second
+	DefaultHealthStatus  = 200
+)
+
+// Sentinel errors wrapped by *Error.
+var (
+	ErrUnknownKey = errors.New("unknown key")
+	ErrInvalid    = errors.New("invalid value")
+	ErrMissing    = errors.New("missing required key")
+	ErrSyntax     = errors.New("syntax error")
+)
+
+// Error is one problem in a configuration file.
+type Error struct {
+	File string
+	Line int    // 0 if unknown
+	Key  string // dotted, with array indices: "site[0].keep"; "" for syntax errors
+	Err  error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, ": key %q", e.Key)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Config is a whole configuration file.
+type Config struct {
+	// Path is the file it was read from.
+	Path   string `toml:"-"`
+	Daemon Daemon `toml:"daemon"`
+	S3     S3     `toml:"s3"`
+	Sites  []Site `toml:"site"`
+}
+
+// Daemon holds the settings of the daemon itself.
+type Daemon struct {
+	// ControlSocket is the unix socket of the control API, used when the
+	// daemon is not socket-activated (and by releasectl to find it).
+	ControlSocket string `toml:"control_socket"`
+	// ControlSocketMode is the permission of the socket the daemon creates
+	// itself (octal string, default "0660").
+	ControlSocketMode FileMode `toml:"control_socket_mode"`
+	// ControlGroup names the group whose members (besides root) may change
+	// things through the control socket; everyone else may only read.
+	ControlGroup string `toml:"control_group"`
+	// WebhookListen is host:port for the webhook listener when not
+	// socket-activated ("" = no webhook listener unless activated).
+	WebhookListen string `toml:"webhook_listen"`
+	// WebhookTokenFile holds the bearer token webhook callers must send.
+	WebhookTokenFile string `toml:"webhook_token_file"`
+	// MetricsListen is host:port for the Prometheus endpoint ("" = off).
+	MetricsListen string `toml:"metrics_listen"`
+}
+
+// S3 holds how S3 sources and S3 listen triggers reach the object store.
+// Credentials come from the environment (AWS_ACCESS_KEY_ID, ...) unless
+// CredentialsFile is set.
+type S3 struct {
+	Endpoint        string `toml:"endpoint"` // host:port, "" = AWS
+	Region          string `toml:"region"`
+	Insecure        bool   `toml:"insecure"` // plain http
+	CredentialsFile string `toml:"credentials_file"`
+}
+
+// Site is one site: a release store at Root and how releases reach it.
+type Site struct {
+	Name string `toml:"name"`
+	// Root is the release root: ROOT/current is the document root.
+	Root string `toml:"root"`
+	// Source is the artifact that triggers deploy (a SOURCE string as in
+	// releasectl deploy); "" for sites deployed only by releasectl/inbox.
+	Source   string   `toml:"source"`
+	Keep     int      `toml:"keep"`
+	Triggers Triggers `toml:"triggers"`
+	Hash     Hash     `toml:"hash"`
+	Validate Validate `toml:"validate"`
+	// Health is nil when no health check is configured.
+	Health *Health `toml:"health"`
+}
+
+// Triggers says what starts a deploy of a site besides releasectl.
+type Triggers struct {
+	// Inbox is a directory: an archive renamed into it is deployed, then
+	// moved to Inbox/done or Inbox/failed.
+	Inbox string `toml:"inbox"`
+	// Webhook: a POST to /v0/hook/NAME on the webhook listener deploys Source.
+	Webhook bool `toml:"webhook"`
+	// S3Listen: bucket notifications for Source (an s3:// source) deploy it.
+	S3Listen bool `toml:"s3_listen"`
+	// Poll: check Source for a change this often (0 = never).
+	Poll Duration `toml:"poll"`
+}
+
+// Hash is the content-hashing policy of a site.
+type Hash struct {
+	Enabled bool     `toml:"enabled"` // default true
+	Include []string `toml:"include"` // doublestar globs of files to hash (default: the hashassets defaults)
+	Exclude []string `toml:"exclude"`
+}
+
+// Validate is the validation policy of a site.
+type Validate struct {
+	// Policy: "reject" (default: a failed check refuses the release),
+	// "warn" (report, deploy anyway) or "off".
+	Policy string `toml:"policy"`
+	// Fragments checks #fragment targets of internal links (default true).
+	Fragments bool `toml:"fragments"`
+	// Ignore lists doublestar globs of link targets not checked.
+	Ignore []string `toml:"ignore"`
+	// Budgets (0 = no budget).
+	MaxTotalBytes ByteSize `toml:"max_total_bytes"`
+	MaxFileBytes  ByteSize `toml:"max_file_bytes"`
+	// MaxGrowthPercent refuses a release whose total size grows by more
+	// than this over the live release (0 = no limit).
+	MaxGrowthPercent float64 `toml:"max_growth_percent"`
+}
+
+// Health is the check made after each swap; on failure the site is rolled
+// back to the release that was live before.
+type Health struct {
+	URLs         []string `toml:"urls"`
+	ExpectStatus int      `toml:"expect_status"` // default 200
+	ExpectBody   string   `toml:"expect_body"`   // substring of the body, "" = any
+	Timeout      Duration `toml:"timeout"`       // per request, default 5s
+	// Host overrides the Host header (to reach a vhost through 127.0.0.1).
+	Host string `toml:"host"`
+}
+
+// Site returns the site named name, or nil.
+func (c *Config) Site(name string) *Site {
+	for i := range c.Sites {
+		if c.Sites[i].Name == name {
+			return &c.Sites[i]
+		}
+	}
+	return nil
+}
+
+// Duration is a time.Duration written as a string ("90s", "5m").
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%w: %q is not a duration (e.g. \"30s\", \"5m\")", ErrInvalid, b)
+	}
+	if v < 0 {
+		return fmt.Errorf("%w: negative duration %q", ErrInvalid, b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText formats d as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// ByteSize is a size in bytes written as an integer or a string with a unit
+// ("512KiB", "10MB", "1GiB").
+type ByteSize int64
+
+var sizeRE = regexp.MustCompile(`^([0-9]+)\s*([KMGT]i?B|B)?$`)
+
+// UnmarshalText parses "123", "10MiB", "2GB".
+func (s *ByteSize) UnmarshalText(b []byte) error {
+	m := sizeRE.FindStringSubmatch(strings.TrimSpace(string(b)))
+	if m == nil {
+		return fmt.Errorf("%w: %q is not a size (e.g. 1048576, \"512KiB\", \"10MB\")", ErrInvalid, b)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: size %q: %w", ErrInvalid, b, err)
+	}
+	mult := map[string]int64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[m[2]]
+	if n > (1<<63-1)/mult {
+		return fmt.Errorf("%w: size %q too large", ErrInvalid, b)
+	}
+	*s = ByteSize(n * mult)
+	return nil
+}
+
+// UnmarshalTOML accepts an integer or a string.
+func (s *ByteSize) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case int64:
+		if v < 0 {
+			return fmt.Errorf("%w: negative size %d", ErrInvalid, v)
+		}
+		*s = ByteSize(v)
+		return nil
+	case string:
+		return s.UnmarshalText([]byte(v))
+	}
+	return fmt.Errorf("%w: size must be an integer or a string, not %T", ErrInvalid, v)
+}
+
+// FileMode is a permission written as an octal string ("0660").
+type FileMode os.FileMode
+
+// UnmarshalText parses an octal permission.
+func (m *FileMode) UnmarshalText(b []byte) error {
+	v, err := strconv.ParseUint(string(b), 8, 32)
+	if err != nil || v > 0o777 {
+		return fmt.Errorf("%w: %q is not an octal permission such as \"0660\"", ErrInvalid, b)
+	}
+	*m = FileMode(v)
+	return nil
+}
+
+// Load reads and checks the configuration file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse checks data as the contents of the configuration file named name.
+func Parse(name string, data []byte) (*Config, error) {
+	c := &Config{Path: name}
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(c)
+	if err != nil {
+		return nil, decodeError(name, data, err)
+	}
+	idx := indexKeys(data)
+	p := &problems{file: name, idx: idx}
+	seen := map[string]int{}
+	for _, k := range md.Undecoded() {
+		ks := k.String()
+		lines := idx.plain[ks]
+		line := 0
+		if n := seen[ks]; n < len(lines) {
+			line = lines[n]
+		}
+		seen[ks]++
+		key := ks
+		if n := len(lines); n > 0 {
+			if ik := idx.byLine[line]; ik != "" {
+				key = ik
+			}
+		}
+		p.errs = append(p.errs, &Error{File: name, Line: line, Key: key,
+			Err: fmt.Errorf("%w (misspelt, or not supported by this version)", ErrUnknownKey)})
+	}
+	c.defaults(md)
+	c.check(p)
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+	return c, nil
+}
+
+// decodeError turns a toml error into an *Error with a line.
+func decodeError(name string, data []byte, err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		key := pe.LastKey
+		msg := pe.Message
+		inner := error(ErrSyntax)
+		if m, ok := strings.CutPrefix(msg, ErrInvalid.Error()+": "); ok {
+			// An UnmarshalText of this package refused the value.
+			inner, msg = ErrInvalid, m
+		}
+		if key != "" {
+			// Decode errors of a value (type mismatch, bad duration)
+			// name the key; map it to its indexed name.
+			idx := indexKeys(data)
+			if ik := idx.byLine[pe.Position.Line]; ik != "" {
+				key = ik
+			}
+		}
+		return &Error{File: name, Line: pe.Position.Line, Key: key, Err: fmt.Errorf("%w: %s", inner, msg)}
+	}
+	// Type errors from the decoder ("toml: line 3 (last key "site.keep"):
+	// incompatible types ...") carry the line only in the text.
+	var line int
+	var key string
+	msg := err.Error()
+	if m := lineRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		key = m[2]
+		msg = strings.TrimSpace(msg[len(m[0]):])
+		if ik := indexKeys(data).byLine[line]; ik != "" {
+			key = ik
+		}
+	}
+	return &Error{File: name, Line: line, Key: key, Err: fmt.Errorf("%w: %s", ErrInvalid, msg)}
+}
+
+var lineRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\):`)
+
+func (c *Config) defaults(md toml.MetaData) {
+	defined := definedKeys(md)
+	d := &c.Daemon
+	if d.ControlSocket == "" {
+		d.ControlSocket = DefaultControlSocket
+	}
+	if !defined["daemon.control_socket_mode"] {
+		d.ControlSocketMode = 0o660
+	}
+	if !defined["daemon.control_group"] {
+		d.ControlGroup = DefaultControlGroup
+	}
+	for i := range c.Sites {
+		s := &c.Sites[i]
+		k := func(name string) bool { return defined[fmt.Sprintf("site[%d].%s", i, name)] }
+		if !k("keep") {
+			s.Keep = DefaultKeep
+		}
+		if !k("hash.enabled") {
+			s.Hash.Enabled = true
+		}
+		if !k("validate.fragments") {
+			s.Validate.Fragments = true
+		}
+		if s.Validate.Policy == "" && !k("validate.policy") {
+			s.Validate.Policy = "reject"
+		}
+		if h := s.Health; h != nil {
+			if !k("health.expect_status") {
+				h.ExpectStatus = DefaultHealthStatus
+			}
+			if !k("health.timeout") {
+				h.Timeout = Duration(DefaultHealthTimeout)
+			}
+		}
+	}
+}
+
+// definedKeys returns every key the file defines, with the index of the
+// [[site]] element it belongs to ("site[1].hash.enabled"). MetaData.Keys
+// lists keys in document order and "site" once per [[site]] element.
+func definedKeys(md toml.MetaData) map[string]bool {
+	out := map[string]bool{}
+	n := -1
+	for _, k := range md.Keys() {
+		if len(k) == 0 {
+			continue
+		}
+		if k[0] != "site" {
+			out[k.String()] = true
+			continue
+		}
+		if len(k) == 1 {
+			if md.Type("site") == "ArrayHash" || md.Type("site") == "Array" {
+				n++
+			}
+			continue
+		}
+		out[fmt.Sprintf("site[%d].%s", max(n, 0), toml.Key(k[1:]).String())] = true
+	}
+	return out
+}
+
+type problems struct {
+	file string
+	idx  *keyIndex
+	errs []error
+}
+
+// at reports a problem with key (indexed form, e.g. "site[0].keep").
+func (p *problems) at(key string, err error) {
+	line := p.idx.first[key]
+	if line == 0 {
+		// An element of an array: the line of the array's key.
+		if i := strings.LastIndexByte(key, '['); i > 0 && strings.HasSuffix(key, "]") {
+			line = p.idx.first[key[:i]]
+		}
+	}
+	if line == 0 {
+		// A missing key: point at the table it belongs in.
+		t := key
+		for line == 0 && t != "" {
+			i := strings.LastIndexByte(t, '.')
+			if i < 0 {
+				t = ""
+				break
+			}
+			t = t[:i]
+			line = p.idx.tables[t]
+		}
+	}
+	p.errs = append(p.errs, &Error{File: p.file, Line: line, Key: key, Err: err})
+}
+
+func (p *problems) invalid(key, format string, args ...any) {
+	p.at(key, fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...)))
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+
+func (c *Config) check(p *problems) {
+	d := &c.Daemon
+	if !filepath.IsAbs(d.ControlSocket) {
+		p.invalid("daemon.control_socket", "%q is not an absolute path", d.ControlSocket)
+	}
+	for key, v := range map[string]string{"daemon.webhook_listen": d.WebhookListen, "daemon.metrics_listen": d.MetricsListen} {
+		if v == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			p.invalid(key, "%q is not host:port (e.g. \"127.0.0.1:9488\")", v)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			p.invalid(key, "%q: port %q is not a number", v, port)
+		}
+	}
+	if d.WebhookTokenFile != "" && !filepath.IsAbs(d.WebhookTokenFile) {
+		p.invalid("daemon.webhook_token_file", "%q is not an absolute path", d.WebhookTokenFile)
+	}
+	if len(c.Sites) == 0 {
+		p.at("site", fmt.Errorf("%w: no [[site]] defined", ErrMissing))
+	}
+	names := map[string]int{}
+	roots := map[string]int{}
+	webhook := false
+	for i := range c.Sites {
+		s := &c.Sites[i]
+		k := func(name string) string { return fmt.Sprintf("site[%d].%s", i, name) }
+		switch {
+		case s.Name == "":
+			p.at(k("name"), fmt.Errorf("%w: every site needs a name", ErrMissing))
+		case !nameRE.MatchString(s.Name):
+			p.invalid(k("name"), "%q: use lowercase letters, digits, '.', '_' and '-' (at most 63)", s.Name)
+		default:
+			if j, dup := names[s.Name]; dup {
+				p.invalid(k("name"), "%q is also the name of site[%d]", s.Name, j)
+			}
+			names[s.Name] = i
+		}
+		switch {
+		case s.Root == "":
+			p.at(k("root"), fmt.Errorf("%w: every site needs a root directory", ErrMissing))
+		case !filepath.IsAbs(s.Root) || filepath.Clean(s.Root) != s.Root:
+			p.invalid(k("root"), "%q is not a clean absolute path", s.Root)
+		default:
+			if j, dup := roots[s.Root]; dup {
+				p.invalid(k("root"), "%q is also the root of site[%d]", s.Root, j)
+			}
+			roots[s.Root] = i
+		}
+		if s.Keep < 1 {
+			p.invalid(k("keep"), "%d: must be at least 1", s.Keep)
+		}
+		t := &s.Triggers
+		if t.Inbox != "" {
+			if !filepath.IsAbs(t.Inbox) {
+				p.invalid(k("triggers.inbox"), "%q is not an absolute path", t.Inbox)
+			} else if s.Root != "" && (t.Inbox == s.Root || strings.HasPrefix(t.Inbox, s.Root+"/")) {
+				p.invalid(k("triggers.inbox"), "%q is inside the site root %q (it would be served)", t.Inbox, s.Root)
+			}
+		}
+		if (t.Webhook || t.S3Listen || t.Poll > 0) && s.Source == "" {
+			key := "triggers.poll"
+			if t.Webhook {
+				key = "triggers.webhook"
+			} else if t.S3Listen {
+				key = "triggers.s3_listen"
+			}
+			p.invalid(k(key), "needs the site's source (what to deploy when triggered)")
+		}
+		if t.S3Listen && !strings.HasPrefix(s.Source, "s3://") {
+			p.invalid(k("triggers.s3_listen"), "needs an s3:// source, not %q", s.Source)
+		}
+		if t.Poll > 0 && t.Poll.D() < time.Second {
+			p.invalid(k("triggers.poll"), "%s: poll at most once a second", t.Poll.D())
+		}
+		webhook = webhook || t.Webhook
+		for j, g := range s.Hash.Include {
+			if !doublestar.ValidatePattern(g) {
+				p.invalid(k(fmt.Sprintf("hash.include[%d]", j)), "%q is not a valid glob", g)
+			}
+		}
+		for j, g := range s.Hash.Exclude {
+			if !doublestar.ValidatePattern(g) {
+				p.invalid(k(fmt.Sprintf("hash.exclude[%d]", j)), "%q is not a valid glob", g)
+			}
+		}
+		for j, g := range s.Validate.Ignore {
+			if !doublestar.ValidatePattern(g) {
+				p.invalid(k(fmt.Sprintf("validate.ignore[%d]", j)), "%q is not a valid glob", g)
+			}
+		}
+		switch s.Validate.Policy {
+		case "reject", "warn", "off":
+		default:
+			p.invalid(k("validate.policy"), "%q: use \"reject\", \"warn\" or \"off\"", s.Validate.Policy)
+		}
+		if g := s.Validate.MaxGrowthPercent; g < 0 {
+			p.invalid(k("validate.max_growth_percent"), "%v: must not be negative", g)
+		}
+		if h := s.Health; h != nil {
+			if len(h.URLs) == 0 {
+				p.at(k("health.urls"), fmt.Errorf("%w: a health check needs at least one URL", ErrMissing))
+			}
+			for j, u := range h.URLs {
+				pu, err := url.Parse(u)
+				if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+					p.invalid(k(fmt.Sprintf("health.urls[%d]", j)), "%q is not an http:// or https:// URL", u)
+				}
+			}
+			if h.ExpectStatus < 100 || h.ExpectStatus > 599 {
+				p.invalid(k("health.expect_status"), "%d is not an HTTP status", h.ExpectStatus)
+			}
+		}
+	}
+	if webhook && d.WebhookTokenFile == "" {
+		p.at("daemon.webhook_token_file", fmt.Errorf("%w: a site uses the webhook trigger; callers must authenticate with a token", ErrMissing))
+	}
+}
