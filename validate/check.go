@@ -1,0 +1,413 @@
+package validate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"path"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// sref is one reference found by the scanner, before resolution.
+type sref struct {
+	value   string // as the browser sees it (entities decoded, trimmed)
+	raw     string // exactly as written in the page
+	line    int
+	nav     bool // navigation (a link) rather than a resource (an asset)
+	ignored bool // the element carries an ignore attribute
+	noSrc   bool // an <img> without src or srcset
+}
+
+// sink receives what the scanner finds in one document.
+type sink interface {
+	ref(r sref)
+	anchor(name string)
+	base(href string)
+}
+
+func isPage(p string) bool {
+	switch strings.ToLower(path.Ext(p)) {
+	case ".html", ".htm", ".xhtml":
+		return true
+	}
+	return false
+}
+
+func isStyle(p string) bool { return strings.ToLower(path.Ext(p)) == ".css" }
+
+// pending is a reference to a fragment of another page, checked once every
+// page has been parsed.
+type pending struct {
+	src, target int32
+	line        int32
+	nav         bool
+	hRaw, hDec  uint64
+	ref         string
+}
+
+// linkResult is what checking the references of a set of pages produced.
+type linkResult struct {
+	findings []Finding
+	pages    int
+	styles   int
+	refs     int
+	external int
+	other    int
+	ignored  int
+}
+
+// linker checks the references of the pages of one tree.
+type linker struct {
+	opts *Options
+	t    *tree
+	res  *resolver
+	seed maphash.Seed
+
+	ids    [][]uint64 // by file index: sorted hashes of the page's ids and names
+	parsed []bool     // by file index: ids known
+	idMu   sync.Mutex // guards ids/parsed writes from workers of round two
+
+	refs, external, other, ignored, pages, styles atomic.Int64
+}
+
+func newLinker(o *Options, t *tree) *linker {
+	l := &linker{opts: o, t: t, seed: maphash.MakeSeed()}
+	l.res = &resolver{t: t, indexNames: o.IndexNames, pretty: o.PrettyURLs, dirNoSlash: o.DirWithoutSlash,
+		basePath: normBasePath(o.BasePath)}
+	for _, s := range o.SiteURLs {
+		if !strings.HasSuffix(s, "/") {
+			s += "/"
+		}
+		l.res.siteURLs = append(l.res.siteURLs, s)
+	}
+	if len(l.res.indexNames) == 0 {
+		l.res.indexNames = []string{"index.html"}
+	}
+	l.ids = make([][]uint64, len(t.paths))
+	l.parsed = make([]bool, len(t.paths))
+	return l
+}
+
+func (l *linker) hash(s string) uint64 { return maphash.String(l.seed, s) }
+
+// selectPages lists the pages and stylesheets to check, by file index.
+func (l *linker) selectPages(only []string) []int32 {
+	var out []int32
+	for i, p := range l.t.paths {
+		if !isPage(p) && !isStyle(p) {
+			continue
+		}
+		if matchAny(l.opts.IgnoreFiles, p) {
+			continue
+		}
+		if len(only) > 0 && !matchAny(only, p) {
+			continue
+		}
+		out = append(out, int32(i))
+	}
+	return out
+}
+
+// run checks the references of the given files in parallel, then the
+// fragments that point into other pages (parsing, for their ids only, the
+// targets that were not among the files).
+func (l *linker) run(ctx context.Context, files []int32) (*linkResult, error) {
+	workers := l.opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	type out struct {
+		findings []Finding
+		pend     []pending
+	}
+	outs := make([]out, workers)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pw := &pageWorker{l: l}
+			for {
+				i := next.Add(1) - 1
+				if int(i) >= len(files) || ctx.Err() != nil {
+					break
+				}
+				if err := pw.check(files[i]); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+			outs[w] = out{pw.findings, pw.pend}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r := &linkResult{}
+	var pend []pending
+	for _, o := range outs {
+		r.findings = append(r.findings, o.findings...)
+		pend = append(pend, o.pend...)
+	}
+	// Round two: pages that are fragment targets but were not checked.
+	var more []int32
+	seen := map[int32]bool{}
+	for _, p := range pend {
+		if !l.parsed[p.target] && !seen[p.target] {
+			seen[p.target] = true
+			more = append(more, p.target)
+		}
+	}
+	if len(more) > 0 {
+		if err := l.parseIDs(ctx, more, workers); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range pend {
+		if l.hasID(p.target, p.hRaw, p.hDec) {
+			continue
+		}
+		r.findings = append(r.findings, l.fragFinding(p.src, int(p.line), p.ref, p.target))
+	}
+	r.refs, r.external, r.other, r.ignored = int(l.refs.Load()), int(l.external.Load()), int(l.other.Load()), int(l.ignored.Load())
+	r.pages, r.styles = int(l.pages.Load()), int(l.styles.Load())
+	return r, nil
+}
+
+func (l *linker) fragFinding(src int32, line int, ref string, target int32) Finding {
+	reason := "fragment does not exist in " + l.t.paths[target]
+	if target == src {
+		reason = "fragment does not exist in this page"
+	}
+	return Finding{File: l.t.paths[src], Line: line, Ref: ref, Kind: KindFragment, Target: l.t.paths[target], Reason: reason}
+}
+
+func (l *linker) hasID(target int32, hRaw, hDec uint64) bool {
+	ids := l.ids[target]
+	_, ok := slices.BinarySearch(ids, hRaw)
+	if !ok && hDec != hRaw {
+		_, ok = slices.BinarySearch(ids, hDec)
+	}
+	return ok
+}
+
+func (l *linker) parseIDs(ctx context.Context, files []int32, workers int) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pw := &pageWorker{l: l, idsOnly: true}
+			for {
+				i := next.Add(1) - 1
+				if int(i) >= len(files) || ctx.Err() != nil {
+					return
+				}
+				if err := pw.check(files[i]); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// pageWorker checks one page at a time; it is owned by one goroutine.
+type pageWorker struct {
+	l       *linker
+	idsOnly bool
+	buf     []byte
+
+	// per page
+	idx      int32
+	page     string
+	b        docBase
+	ids      []uint64
+	self     []pending // fragments of this page, checked at its end
+	findings []Finding
+	pend     []pending
+}
+
+func (w *pageWorker) read(p string) ([]byte, error) {
+	f, err := w.l.t.fsys.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	w.buf = w.buf[:0]
+	if st, err := f.Stat(); err == nil && int64(cap(w.buf)) < st.Size()+512 {
+		w.buf = make([]byte, 0, st.Size()+512)
+	}
+	for {
+		if len(w.buf) == cap(w.buf) {
+			w.buf = append(w.buf, 0)[:len(w.buf)]
+		}
+		n, err := f.Read(w.buf[len(w.buf):cap(w.buf)])
+		w.buf = w.buf[:len(w.buf)+n]
+		if err == io.EOF {
+			return w.buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (w *pageWorker) check(idx int32) error {
+	l := w.l
+	p := l.t.paths[idx]
+	src, err := w.read(p)
+	if err != nil {
+		return fmt.Errorf("validate: read %s: %w", p, err)
+	}
+	w.idx, w.page, w.ids, w.self = idx, p, w.ids[:0], w.self[:0]
+	w.b = l.res.base(p, "")
+	if isStyle(p) {
+		if !w.idsOnly {
+			l.styles.Add(1)
+			scanCSS(src, w)
+		}
+		l.parsed[idx] = true
+		return nil
+	}
+	if !w.idsOnly {
+		l.pages.Add(1)
+	}
+	scanHTML(src, l.opts, w)
+	slices.Sort(w.ids)
+	ids := slices.Compact(slices.Clone(w.ids))
+	l.idMu.Lock()
+	l.ids[idx] = ids
+	l.parsed[idx] = true
+	l.idMu.Unlock()
+	for _, s := range w.self {
+		if !l.hasID(idx, s.hRaw, s.hDec) {
+			w.findings = append(w.findings, l.fragFinding(idx, int(s.line), s.ref, idx))
+		}
+	}
+	return nil
+}
+
+func (w *pageWorker) anchor(name string) {
+	if name != "" {
+		w.ids = append(w.ids, w.l.hash(name))
+	}
+}
+
+func (w *pageWorker) base(href string) {
+	if !w.idsOnly {
+		w.b = w.l.res.base(w.page, href)
+	}
+}
+
+func (w *pageWorker) ref(r sref) {
+	if w.idsOnly {
+		return
+	}
+	l := w.l
+	if r.ignored || (len(l.opts.IgnoreURLs) > 0 && matchAny(l.opts.IgnoreURLs, r.value)) {
+		l.ignored.Add(1)
+		return
+	}
+	if r.noSrc {
+		l.refs.Add(1)
+		w.findings = append(w.findings, Finding{File: w.page, Line: r.line, Ref: r.raw, Kind: KindAsset,
+			Reason: "img without src"})
+		return
+	}
+	res := l.res.resolve(w.b, r.value)
+	kind := KindAsset
+	if r.nav {
+		kind = KindLink
+	}
+	switch res.out {
+	case resExternal:
+		l.external.Add(1)
+		return
+	case resOther:
+		l.other.Add(1)
+		return
+	}
+	l.refs.Add(1)
+	if res.target != "" && len(l.opts.IgnoreURLs) > 0 && matchAny(l.opts.IgnoreURLs, res.target) {
+		l.ignored.Add(1)
+		return
+	}
+	switch res.out {
+	case resEmpty, resMissing, resOutside:
+		w.findings = append(w.findings, Finding{File: w.page, Line: r.line, Ref: strings.Clone(r.raw),
+			Kind: kind, Target: res.target, Reason: res.reason})
+		return
+	}
+	if !res.hasFrag || !isPage(res.target) {
+		return
+	}
+	frag := res.frag
+	if frag == "" || strings.EqualFold(frag, "top") {
+		return
+	}
+	pd := pending{src: w.idx, line: int32(r.line), nav: r.nav, hRaw: l.hash(frag)}
+	pd.hDec = pd.hRaw
+	if strings.Contains(frag, "%") {
+		if d, err := unescapeFragment(frag); err == nil {
+			pd.hDec = l.hash(d)
+		}
+	}
+	ti := l.t.files[res.target]
+	pd.target = ti
+	pd.ref = strings.Clone(r.raw)
+	if ti == w.idx {
+		w.self = append(w.self, pd)
+		return
+	}
+	w.pend = append(w.pend, pd)
+}
+
+// unescapeFragment percent-decodes a fragment as browsers do when they look
+// for the element: "%7C%3E" is "|>".
+func unescapeFragment(s string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '%' {
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return "", fmt.Errorf("bad escape in fragment %q", s)
+			}
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String(), nil
+}
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
