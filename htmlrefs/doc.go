@@ -1,0 +1,58 @@
+// Package htmlrefs finds the URL references in HTML and CSS documents, with
+// the exact byte offsets where each one is written, so that callers can
+// check them (package validate) or rewrite them in place (package
+// hashassets) without re-rendering the document. It is the one place that
+// knows which HTML attributes and CSS constructs carry URLs.
+//
+// # Contract
+//
+//   - Scanning never modifies its input and never fails on malformed input:
+//     HTML goes through golang.org/x/net/html's Tokenizer (the same
+//     tokenization rules as the parser browsers follow); CSS through a CSS
+//     Syntax Level 3 tokenizer that understands comments, strings, escapes,
+//     url() tokens with or without quotes and spaces, @import, image-set()
+//     and src().
+//   - For every Ref, Raw == string(src[Start:End]) in the scanned document,
+//     and replacing src[Start:End] by another URL changes that reference
+//     and nothing else. Exception: a Ref with Inexact set (a reference inside
+//     an entity-encoded iframe srcdoc whose own bytes cannot be located, or
+//     an attribute value whose character references could not be mapped)
+//     covers the whole attribute value; its Value is still exact, but it
+//     must not be rewritten.
+//   - Value is the URL as the browser sees it: character references decoded
+//     (HTML), escapes decoded (CSS), leading and trailing ASCII whitespace
+//     removed. It is not resolved; see Resolve and SplitURL.
+//   - References are reported in document order (offset order), except
+//     that refs found inside an attribute are reported when the tag is.
+//   - Only the first of several attributes with the same name counts, as
+//     in browsers.
+//   - Scanning is safe for concurrent use: there is no shared state.
+//
+// # What is a reference
+//
+// Navigation (must be a page or anchor, but a miss is a broken link):
+// a/area href, iframe/frame src, form action, button/input formaction,
+// link href with a rel other than the resource ones below (canonical,
+// alternate, next, prev, ...), img/object usemap ("#name"), SVG a href.
+//
+// Resource (must exist for the page to render): img src/srcset, picture
+// source srcset, audio/video/source/track/embed/script/input src, video
+// poster, object data, link href/imagesrcset for rel stylesheet, icon,
+// apple-touch-icon, mask-icon, preload, modulepreload, prefetch, manifest;
+// SVG image/use/feImage/pattern/gradient/textPath/mpath/script href and
+// xlink:href, body background; every url(), @import, image-set() and src()
+// in style attributes, <style> blocks and CSS files; data-* attributes named
+// in Options.DataAttrs.
+//
+// SourceMap: /*# sourceMappingURL=... */ in CSS, //# sourceMappingURL=...
+// in JavaScript (ScanSourceMap). Refresh: <meta http-equiv=refresh
+// content="N; url=...">.
+//
+// Anchors (Visitor.Anchor): id on any element, name on a and map.
+// <base href> (Visitor.Base): the first one; it is not reported as a Ref.
+//
+// Not references: <script>/<textarea>/<title> text, comments, attributes
+// of end tags, ping, cite, longdesc, presentation attributes such as
+// fill="url(#g)". <noscript> content is scanned as HTML (a page is also
+// seen by clients without scripting).
+package htmlrefs

@@ -1,0 +1,79 @@
+package htmlrefs
+
+import (
+	"testing"
+)
+
+// The seed corpora live in testdata/fuzz/Fuzz*; `go test` runs them.
+
+func FuzzScanHTML(f *testing.F) {
+	for _, s := range []string{
+		`<img srcset="a.png 1x, b.png 2x" src=a.png style="background:url('x.png')">`,
+		`<meta http-equiv=refresh content="0;url=x.html"><iframe srcdoc="<img src=&quot;a.png&quot;>">`,
+		`<noscript><img src=a.png></noscript><style>@import "a.css";</style>`,
+		`<a href="&amp;&#x41;&notit;x">`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		var refs []Ref
+		err := ScanHTML(src, Options{DataAttrs: []string{"data-src", "data-srcset"}}, Funcs{OnRef: func(r Ref) { refs = append(refs, r) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkOffsets(t, src, refs)
+		checkAttrCount(t, src)
+		for _, r := range refs {
+			if !r.Inexact && r.Attr != "style" && !r.Srcdoc && r.Kind != Refresh && r.Attr != "srcset" && r.Attr != "imagesrcset" && r.Attr != "data-srcset" {
+				// a whole-attribute reference: Value is the decoded Raw
+				if want := trimWS(decodeAttr(r.Raw)); want != r.Value && !containsAny(r.Raw, "\r\x00\"") {
+					t.Fatalf("ref %+v: Value %q, decoded Raw %q", r, r.Value, want)
+				}
+			}
+		}
+	})
+}
+
+func containsAny(s, chars string) bool {
+	for i := 0; i < len(s); i++ {
+		for j := 0; j < len(chars); j++ {
+			if s[i] == chars[j] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func FuzzScanCSS(f *testing.F) {
+	for _, s := range []string{
+		`a{background:url( "a.png" )} @import 'b.css'; /* url(c.png) */`,
+		`a{b:image-set("a.png" 1x, url(b.png) 2x)} c{d:url(\61 .png)}`,
+		"a{b:url(x\n/*# sourceMappingURL=a.map */",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		var refs []Ref
+		ScanCSS(src, 0, 1, func(r Ref) { refs = append(refs, r) })
+		checkOffsets(t, src, refs)
+		last := -1
+		for _, r := range refs {
+			if r.Start < last {
+				t.Fatalf("refs out of order: %+v", refs)
+			}
+			last = r.End
+		}
+		// Scanning with an offset shifts every ref by that offset.
+		var shifted []Ref
+		ScanCSS(src, 7, 3, func(r Ref) { shifted = append(shifted, r) })
+		if len(shifted) != len(refs) {
+			t.Fatalf("offset changed the number of refs")
+		}
+		for i := range refs {
+			if shifted[i].Start != refs[i].Start+7 || shifted[i].Line != refs[i].Line+2 {
+				t.Fatalf("offset not applied: %+v vs %+v", shifted[i], refs[i])
+			}
+		}
+	})
+}

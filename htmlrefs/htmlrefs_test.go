@@ -1,0 +1,209 @@
+package htmlrefs
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/html"
+)
+
+type collected struct {
+	refs    []Ref
+	anchors []string
+	bases   []string
+}
+
+func scan(t testing.TB, src string, opts Options) *collected {
+	t.Helper()
+	c := &collected{}
+	err := ScanHTML([]byte(src), opts, Funcs{
+		OnRef:    func(r Ref) { c.refs = append(c.refs, r) },
+		OnAnchor: func(n string, line int) { c.anchors = append(c.anchors, fmt.Sprintf("%s@%d", n, line)) },
+		OnBase:   func(h string, line int) { c.bases = append(c.bases, h) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkOffsets(t, []byte(src), c.refs)
+	return c
+}
+
+func checkOffsets(t testing.TB, src []byte, refs []Ref) {
+	t.Helper()
+	for _, r := range refs {
+		if r.Start < 0 || r.End > len(src) || r.Start > r.End {
+			t.Fatalf("ref %+v: offsets out of range (len %d)", r, len(src))
+		}
+		if string(src[r.Start:r.End]) != r.Raw {
+			t.Fatalf("ref %+v: Raw %q != src[Start:End] %q", r, r.Raw, src[r.Start:r.End])
+		}
+		if want := 1 + bytes.Count(src[:r.Start], []byte{'\n'}); r.Line != want {
+			t.Fatalf("ref %+v: line %d, want %d", r, r.Line, want)
+		}
+	}
+}
+
+// brief renders refs as "tag.attr kind value|raw".
+func brief(refs []Ref) []string {
+	var out []string
+	for _, r := range refs {
+		s := fmt.Sprintf("%s.%s %s %s", r.Tag, r.Attr, r.Kind, r.Value)
+		if r.Raw != r.Value {
+			s += " raw=" + r.Raw
+		}
+		if r.Inexact {
+			s += " inexact"
+		}
+		if r.Srcdoc {
+			s += " srcdoc"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func eq(t *testing.T, name string, got, want []string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s:\ngot:\n  %s\nwant:\n  %s", name, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+func TestScanHTML(t *testing.T) {
+	cases := []struct {
+		name, src string
+		want      []string
+	}{
+		{"plain attrs", `<a href="a.html">x</a><img src=img/x.png><script src='s.js'></script><link rel=stylesheet href="c.css"><link rel=canonical href="/x.html">`,
+			[]string{"a.href navigation a.html", "img.src resource img/x.png", "script.src resource s.js", "link.href resource c.css", "link.href navigation /x.html"}},
+		{"rel after href", `<link href="i.ico" rel="shortcut icon"><link href=m.webmanifest rel=manifest><link rel="modulepreload" href="m.js">`,
+			[]string{"link.href resource i.ico", "link.href resource m.webmanifest", "link.href resource m.js"}},
+		{"entities and whitespace", `<a href=" a.html?x=1&amp;y=2 ">`,
+			[]string{"a.href navigation a.html?x=1&y=2 raw= a.html?x=1&amp;y=2 "}},
+		{"legacy entity not decoded before =", `<a href="?a=1&copy=2">`,
+			[]string{"a.href navigation ?a=1&copy=2"}},
+		{"srcset every candidate", `<img srcset="a.png 1x, b.png 2x,c.png 3x" src=a.png>`,
+			[]string{"img.srcset resource a.png", "img.srcset resource b.png", "img.srcset resource c.png", "img.src resource a.png"}},
+		{"srcset widths and commas in urls", `<img srcset="a,b.png 100w, /x/c.png?w=1,2 200w,, d.png,e.png">`,
+			[]string{"img.srcset resource a,b.png", "img.srcset resource /x/c.png?w=1,2", "img.srcset resource d.png,e.png"}},
+		{"srcset entity", `<source srcset="a.png?x=1&amp;y=2 1x, b&#46;png 2x">`,
+			[]string{"source.srcset resource a.png?x=1&y=2 raw=a.png?x=1&amp;y=2", "source.srcset resource b.png raw=b&#46;png"}},
+		{"imagesrcset", `<link rel=preload as=image imagesrcset="p1.png 1x, p2.png 2x" href=p1.png>`,
+			[]string{"link.imagesrcset resource p1.png", "link.imagesrcset resource p2.png", "link.href resource p1.png"}},
+		{"meta refresh", `<meta http-equiv="Refresh" content="0; url=next.html"><meta http-equiv=refresh content="5;URL='q.html'"><meta content="3, x.html" http-equiv=refresh><meta http-equiv=refresh content="5"><meta name=x content="0; url=no.html">`,
+			[]string{"meta.content refresh next.html", "meta.content refresh q.html", "meta.content refresh x.html"}},
+		{"svg", `<svg><image href="i.png"/><use xlink:href="sprite.svg#a"></use><a xlink:href="p.html">x</a><lineargradient href="#g"/></svg>`,
+			[]string{"image.href resource i.png", "use.xlink:href resource sprite.svg#a", "a.xlink:href navigation p.html", "lineargradient.href resource #g"}},
+		{"media", `<video poster=p.jpg src=v.mp4><source src=v.webm><track src=t.vtt></video><audio src=a.mp3></audio><object data=o.svg usemap="#m"></object><embed src=e.swf><input type=image src=b.png formaction=f.html><form action=/post></form><iframe src=f.html></iframe><body background=bg.png>`,
+			[]string{"video.poster resource p.jpg", "video.src resource v.mp4", "source.src resource v.webm", "track.src resource t.vtt", "audio.src resource a.mp3", "object.data resource o.svg", "object.usemap navigation #m", "embed.src resource e.swf", "input.src resource b.png", "input.formaction navigation f.html", "form.action navigation /post", "iframe.src navigation f.html", "body.background resource bg.png"}},
+		{"style attr and block", `<div style="background: url( 'a.png' ) , url(b.png)"></div><style>/* url(no.png) */ @import "i.css"; .x{background:url(c.png)} .y::after{content:"url(no2.png)"}</style>`,
+			[]string{"div.style resource a.png", "div.style resource b.png", "style.@import resource i.css", "style.url() resource c.png"}},
+		{"style attr with entities", `<p style="background:url(&quot;a b.png&quot;); x: url(c.png?a=1&amp;b=2)">`,
+			[]string{"p.style resource a b.png", "p.style resource c.png?a=1&b=2 raw=c.png?a=1&amp;b=2"}},
+		{"srcdoc", `<iframe srcdoc="<p><img src=&quot;in.png&quot;><a href='x.html'>" src=f.html></iframe>`,
+			[]string{"img.src resource in.png srcdoc", "a.href navigation x.html srcdoc", "iframe.src navigation f.html"}},
+		{"noscript scanned", `<noscript><img src="ns.png"></noscript><script>document.write('<img src="no.png">')</script><textarea><a href=no.html></textarea><!-- <a href=no.html> -->`,
+			[]string{"img.src resource ns.png"}},
+		{"duplicate attrs first wins", `<img src=a.png src=b.png>`, []string{"img.src resource a.png"}},
+		{"data attrs off by default", `<img data-src=lazy.png>`, nil},
+		{"uppercase", `<IMG SRC="U.PNG"><A HREF=x.html>`, []string{"img.src resource U.PNG", "a.href navigation x.html"}},
+		{"weird attribute syntax", `<img/src=a.png/ alt=x><img =x src="b.png"><img src = "c.png" ><a href=x.html/>`,
+			[]string{"img.src resource a.png/", "img.src resource b.png", "img.src resource c.png", "a.href navigation x.html/"}},
+		{"base not a ref", `<base href="/docs/"><base href=/other/><a href=x>`, []string{"a.href navigation x"}},
+		{"crlf in srcset", "<img srcset=\"a.png 1x,\r\n b.png 2x\">", []string{"img.srcset resource a.png", "img.srcset resource b.png"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := scan(t, c.src, Options{})
+			eq(t, c.name, brief(got.refs), c.want)
+		})
+	}
+}
+
+func TestDataAttrs(t *testing.T) {
+	got := scan(t, `<img data-src=lazy.png data-SRCSET="l1.png 1x, l2.png 2x" data-other=x>`, Options{DataAttrs: []string{"data-src", "Data-Srcset"}})
+	eq(t, "data", brief(got.refs), []string{"img.data-src resource lazy.png", "img.data-srcset resource l1.png", "img.data-srcset resource l2.png"})
+}
+
+func TestAnchorsAndBase(t *testing.T) {
+	got := scan(t, "<base href=\" /docs/ \">\n<h1 id=top>x</h1><a name=\"old&amp;style\"></a>\n<map name=m></map><p name=no id=\"\"></p><base href=/second/>", Options{})
+	eq(t, "anchors", got.anchors, []string{"top@2", "old&style@2", "m@3"})
+	eq(t, "bases", got.bases, []string{"/docs/"})
+}
+
+func TestLines(t *testing.T) {
+	src := "<p>\n<img\n src=a.png\n srcset=\"b.png 1x,\n c.png 2x\">\n<style>\n.a{}\n.b{background:url(d.png)}</style>"
+	got := scan(t, src, Options{})
+	var lines []string
+	for _, r := range got.refs {
+		lines = append(lines, fmt.Sprintf("%s:%d", r.Value, r.Line))
+	}
+	eq(t, "lines", lines, []string{"a.png:3", "b.png:4", "c.png:5", "d.png:8"})
+}
+
+func TestRawAttrsMatchesTokenizer(t *testing.T) {
+	for _, src := range []string{
+		`<a href=x>`, `<a href="x" href='y' HREF=z>`, `<a =x b c=d/>`, `<a/b/c=d>`, `<a b= c = "d"e=f>`,
+		`<img src=a.png/>`, `<a x='>'y=">">`, `<a ""=x>`, "<a\tb\fc\r\nd>",
+	} {
+		checkAttrCount(t, []byte(src))
+	}
+}
+
+// checkAttrCount compares rawAttrs with the tokenizer on every start tag.
+func checkAttrCount(t testing.TB, src []byte) {
+	t.Helper()
+	z := html.NewTokenizer(bytes.NewReader(src))
+	pos := 0
+	for {
+		tt := z.Next()
+		n := len(z.Raw())
+		start := pos
+		pos += n
+		if tt == html.ErrorToken {
+			return
+		}
+		if tt != html.StartTagToken && tt != html.SelfClosingTagToken {
+			continue
+		}
+		_, more := z.TagName()
+		var vals []string
+		for more {
+			var v []byte
+			_, v, more = z.TagAttr()
+			vals = append(vals, string(v))
+		}
+		spans := rawAttrs(src[start:pos])
+		if len(spans) != len(vals) {
+			t.Fatalf("%q: rawAttrs found %d attributes, tokenizer %d", src[start:pos], len(spans), len(vals))
+		}
+		for i, sp := range spans {
+			raw := string(src[start+sp[0] : start+sp[1]])
+			if !strings.ContainsAny(raw, "&\r\x00") && raw != vals[i] {
+				t.Fatalf("%q: attribute %d raw %q, tokenizer %q", src[start:pos], i, raw, vals[i])
+			}
+		}
+	}
+}
+
+func TestOffsetMap(t *testing.T) {
+	raw := "a&amp;b&#x41;c\r\nd&notanentity;e"
+	dec := decodeAttr(raw)
+	dec = strings.ReplaceAll(dec, "\r\n", "\n")
+	m := newOffsetMap(raw, dec)
+	if m == nil {
+		t.Fatalf("no map for %q -> %q", raw, dec)
+	}
+	// "b" in dec is at 2; in raw at 6
+	if got := m.start(strings.Index(dec, "b")); got != 6 {
+		t.Errorf("start(b) = %d, want 6", got)
+	}
+	if got := m.end(len(dec)); got != len(raw) {
+		t.Errorf("end(len) = %d, want %d", got, len(raw))
+	}
+	if m := newOffsetMap("abc", "abd"); m != nil {
+		t.Errorf("map for mismatching strings")
+	}
+}
