@@ -56,11 +56,11 @@ func TestScanCSSOffset(t *testing.T) {
 
 func TestScanSourceMap(t *testing.T) {
 	cases := map[string]string{
-		"a();\n//# sourceMappingURL=a.js.map\n":                       "a.js.map",
-		"a();\n//@ sourceMappingURL=old.map":                          "old.map",
+		"a();\n//# sourceMappingURL=a.js.map\n":                          "a.js.map",
+		"a();\n//@ sourceMappingURL=old.map":                             "old.map",
 		"x = '//# sourceMappingURL=no.map';\n//# sourceMappingURL=y.map": "y.map",
-		"x = '//# sourceMappingURL=no.map';":                          "",
-		"//# sourceMappingURL=data:application/json;base64,e30=":      "data:application/json;base64,e30=",
+		"x = '//# sourceMappingURL=no.map';":                             "",
+		"//# sourceMappingURL=data:application/json;base64,e30=":         "data:application/json;base64,e30=",
 	}
 	for src, want := range cases {
 		var got []Ref
