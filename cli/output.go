@@ -11,6 +11,7 @@ import (
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/pipeline"
 	"github.com/example/release-agent/releases"
+	"github.com/example/release-agent/validate"
 )
 
 func humanBytes(n int64) string {
@@ -174,17 +175,16 @@ func printReport(w io.Writer, rep any) {
 		rw.WriteText(w)
 		return
 	}
-	if PrintReportJSON != nil {
-		if b, err := json.Marshal(rep); err == nil && PrintReportJSON(w, b) == nil {
-			return
-		}
+	// A report that crossed the control socket is plain JSON.
+	b, _ := json.Marshal(rep)
+	var r validate.Report
+	if json.Unmarshal(b, &r) == nil && r.Schema != 0 {
+		r.WriteText(w)
+		return
 	}
-	b, _ := json.MarshalIndent(rep, "", "  ")
+	b, _ = json.MarshalIndent(rep, "", "  ")
 	fmt.Fprintln(w, string(b))
 }
-
-// PrintReportJSON, if set, renders a report given as JSON for people.
-var PrintReportJSON func(w io.Writer, report []byte) error
 
 // newProgress returns a progress callback drawing one line on a terminal,
 // at most five times a second.

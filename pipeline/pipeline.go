@@ -221,7 +221,7 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 					return
 				case <-tk.C:
 					ss := sw.Stats()
-					req.Progress(Progress{Stage: "fetch", Files: ss.Files, Bytes: ss.Bytes})
+					req.Progress(Progress{Stage: "fetch", Files: int(ss.Files), Bytes: ss.Bytes})
 				}
 			}
 		}()
@@ -240,7 +240,7 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 		return fail(releases.StatusFailed, err)
 	}
 	ss := sw.Stats()
-	w.Record.LinkedFiles, w.Record.LinkedBytes = ss.LinkedFiles, ss.LinkedBytes
+	w.Record.LinkedFiles, w.Record.LinkedBytes = int(ss.LinkedFiles), ss.LinkedBytes
 	res.Timings = append(res.Timings, Timing{"fetch", time.Since(t)})
 	if err := ctx.Err(); err != nil {
 		return fail(releases.StatusFailed, err)

@@ -29,6 +29,8 @@ type Site struct {
 	Root   string
 	Keep   int // 0: releases.DefaultKeep
 	Limits stage.Limits
+	// Policy for hashing and validation.
+	Policy *Policy
 	// Stages returns the stages between extraction and commit for a
 	// deploy (hashing, validation). Nil means DefaultStages.
 	Stages func(req api.DeployRequest) []pipeline.Stage

@@ -1,0 +1,67 @@
+package service
+
+import (
+	"context"
+	"os"
+
+	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/pipeline"
+	"github.com/example/release-agent/releases"
+	"github.com/example/release-agent/validate"
+)
+
+// Policy of a site for the stages between extraction and commit.
+type Policy struct {
+	// Validate options; nil means validate.DefaultOptions().
+	Validate *validate.Options
+	NoHash   bool
+	NoVerify bool
+}
+
+func (p *Policy) validateOptions() validate.Options {
+	if p != nil && p.Validate != nil {
+		return *p.Validate
+	}
+	return validate.DefaultOptions()
+}
+
+func init() {
+	DefaultStages = func(site *Site, req api.DeployRequest) []pipeline.Stage {
+		var st []pipeline.Stage
+		if !req.NoHash && !site.Policy.noHash() {
+			st = append(st, hashStage(site)...)
+		}
+		if !req.NoVerify && !site.Policy.noVerify() {
+			st = append(st, pipeline.ValidateStage{Options: site.Policy.validateOptions()})
+		}
+		return st
+	}
+	DefaultValidate = func(ctx context.Context, site *Site, s *releases.Store, dir string) (*api.ValidateResult, error) {
+		opts := site.Policy.validateOptions()
+		var rep *validate.Report
+		var err error
+		if s != nil {
+			if cur, _ := s.Current(); cur != "" && s.Dir(cur) != dir {
+				if m, err := s.Manifest(cur); err == nil {
+					opts.LiveManifest = m
+				}
+				rep, err = validate.Check(ctx, os.DirFS(dir), os.DirFS(s.Dir(cur)), opts)
+				if err != nil {
+					return nil, err
+				}
+			}
+		}
+		if rep == nil {
+			if rep, err = validate.Check(ctx, os.DirFS(dir), nil, opts); err != nil {
+				return nil, err
+			}
+		}
+		return &api.ValidateResult{Schema: api.Schema, Rejected: rep.Rejected(), Report: rep}, nil
+	}
+}
+
+// hashStage returns the content-hashing stage (none until hashassets is wired).
+var hashStage = func(site *Site) []pipeline.Stage { return nil }
+
+func (p *Policy) noHash() bool   { return p != nil && p.NoHash }
+func (p *Policy) noVerify() bool { return p != nil && p.NoVerify }
