@@ -144,4 +144,3 @@ func CheckRelease(s *releases.Store, id string) error {
 	}
 	return errors.Join(errs...)
 }
-
