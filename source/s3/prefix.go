@@ -1,0 +1,300 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
+
+	"github.com/example/release-agent/source"
+	"github.com/example/release-agent/stage"
+)
+
+// fileMode is the mode given to objects (S3 has none); the stage stores
+// files read-only.
+const fileMode = 0o644
+
+type prefixObject struct {
+	key    string // full key
+	name   string // relative to the prefix
+	size   int64
+	want   string // sha256 from the marker
+	meta   string // x-amz-meta-sha256 from the listing, if the server gives it
+	isDir  bool
+	etag   string
+	listed bool
+}
+
+func (s *Source) fetchPrefix(ctx context.Context, sink stage.Sink) (source.Info, error) {
+	b, prefix := s.spec.Bucket, s.spec.Key
+	markerKey := prefix + s.cfg.Marker
+	r := s.retrier()
+	var c counters
+	defer func() {
+		s.stats.Downloaded, s.stats.Linked = c.downloaded.Load(), c.linked.Load()
+		s.stats.Bytes, s.stats.Resumes = c.bytes.Load(), c.resumes.Load()
+	}()
+
+	// 1. The marker: without it the prefix is still being uploaded.
+	core := minio.Core{Client: s.client}
+	mr, err := openObject(ctx, core, r, b, markerKey, "", &c)
+	if err != nil {
+		if errors.Is(err, source.ErrNotFound) && !isNoSuchBucket(err) {
+			return source.Info{}, &ObjectError{Bucket: b, Key: markerKey, Err: fmt.Errorf("%w: marker object missing (the upload is not finished)", ErrIncomplete)}
+		}
+		return source.Info{}, err
+	}
+	mbody, err := io.ReadAll(io.LimitReader(mr, maxMarker+1))
+	mr.Close()
+	if err != nil {
+		return source.Info{}, err
+	}
+	if len(mbody) > maxMarker {
+		return source.Info{}, &ObjectError{Bucket: b, Key: markerKey, Err: fmt.Errorf("%w: larger than %d bytes", ErrBadMarker, maxMarker)}
+	}
+	listed, err := ParseMarker(mbody)
+	if err != nil {
+		return source.Info{}, &ObjectError{Bucket: b, Key: markerKey, Err: err}
+	}
+	markerInfo := mr.info
+
+	// 2. The listing.
+	objs := map[string]*prefixObject{}
+	for _, f := range listed {
+		o := &prefixObject{key: prefix + f.Path, name: f.Path, want: f.SHA256, size: -1, listed: true}
+		if f.Size != nil {
+			o.size = *f.Size
+		}
+		objs[o.key] = o
+	}
+	lopts := minio.ListObjectsOptions{Prefix: prefix, Recursive: true}
+	if !s3utils.IsAmazonEndpoint(*s.client.EndpointURL()) {
+		lopts.WithMetadata = true // MinIO returns x-amz-meta-* in the listing
+	}
+	var ignored int
+	err = r.do(ctx, "list "+prefix, func() error {
+		ignored = 0
+		for _, o := range objs {
+			o.etag = ""
+		}
+		found := map[string]*prefixObject{}
+		for oi := range s.client.ListObjects(ctx, b, lopts) {
+			if oi.Err != nil {
+				return oi.Err
+			}
+			if oi.Key == markerKey {
+				continue
+			}
+			name := strings.TrimPrefix(oi.Key, prefix)
+			o := objs[oi.Key]
+			if len(listed) > 0 {
+				if o == nil {
+					ignored++
+					continue
+				}
+			} else {
+				o = &prefixObject{key: oi.Key, name: name, size: oi.Size}
+				found[oi.Key] = o
+			}
+			o.etag = oi.ETag
+			if o.size >= 0 && o.size != oi.Size && o.listed {
+				return &ObjectError{Bucket: b, Key: oi.Key, Err: fmt.Errorf("%w: size %d, the marker says %d", source.ErrChecksum, oi.Size, o.size)}
+			}
+			o.size = oi.Size
+			o.isDir = strings.HasSuffix(oi.Key, "/") && oi.Size == 0
+			if m := metaFromList(oi); m != "" {
+				o.meta = m
+			}
+		}
+		if len(listed) == 0 {
+			objs = found
+		}
+		return nil
+	})
+	if err != nil {
+		var oe *ObjectError
+		if errors.As(err, &oe) {
+			return source.Info{}, err
+		}
+		return source.Info{}, &ObjectError{Bucket: b, Key: prefix, Err: err}
+	}
+	if ignored > 0 {
+		s.cfg.Logger.Info("s3: objects under the prefix not listed in the marker were ignored", "prefix", prefix, "count", ignored)
+	}
+	for _, o := range objs {
+		if o.etag == "" {
+			return source.Info{}, &ObjectError{Bucket: b, Key: o.key, Err: fmt.Errorf("%w: listed in the marker but not uploaded", ErrIncomplete)}
+		}
+		if o.meta != "" && o.want != "" && o.meta != o.want {
+			return source.Info{}, &ObjectError{Bucket: b, Key: o.key, Err: fmt.Errorf("%w: x-amz-meta-sha256 %s, the marker says %s", source.ErrChecksum, o.meta, o.want)}
+		}
+	}
+	s.stats.Objects = int64(len(objs))
+
+	// 3. Directories first (explicit "dir/" keys), then files in parallel.
+	var files []*prefixObject
+	for _, o := range objs {
+		if o.isDir {
+			name := strings.TrimSuffix(o.name, "/")
+			if name == "" {
+				continue
+			}
+			if err := sink.Dir(name, 0o755); err != nil {
+				return source.Info{}, &ObjectError{Bucket: b, Key: o.key, Err: err}
+			}
+			continue
+		}
+		files = append(files, o)
+	}
+	if err := parallel(ctx, s.cfg.Concurrency, files, func(ctx context.Context, o *prefixObject) error {
+		return s.fetchOne(ctx, core, r, sink, o, &c)
+	}); err != nil {
+		return source.Info{}, err
+	}
+
+	// 4. The marker must not have changed meanwhile (a new upload in
+	// progress would mix two releases).
+	var now minio.ObjectInfo
+	err = r.do(ctx, "stat "+markerKey, func() error {
+		var err error
+		now, err = s.client.StatObject(ctx, b, markerKey, minio.StatObjectOptions{})
+		return err
+	})
+	if err != nil {
+		return source.Info{}, &ObjectError{Bucket: b, Key: markerKey, Err: fmt.Errorf("%w: marker gone after the pull (%w)", ErrChanged, err)}
+	}
+	if now.ETag != markerInfo.ETag {
+		return source.Info{}, &ObjectError{Bucket: b, Key: markerKey, Err: fmt.Errorf("%w: marker rewritten during the pull", ErrChanged)}
+	}
+
+	info := source.Info{Spec: s.spec.String(), Kind: "s3-prefix", Size: c.bytes.Load(), Meta: map[string]string{}}
+	metaInfo(info.Meta, "marker_", markerInfo)
+	info.Meta["key"] = prefix
+	info.Meta["bucket"] = b
+	info.Meta["objects"] = strconv.Itoa(len(files))
+	info.Meta["downloaded"] = strconv.FormatInt(c.downloaded.Load(), 10)
+	info.Meta["linked"] = strconv.FormatInt(c.linked.Load(), 10)
+	return info, nil
+}
+
+func metaFromList(oi minio.ObjectInfo) string {
+	for _, m := range []minio.StringMap{oi.UserMetadataStripped, oi.UserMetadata} {
+		for k, v := range m {
+			lk := strings.ToLower(k)
+			if lk == "sha256" || lk == "x-amz-meta-sha256" {
+				v = strings.ToLower(strings.TrimSpace(v))
+				if isHexSHA256(v) {
+					return v
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// fetchOne stages one object: linked from the live release when its sha256
+// is known and present there, downloaded (and verified) otherwise.
+func (s *Source) fetchOne(ctx context.Context, core minio.Core, r retrier, sink stage.Sink, o *prefixObject, c *counters) error {
+	oerr := func(err error) error {
+		var oe *ObjectError
+		if errors.As(err, &oe) {
+			return err
+		}
+		if errors.Is(err, stage.ErrChecksum) {
+			err = fmt.Errorf("%w: %w", source.ErrChecksum, err)
+		}
+		return &ObjectError{Bucket: s.spec.Bucket, Key: o.key, Err: err}
+	}
+	known := o.want
+	if known == "" {
+		known = o.meta
+	}
+	if known != "" {
+		ok, err := sink.Existing(o.name, fileMode, known)
+		if err != nil {
+			return oerr(err)
+		}
+		if ok {
+			c.linked.Add(1)
+			return nil
+		}
+	}
+	rd, err := openObject(ctx, core, r, s.spec.Bucket, o.key, "", c)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	meta, sum, err := pipelineSHA256(rd.info)
+	if err != nil {
+		return oerr(err)
+	}
+	rd.expect(o.want)
+	rd.expect(meta)
+	rd.expect(sum)
+	if known == "" && (meta != "" || sum != "") {
+		known = meta
+		if known == "" {
+			known = sum
+		}
+		ok, err := sink.Existing(o.name, fileMode, known)
+		if err != nil {
+			return oerr(err)
+		}
+		if ok {
+			c.linked.Add(1)
+			return nil
+		}
+	}
+	if o.etag != "" && strings.Trim(rd.info.ETag, `"`) != strings.Trim(o.etag, `"`) {
+		return oerr(fmt.Errorf("%w: ETag %s, listed as %s", ErrChanged, rd.info.ETag, o.etag))
+	}
+	if err := sink.File(ctx, o.name, fileMode, rd.info.Size, known, rd); err != nil {
+		return oerr(err)
+	}
+	c.downloaded.Add(1)
+	return nil
+}
+
+// parallel runs fn on every item with at most n at a time. The first error
+// cancels the others' context and is returned once all have stopped.
+func parallel[T any](ctx context.Context, n int, items []T, fn func(context.Context, T) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	work := make(chan T)
+	var wg sync.WaitGroup
+	for range min(n, len(items)) {
+		wg.Go(func() {
+			for it := range work {
+				if ctx.Err() != nil {
+					continue
+				}
+				if err := fn(ctx, it); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+	for _, it := range items {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- it
+	}
+	close(work)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+func isNoSuchBucket(err error) bool {
+	var er minio.ErrorResponse
+	return errors.As(err, &er) && er.Code == "NoSuchBucket"
+}
