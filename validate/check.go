@@ -22,6 +22,8 @@ type sref struct {
 	nav     bool // navigation (a link) rather than a resource (an asset)
 	ignored bool // the element carries an ignore attribute
 	noSrc   bool // an <img> without src or srcset
+	refresh bool // the URL of a meta refresh
+	anchor  bool // a plain a/area href (empty means this page)
 }
 
 // sink receives what the scanner finds in one document.
@@ -69,9 +71,10 @@ type linker struct {
 	res  *resolver
 	seed maphash.Seed
 
-	ids    [][]uint64 // by file index: sorted hashes of the page's ids and names
-	parsed []bool     // by file index: ids known
-	idMu   sync.Mutex // guards ids/parsed writes from workers of round two
+	ids      [][]uint64 // by file index: sorted hashes of the page's ids and names
+	parsed   []bool     // by file index: ids known
+	redirect []int32    // by file index: the page a meta refresh sends to, or -1
+	idMu     sync.Mutex // guards ids/parsed writes from workers of round two
 
 	refs, external, other, ignored, pages, styles atomic.Int64
 }
@@ -91,6 +94,10 @@ func newLinker(o *Options, t *tree) *linker {
 	}
 	l.ids = make([][]uint64, len(t.paths))
 	l.parsed = make([]bool, len(t.paths))
+	l.redirect = make([]int32, len(t.paths))
+	for i := range l.redirect {
+		l.redirect[i] = -1
+	}
 	return l
 }
 
@@ -161,25 +168,28 @@ func (l *linker) run(ctx context.Context, files []int32) (*linkResult, error) {
 		r.findings = append(r.findings, o.findings...)
 		pend = append(pend, o.pend...)
 	}
-	// Round two: pages that are fragment targets but were not checked.
-	var more []int32
-	seen := map[int32]bool{}
-	for _, p := range pend {
-		if !l.parsed[p.target] && !seen[p.target] {
-			seen[p.target] = true
-			more = append(more, p.target)
+	// Later rounds: fragment targets (and the pages they redirect to)
+	// that were not among the files are parsed for their ids only.
+	for round := 0; ; round++ {
+		var more []int32
+		seen := map[int32]bool{}
+		for _, p := range pend {
+			if _, need := l.fragOK(p); need >= 0 && !seen[need] {
+				seen[need] = true
+				more = append(more, need)
+			}
 		}
-	}
-	if len(more) > 0 {
+		if len(more) == 0 || round == maxRedirects {
+			break
+		}
 		if err := l.parseIDs(ctx, more, workers); err != nil {
 			return nil, err
 		}
 	}
 	for _, p := range pend {
-		if l.hasID(p.target, p.hRaw, p.hDec) {
-			continue
+		if ok, _ := l.fragOK(p); !ok {
+			r.findings = append(r.findings, l.fragFinding(p.src, int(p.line), p.ref, p.target))
 		}
-		r.findings = append(r.findings, l.fragFinding(p.src, int(p.line), p.ref, p.target))
 	}
 	r.refs, r.external, r.other, r.ignored = int(l.refs.Load()), int(l.external.Load()), int(l.other.Load()), int(l.ignored.Load())
 	r.pages, r.styles = int(l.pages.Load()), int(l.styles.Load())
@@ -192,6 +202,31 @@ func (l *linker) fragFinding(src int32, line int, ref string, target int32) Find
 		reason = "fragment does not exist in this page"
 	}
 	return Finding{File: l.t.paths[src], Line: line, Ref: ref, Kind: KindFragment, Target: l.t.paths[target], Reason: reason}
+}
+
+// maxRedirects bounds the meta refresh hops followed for a fragment.
+const maxRedirects = 5
+
+// fragOK reports whether the fragment of p exists in its target page or,
+// when the target is a redirect page without it (rustdoc writes those for
+// re-exports, and carries the fragment along with a script), in the page
+// it redirects to. need is a page whose ids are needed first, or -1.
+func (l *linker) fragOK(p pending) (ok bool, need int32) {
+	t := p.target
+	for range maxRedirects + 1 {
+		if !l.parsed[t] {
+			return false, t
+		}
+		if l.hasID(t, p.hRaw, p.hDec) {
+			return true, -1
+		}
+		next := l.redirect[t]
+		if next < 0 || next == t {
+			return false, -1
+		}
+		t = next
+	}
+	return false, -1
 }
 
 func (l *linker) hasID(target int32, hRaw, hDec uint64) bool {
@@ -239,6 +274,7 @@ type pageWorker struct {
 
 	// per page
 	idx      int32
+	redirect int32
 	page     string
 	b        docBase
 	ids      []uint64
@@ -281,6 +317,7 @@ func (w *pageWorker) check(idx int32) error {
 	}
 	w.idx, w.page, w.ids, w.self = idx, p, w.ids[:0], w.self[:0]
 	w.b = l.res.base(p, "")
+	w.redirect = -1
 	if isStyle(p) {
 		if !w.idsOnly {
 			l.styles.Add(1)
@@ -298,6 +335,7 @@ func (w *pageWorker) check(idx int32) error {
 	l.idMu.Lock()
 	l.ids[idx] = ids
 	l.parsed[idx] = true
+	l.redirect[idx] = w.redirect
 	l.idMu.Unlock()
 	for _, s := range w.self {
 		if !l.hasID(idx, s.hRaw, s.hDec) {
@@ -320,10 +358,15 @@ func (w *pageWorker) base(href string) {
 }
 
 func (w *pageWorker) ref(r sref) {
+	l := w.l
+	if r.refresh && w.redirect < 0 {
+		if res := l.res.resolve(w.b, r.value); res.out == resOK && isPage(res.target) {
+			w.redirect = l.t.files[res.target]
+		}
+	}
 	if w.idsOnly {
 		return
 	}
-	l := w.l
 	if r.ignored || (len(l.opts.IgnoreURLs) > 0 && matchAny(l.opts.IgnoreURLs, r.value)) {
 		l.ignored.Add(1)
 		return
@@ -333,6 +376,10 @@ func (w *pageWorker) ref(r sref) {
 		w.findings = append(w.findings, Finding{File: w.page, Line: r.line, Ref: r.raw, Kind: KindAsset,
 			Reason: "img without src"})
 		return
+	}
+	if r.anchor && l.opts.EmptyHrefOK && trimSpace(r.value) == "" {
+		l.refs.Add(1)
+		return // href="": a link to this page (Sphinx writes it for the current page)
 	}
 	res := l.res.resolve(w.b, r.value)
 	kind := KindAsset
@@ -371,6 +418,8 @@ func (w *pageWorker) ref(r sref) {
 		if d, err := unescapeFragment(frag); err == nil {
 			pd.hDec = l.hash(d)
 		}
+	} else if n, ok := lineRange(frag); ok {
+		pd.hDec = l.hash(n)
 	}
 	ti := l.t.files[res.target]
 	pd.target = ti
@@ -380,6 +429,21 @@ func (w *pageWorker) ref(r sref) {
 		return
 	}
 	w.pend = append(w.pend, pd)
+}
+
+// lineRange recognises the "N-M" fragments of source viewers (rustdoc's
+// src pages): line N has id "N", and a script highlights the range.
+func lineRange(frag string) (string, bool) {
+	i := strings.IndexByte(frag, '-')
+	if i <= 0 || i == len(frag)-1 {
+		return "", false
+	}
+	for j := 0; j < len(frag); j++ {
+		if j != i && (frag[j] < '0' || frag[j] > '9') {
+			return "", false
+		}
+	}
+	return frag[:i], true
 }
 
 // unescapeFragment percent-decodes a fragment as browsers do when they look

@@ -57,6 +57,10 @@ type Options struct {
 	// DirWithoutSlash accepts "dir" for "dir/" (web servers redirect it);
 	// when false such a link is a finding. Default true.
 	DirWithoutSlash bool
+	// EmptyHrefOK accepts href="" on a and area: a link to the page itself
+	// (Sphinx writes one for the current page). Default true; an empty
+	// src, or href of link, is always a finding.
+	EmptyHrefOK bool
 	// BasePath is the URL path the site is served under ("/" or "/docs/").
 	// Site-absolute references outside it leave the site.
 	BasePath string
@@ -121,6 +125,7 @@ func DefaultOptions() Options {
 	return Options{
 		IndexNames:      []string{"index.html"},
 		DirWithoutSlash: true,
+		EmptyHrefOK:     true,
 		BasePath:        "/",
 		IgnoreAttrs:     []string{"data-proofer-ignore"},
 		DefaultPolicy:   PolicyNew,

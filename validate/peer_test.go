@@ -54,6 +54,7 @@ var peerExpect = map[string]struct {
 	"fixtures/images/multipleProblems.html":            {3, "alt text is not checked: 2 missing targets + 1 img without src"},
 	"fixtures/images/badImagesInPre.html":              {8, "alt text is not checked: madeup.xyz x2, blank src x2, img without src x4"},
 	"fixtures/links/ignorableLinks.html":               {0, "ignore attribute also as a class (htmltest master behaviour)"},
+	"fixtures/links/missingLinkHref.html":              {0, `EmptyHrefOK (default): a href="" links to the page itself`},
 }
 
 type peerCase struct {
@@ -141,6 +142,7 @@ func TestPeerSuitePolicies(t *testing.T) {
 		{"fixtures/links/no_html_extension.html", func(o *Options) {}, 3},
 		{"fixtures/links/link_directory_without_slash.html", func(o *Options) { o.DirWithoutSlash = false }, 1},
 		{"fixtures/links/ignorableLinks.html", func(o *Options) { o.IgnoreAttrs = nil }, 3},
+		{"fixtures/links/missingLinkHref.html", func(o *Options) { o.EmptyHrefOK = false }, 1},
 	} {
 		o := DefaultOptions()
 		tc.set(&o)
@@ -149,6 +151,20 @@ func TestPeerSuitePolicies(t *testing.T) {
 			var b strings.Builder
 			rep.WriteText(&b)
 			t.Errorf("%s: %d findings, want %d\n%s", tc.path, len(rep.Findings), tc.want, b.String())
+		}
+	}
+}
+
+func TestIndexFold(t *testing.T) {
+	for _, tc := range []struct {
+		hay, needle string
+		want        int
+	}{
+		{"abc<IMG src", "<img", 3}, {"<ImG", "<img", 0}, {"<im", "<img", -1}, {"", "<img", -1},
+		{"xx Data-Proofer-Ignore", "data-proofer-ignore", 3}, {"ddddata-x", "data-x", 3}, {"CCite", "cite", 1},
+	} {
+		if got := indexFold([]byte(tc.hay), []byte(tc.needle)); got != tc.want {
+			t.Errorf("indexFold(%q, %q) = %d, want %d", tc.hay, tc.needle, got, tc.want)
 		}
 	}
 }

@@ -23,7 +23,8 @@ func (v *htmlVisitor) Ref(r htmlrefs.Ref) {
 	if r.Srcdoc && strings.HasPrefix(r.Value, "#") {
 		return // a fragment of the srcdoc document itself
 	}
-	sr := sref{value: r.Value, raw: r.Raw, line: r.Line, nav: r.Kind == htmlrefs.Navigation || r.Kind == htmlrefs.Refresh}
+	sr := sref{value: r.Value, raw: r.Raw, line: r.Line, nav: r.Kind == htmlrefs.Navigation || r.Kind == htmlrefs.Refresh,
+		refresh: r.Kind == htmlrefs.Refresh, anchor: r.Attr == "href" && (r.Tag == "a" || r.Tag == "area")}
 	if r.Inexact && r.Raw == "" {
 		sr.raw = r.Value
 	}
@@ -163,16 +164,42 @@ func cites(src []byte, v *htmlVisitor) {
 
 func indexFold(b, lowerNeedle []byte) int {
 	first := lowerNeedle[0]
-	upper := first - 'a' + 'A'
+	upper := first
+	if first >= 'a' && first <= 'z' {
+		upper = first - 'a' + 'A'
+	}
+	// nl and nu are the next positions of first and upper at or after i
+	// (-1: none left); each is searched again only when passed, so the
+	// whole search is linear.
+	nl, nu := -2, -2
+	if upper == first {
+		nu = -1
+	}
 	for i := 0; i+len(lowerNeedle) <= len(b); {
-		j := bytes.IndexByte(b[i:], first)
-		if k := bytes.IndexByte(b[i:], upper); k >= 0 && (j < 0 || k < j) {
-			j = k
+		if nl != -1 && nl < i {
+			if k := bytes.IndexByte(b[i:], first); k >= 0 {
+				nl = i + k
+			} else {
+				nl = -1
+			}
 		}
-		if j < 0 {
+		if nu != -1 && nu < i {
+			if k := bytes.IndexByte(b[i:], upper); k >= 0 {
+				nu = i + k
+			} else {
+				nu = -1
+			}
+		}
+		switch {
+		case nl < 0 && nu < 0:
 			return -1
+		case nl < 0:
+			i = nu
+		case nu < 0:
+			i = nl
+		default:
+			i = min(nl, nu)
 		}
-		i += j
 		if i+len(lowerNeedle) > len(b) {
 			return -1
 		}
