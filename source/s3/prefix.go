@@ -73,66 +73,12 @@ func (s *Source) fetchPrefix(ctx context.Context, sink stage.Sink) (source.Info,
 		}
 		objs[o.key] = o
 	}
-	lopts := minio.ListObjectsOptions{Prefix: prefix, Recursive: true}
-	if !s3utils.IsAmazonEndpoint(*s.client.EndpointURL()) {
-		lopts.WithMetadata = true // MinIO returns x-amz-meta-* in the listing
-	}
-	var ignored int
-	err = r.do(ctx, "list "+prefix, func() error {
-		ignored = 0
-		for _, o := range objs {
-			o.etag = ""
-		}
-		found := map[string]*prefixObject{}
-		for oi := range s.client.ListObjects(ctx, b, lopts) {
-			if oi.Err != nil {
-				return oi.Err
-			}
-			if oi.Key == markerKey {
-				continue
-			}
-			name := strings.TrimPrefix(oi.Key, prefix)
-			o := objs[oi.Key]
-			if len(listed) > 0 {
-				if o == nil {
-					ignored++
-					continue
-				}
-			} else {
-				o = &prefixObject{key: oi.Key, name: name, size: oi.Size}
-				found[oi.Key] = o
-			}
-			o.etag = oi.ETag
-			if o.size >= 0 && o.size != oi.Size && o.listed {
-				return &ObjectError{Bucket: b, Key: oi.Key, Err: fmt.Errorf("%w: size %d, the marker says %d", source.ErrChecksum, oi.Size, o.size)}
-			}
-			o.size = oi.Size
-			o.isDir = strings.HasSuffix(oi.Key, "/") && oi.Size == 0
-			if m := metaFromList(oi); m != "" {
-				o.meta = m
-			}
-		}
-		if len(listed) == 0 {
-			objs = found
-		}
-		return nil
-	})
-	if err != nil {
-		var oe *ObjectError
-		if errors.As(err, &oe) {
+	// With a file list, the marker (written last) is the whole truth: no
+	// listing, and an unchanged file costs no request at all. Without
+	// one, the listing is the release.
+	if len(listed) == 0 {
+		if err := s.listPrefix(ctx, r, objs, markerKey); err != nil {
 			return source.Info{}, err
-		}
-		return source.Info{}, &ObjectError{Bucket: b, Key: prefix, Err: err}
-	}
-	if ignored > 0 {
-		s.cfg.Logger.Info("s3: objects under the prefix not listed in the marker were ignored", "prefix", prefix, "count", ignored)
-	}
-	for _, o := range objs {
-		if o.etag == "" {
-			return source.Info{}, &ObjectError{Bucket: b, Key: o.key, Err: fmt.Errorf("%w: listed in the marker but not uploaded", ErrIncomplete)}
-		}
-		if o.meta != "" && o.want != "" && o.meta != o.want {
-			return source.Info{}, &ObjectError{Bucket: b, Key: o.key, Err: fmt.Errorf("%w: x-amz-meta-sha256 %s, the marker says %s", source.ErrChecksum, o.meta, o.want)}
 		}
 	}
 	s.stats.Objects = int64(len(objs))
@@ -227,9 +173,18 @@ func (s *Source) fetchOne(ctx context.Context, core minio.Core, r retrier, sink 
 	}
 	rd, err := openObject(ctx, core, r, s.spec.Bucket, o.key, "", c)
 	if err != nil {
+		if o.listed && errors.Is(err, source.ErrNotFound) && !isNoSuchBucket(err) {
+			return &ObjectError{Bucket: s.spec.Bucket, Key: o.key, Err: fmt.Errorf("%w: listed in the marker but not uploaded", ErrIncomplete)}
+		}
 		return err
 	}
 	defer rd.Close()
+	if o.listed && o.size >= 0 && rd.info.Size != o.size {
+		return oerr(fmt.Errorf("%w: size %d, the marker says %d", source.ErrChecksum, rd.info.Size, o.size))
+	}
+	if o.meta != "" && o.want != "" && o.meta != o.want {
+		return oerr(fmt.Errorf("%w: x-amz-meta-sha256 %s, the marker says %s", source.ErrChecksum, o.meta, o.want))
+	}
 	meta, sum, err := pipelineSHA256(rd.info)
 	if err != nil {
 		return oerr(err)
@@ -297,4 +252,33 @@ func parallel[T any](ctx context.Context, n int, items []T, fn func(context.Cont
 func isNoSuchBucket(err error) bool {
 	var er minio.ErrorResponse
 	return errors.As(err, &er) && er.Code == "NoSuchBucket"
+}
+
+// listPrefix fills objs with every object under the prefix but the marker.
+func (s *Source) listPrefix(ctx context.Context, r retrier, objs map[string]*prefixObject, markerKey string) error {
+	b, prefix := s.spec.Bucket, s.spec.Key
+	lopts := minio.ListObjectsOptions{Prefix: prefix, Recursive: true}
+	if !s3utils.IsAmazonEndpoint(*s.client.EndpointURL()) {
+		lopts.WithMetadata = true // MinIO returns x-amz-meta-* in the listing
+	}
+	err := r.do(ctx, "list "+prefix, func() error {
+		clear(objs)
+		for oi := range s.client.ListObjects(ctx, b, lopts) {
+			if oi.Err != nil {
+				return oi.Err
+			}
+			if oi.Key == markerKey {
+				continue
+			}
+			objs[oi.Key] = &prefixObject{
+				key: oi.Key, name: strings.TrimPrefix(oi.Key, prefix), size: oi.Size, etag: oi.ETag,
+				isDir: strings.HasSuffix(oi.Key, "/") && oi.Size == 0, meta: metaFromList(oi),
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return &ObjectError{Bucket: b, Key: prefix, Err: err}
+	}
+	return nil
 }
