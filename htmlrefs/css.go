@@ -329,6 +329,11 @@ func (c *cssScanner) comment(i, j int) {
 	}
 }
 
+// UnescapeCSS decodes CSS escapes (`\61 ` is "a", `\(` is "(") and
+// drops escaped newlines, as the CSS tokenizer does inside strings and
+// url() tokens.
+func UnescapeCSS(s string) string { return cssUnescape([]byte(s)) }
+
 // cssUnescape decodes CSS escapes (and drops escaped newlines).
 func cssUnescape(b []byte) string {
 	if bytes.IndexByte(b, '\\') < 0 {

@@ -1,0 +1,543 @@
+package hashassets
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/example/release-agent/htmlrefs"
+)
+
+// Writer applies Hash's changes to the tree that the fs.FS shows. Hash
+// calls it from one goroutine at a time for a given name, but may call it
+// concurrently for different names.
+type Writer interface {
+	// WriteFile creates or replaces name with data and permission perm,
+	// atomically: the content goes to a new file that is then renamed over
+	// name. It must never open an existing file for writing (it may be a
+	// hard link shared with another release).
+	WriteFile(name string, data []byte, perm fs.FileMode) error
+	// Link makes newname a hard link to oldname, atomically replacing
+	// newname if it exists.
+	Link(oldname, newname string) error
+}
+
+// ErrCollision is returned (wrapped, naming both paths) when an asset's
+// hashed name is already taken by a file with other content.
+var ErrCollision = errors.New("hashed name already taken by different content")
+
+type kind uint8
+
+const (
+	leaf kind = iota
+	css
+	js
+	page
+)
+
+type edit struct {
+	start, end int
+	raw        string
+	target     int // index into h.assets
+}
+
+type asset struct {
+	path    string
+	mode    fs.FileMode
+	kind    kind
+	sum     [32]byte // of the original bytes
+	size    int64
+	content []byte // css and js only
+	edits   []edit
+	deps    []int
+
+	// results
+	hashed   string
+	final    []byte // nil: same as the original
+	finalSum [32]byte
+	finalLen int64
+}
+
+type pageFile struct {
+	path  string
+	mode  fs.FileMode
+	edits []edit
+}
+
+type hasher struct {
+	ctx     context.Context
+	fsys    fs.FS
+	w       Writer
+	opts    Options
+	log     *slog.Logger
+	files   map[string]fs.FileMode // every regular file
+	assets  []*asset
+	byPath  map[string]int
+	sibling map[string][]string // "dir/name.ext" -> existing "dir/name.<10hex>.ext"
+	pages   []*pageFile
+
+	mu      sync.Mutex
+	changed []string
+}
+
+// Hash hashes the assets of the tree fsys, writing through w, and returns
+// the manifest. fsys must reflect w's writes only in so far as Hash does
+// not read a path after writing it (it does not). On error the tree may be
+// partly rewritten: the caller discards the staging directory.
+func Hash(ctx context.Context, fsys fs.FS, w Writer, opts Options) (*Manifest, error) {
+	if opts.Include == nil {
+		opts.Include = DefaultInclude
+	}
+	if opts.Exclude == nil {
+		opts.Exclude = DefaultExclude
+	}
+	if err := opts.ValidateGlobs(); err != nil {
+		return nil, err
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	h := &hasher{ctx: ctx, fsys: fsys, w: w, opts: opts, log: opts.Logger,
+		files: map[string]fs.FileMode{}, byPath: map[string]int{}, sibling: map[string][]string{}}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if err := h.walk(); err != nil {
+		return nil, err
+	}
+	if err := h.read(); err != nil {
+		return nil, err
+	}
+	if err := h.order(); err != nil {
+		return nil, err
+	}
+	if err := h.writeAssets(); err != nil {
+		return nil, err
+	}
+	if err := h.writePages(); err != nil {
+		return nil, err
+	}
+	m := &Manifest{}
+	for _, a := range h.assets {
+		m.Assets = append(m.Assets, Asset{
+			Logical:   a.path,
+			Hashed:    a.hashed,
+			SHA256:    hex.EncodeToString(a.finalSum[:]),
+			Size:      a.finalLen,
+			Integrity: "sha256-" + base64.StdEncoding.EncodeToString(a.finalSum[:]),
+		})
+	}
+	slices.SortFunc(m.Assets, func(a, b Asset) int { return strings.Compare(a.Logical, b.Logical) })
+	slices.Sort(h.changed)
+	m.changed = h.changed
+	h.log.Debug("hashassets: done", "assets", len(m.Assets), "pages", len(h.pages), "changed", len(m.changed))
+	return m, nil
+}
+
+// walk lists the regular files and picks the assets and pages.
+func (h *hasher) walk() error {
+	var paths []string
+	err := fs.WalkDir(h.fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("hashassets: walking %s: %w", p, err)
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return fmt.Errorf("hashassets: %s: %w", p, err)
+			}
+			h.files[p] = info.Mode().Perm()
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		switch {
+		case isPage(p):
+			h.pages = append(h.pages, &pageFile{path: p, mode: h.files[p]})
+		case BuildHashed(p):
+			if orig, ok := unhashedName(p); ok {
+				h.sibling[orig] = append(h.sibling[orig], p)
+			}
+		case matchAny(h.opts.Include, p) && !matchAny(h.opts.Exclude, p):
+			k := leaf
+			switch strings.ToLower(path.Ext(p)) {
+			case ".css":
+				k = css
+			case ".js", ".mjs":
+				k = js
+			}
+			h.byPath[p] = len(h.assets)
+			h.assets = append(h.assets, &asset{path: p, mode: h.files[p], kind: k})
+		}
+	}
+	return nil
+}
+
+// unhashedName maps "dir/name.<10 hex>.ext" to "dir/name.ext".
+func unhashedName(p string) (string, bool) {
+	dir, base := path.Split(p)
+	ext := path.Ext(base)
+	stem := strings.TrimSuffix(base, ext)
+	i := strings.LastIndexByte(stem, '.')
+	if i <= 0 || len(stem)-i-1 != 10 {
+		return "", false
+	}
+	for _, c := range stem[i+1:] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return "", false
+		}
+	}
+	return dir + stem[:i] + ext, true
+}
+
+// parallel runs fn(i) for i in [0, n) on opts.Workers goroutines and
+// returns the first error.
+func (h *hasher) parallel(n int, fn func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  int
+	)
+	workers := min(h.opts.Workers, n)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if first != nil || next >= n {
+					mu.Unlock()
+					return
+				}
+				i := next
+				next++
+				mu.Unlock()
+				err := h.ctx.Err()
+				if err == nil {
+					err = fn(i)
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// read hashes every asset, and finds the references of style sheets,
+// scripts and pages.
+func (h *hasher) read() error {
+	err := h.parallel(len(h.assets), func(i int) error {
+		a := h.assets[i]
+		b, err := fs.ReadFile(h.fsys, a.path)
+		if err != nil {
+			return fmt.Errorf("hashassets: reading asset %s: %w", a.path, err)
+		}
+		a.sum = sha256.Sum256(b)
+		a.size = int64(len(b))
+		switch a.kind {
+		case css:
+			htmlrefs.ScanCSS(b, 0, 1, func(r htmlrefs.Ref) { h.addEdit(&a.edits, a.path, "", r) })
+		case js:
+			htmlrefs.ScanSourceMap(b, func(r htmlrefs.Ref) { h.addEdit(&a.edits, a.path, "", r) })
+		}
+		if len(a.edits) > 0 {
+			a.content = b
+			for _, e := range a.edits {
+				a.deps = append(a.deps, e.target)
+			}
+			slices.Sort(a.deps)
+			a.deps = slices.Compact(a.deps)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return h.parallel(len(h.pages), func(i int) error {
+		p := h.pages[i]
+		b, err := fs.ReadFile(h.fsys, p.path)
+		if err != nil {
+			return fmt.Errorf("hashassets: reading page %s: %w", p.path, err)
+		}
+		refs, base, err := scanPage(b, h.opts.DataAttrs)
+		if err != nil {
+			return fmt.Errorf("hashassets: scanning page %s: %w", p.path, err)
+		}
+		for _, r := range refs {
+			h.addEdit(&p.edits, p.path, base, r)
+		}
+		return nil
+	})
+}
+
+func scanPage(b []byte, data []string) (refs []htmlrefs.Ref, base string, err error) {
+	err = htmlrefs.ScanHTML(b, htmlrefs.Options{DataAttrs: data}, htmlrefs.Funcs{
+		OnRef:  func(r htmlrefs.Ref) { refs = append(refs, r) },
+		OnBase: func(href string, _ int) { base = href },
+	})
+	return refs, base, err
+}
+
+// addEdit records r if it resolves to an asset.
+func (h *hasher) addEdit(edits *[]edit, from, base string, r htmlrefs.Ref) {
+	if r.Inexact || r.Value == "" {
+		return
+	}
+	t := htmlrefs.Resolve(from, base, r.Value)
+	if t.Class != htmlrefs.Local || t.Dir {
+		return
+	}
+	i, ok := h.byPath[t.Path]
+	if !ok {
+		return
+	}
+	*edits = append(*edits, edit{start: r.Start, end: r.End, raw: r.Raw, target: i})
+}
+
+// order computes the hashed names in topological order of the reference
+// graph (Tarjan's algorithm emits strongly connected components leaves
+// first).
+func (h *hasher) order() error {
+	n := len(h.assets)
+	index := make([]int, n)
+	low := make([]int, n)
+	onStack := make([]bool, n)
+	for i := range index {
+		index[i] = -1
+	}
+	var stack []int
+	next := 0
+	var err error
+	var strong func(v int)
+	strong = func(v int) {
+		index[v], low[v] = next, next
+		next++
+		stack = append(stack, v)
+		onStack[v] = true
+		for _, w := range h.assets[v].deps {
+			if index[w] < 0 {
+				strong(w)
+				low[v] = min(low[v], low[w])
+			} else if onStack[w] {
+				low[v] = min(low[v], index[w])
+			}
+		}
+		if low[v] == index[v] {
+			var comp []int
+			for {
+				w := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				onStack[w] = false
+				comp = append(comp, w)
+				if w == v {
+					break
+				}
+			}
+			if err == nil {
+				err = h.unit(comp)
+			}
+		}
+	}
+	for v := range n {
+		if index[v] < 0 {
+			strong(v)
+		}
+		if err != nil {
+			return err
+		}
+		if err := h.ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unit names one strongly connected component whose dependencies outside
+// it are all named.
+func (h *hasher) unit(comp []int) error {
+	slices.SortFunc(comp, func(a, b int) int { return strings.Compare(h.assets[a].path, h.assets[b].path) })
+	in := func(t int) bool { return slices.Contains(comp, t) }
+	cycle := len(comp) > 1 || slices.Contains(h.assets[comp[0]].deps, comp[0])
+	if !cycle {
+		a := h.assets[comp[0]]
+		a.final = h.apply(a.content, a.edits, nil)
+		h.name(a, "")
+		return nil
+	}
+	hh := sha256.New()
+	for _, v := range comp {
+		a := h.assets[v]
+		partial := h.apply(a.content, a.edits, in)
+		s := sha256.Sum256(partial)
+		fmt.Fprintf(hh, "%s\x00%x\x00", a.path, s)
+	}
+	shared := hex.EncodeToString(hh.Sum(nil))
+	for _, v := range comp {
+		h.assets[v].hashed = HashedName(h.assets[v].path, shared)
+	}
+	for _, v := range comp {
+		a := h.assets[v]
+		a.final = h.apply(a.content, a.edits, nil)
+		h.name(a, shared)
+	}
+	h.log.Debug("hashassets: reference cycle hashed as one unit", "members", len(comp), "first", h.assets[comp[0]].path)
+	return nil
+}
+
+// name sets a's final digest and, unless shared is set, its hashed name.
+// An unchanged asset whose hashed sibling already exists with the same
+// bytes keeps that sibling's name (hashing a hashed tree is a no-op, even
+// for the members of a former cycle).
+func (h *hasher) name(a *asset, shared string) {
+	if bytes.Equal(a.final, a.content) {
+		a.final = nil
+	}
+	if a.final == nil {
+		a.finalSum, a.finalLen = a.sum, a.size
+	} else {
+		a.finalSum, a.finalLen = sha256.Sum256(a.final), int64(len(a.final))
+	}
+	if shared != "" {
+		return
+	}
+	a.hashed = HashedName(a.path, hex.EncodeToString(a.finalSum[:]))
+	if a.final == nil {
+		if _, ok := h.files[a.hashed]; ok {
+			return
+		}
+		for _, s := range h.sibling[a.path] {
+			if sum, err := h.sumOf(s); err == nil && sum == a.sum {
+				a.hashed = s
+				return
+			}
+		}
+	}
+}
+
+func (h *hasher) sumOf(p string) ([32]byte, error) {
+	b, err := fs.ReadFile(h.fsys, p)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(b), nil
+}
+
+// apply returns src with the edits applied, except those whose target
+// skip reports true for; it returns src itself if nothing changes.
+func (h *hasher) apply(src []byte, edits []edit, skip func(int) bool) []byte {
+	if len(edits) == 0 {
+		return src
+	}
+	var out []byte
+	last := 0
+	for _, e := range edits {
+		if skip != nil && skip(e.target) {
+			continue
+		}
+		t := h.assets[e.target]
+		nr, ok := rewriteRaw(e.raw, t.path, t.hashed)
+		if !ok || nr == e.raw || e.start < last {
+			continue
+		}
+		if out == nil {
+			out = make([]byte, 0, len(src)+16*len(edits))
+		}
+		out = append(out, src[last:e.start]...)
+		out = append(out, nr...)
+		last = e.end
+	}
+	if out == nil {
+		return src
+	}
+	return append(out, src[last:]...)
+}
+
+func (h *hasher) addChanged(p ...string) {
+	h.mu.Lock()
+	h.changed = append(h.changed, p...)
+	h.mu.Unlock()
+}
+
+// writeAssets creates the hashed names and relinks rewritten originals.
+func (h *hasher) writeAssets() error {
+	return h.parallel(len(h.assets), func(i int) error {
+		a := h.assets[i]
+		if _, exists := h.files[a.hashed]; exists {
+			sum, err := h.sumOf(a.hashed)
+			if err != nil {
+				return fmt.Errorf("hashassets: %s: %w", a.hashed, err)
+			}
+			if sum != a.finalSum {
+				return fmt.Errorf("hashassets: %s for %s: %w", a.hashed, a.path, ErrCollision)
+			}
+		} else if a.final == nil {
+			if err := h.w.Link(a.path, a.hashed); err != nil {
+				return fmt.Errorf("hashassets: linking %s to %s: %w", a.hashed, a.path, err)
+			}
+			h.addChanged(a.hashed)
+			return nil
+		} else {
+			if err := h.w.WriteFile(a.hashed, a.final, a.mode); err != nil {
+				return fmt.Errorf("hashassets: writing %s: %w", a.hashed, err)
+			}
+			h.addChanged(a.hashed)
+		}
+		if a.final != nil {
+			// The original name now shows the rewritten bytes too.
+			if err := h.w.Link(a.hashed, a.path); err != nil {
+				return fmt.Errorf("hashassets: relinking %s to %s: %w", a.path, a.hashed, err)
+			}
+			h.addChanged(a.path)
+		}
+		a.content, a.final = nil, nil
+		return nil
+	})
+}
+
+// writePages rewrites the pages that reference hashed assets.
+func (h *hasher) writePages() error {
+	return h.parallel(len(h.pages), func(i int) error {
+		p := h.pages[i]
+		if len(p.edits) == 0 {
+			return nil
+		}
+		b, err := fs.ReadFile(h.fsys, p.path)
+		if err != nil {
+			return fmt.Errorf("hashassets: reading page %s: %w", p.path, err)
+		}
+		out := h.apply(b, p.edits, nil)
+		if bytes.Equal(out, b) {
+			return nil
+		}
+		if err := h.w.WriteFile(p.path, out, p.mode); err != nil {
+			return fmt.Errorf("hashassets: writing page %s: %w", p.path, err)
+		}
+		h.addChanged(p.path)
+		return nil
+	})
+}

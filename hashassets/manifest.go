@@ -1,0 +1,54 @@
+package hashassets
+
+import (
+	"slices"
+	"strings"
+)
+
+// Asset is one hashed file of a release.
+type Asset struct {
+	// Logical is the original path, relative to the site root.
+	Logical string `json:"logical"`
+	// Hashed is the content-hashed path that references now name.
+	Hashed string `json:"hashed"`
+	// SHA256 is the lowercase hex sha256 of the file's bytes.
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+	// Integrity is the Subresource Integrity value of the file
+	// ("sha256-<base64>"), usable in integrity="...".
+	Integrity string `json:"integrity"`
+}
+
+// Manifest lists the hashed assets of a release, sorted by Logical. It is
+// a plain value, JSON-friendly; any number of goroutines may read one that
+// nobody modifies.
+type Manifest struct {
+	Assets []Asset `json:"assets"`
+	// changed lists the paths Hash created or replaced (see Changed).
+	changed []string
+}
+
+// Changed returns, sorted, every path whose bytes Hash wrote or whose
+// directory entry it created or replaced: the new hashed names, the
+// originals it replaced by a link to rewritten content, and the rewritten
+// pages. Everything else in the tree is untouched, so a caller that keeps
+// a manifest of the tree re-hashes only these.
+func (m *Manifest) Changed() []string { return slices.Clone(m.changed) }
+
+// Lookup returns the asset whose logical path is p, or nil.
+func (m *Manifest) Lookup(p string) *Asset {
+	i, ok := slices.BinarySearchFunc(m.Assets, p, func(a Asset, p string) int { return strings.Compare(a.Logical, p) })
+	if !ok {
+		return nil
+	}
+	return &m.Assets[i]
+}
+
+// Map returns logical path -> hashed path.
+func (m *Manifest) Map() map[string]string {
+	out := make(map[string]string, len(m.Assets))
+	for _, a := range m.Assets {
+		out[a.Logical] = a.Hashed
+	}
+	return out
+}
