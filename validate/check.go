@@ -275,6 +275,7 @@ type pageWorker struct {
 	// per page
 	idx      int32
 	redirect int32
+	cache    map[string]resolved // resolutions in this page under the current base
 	page     string
 	b        docBase
 	ids      []uint64
@@ -317,6 +318,7 @@ func (w *pageWorker) check(idx int32) error {
 	}
 	w.idx, w.page, w.ids, w.self = idx, p, w.ids[:0], w.self[:0]
 	w.b = l.res.base(p, "")
+	clear(w.cache)
 	w.redirect = -1
 	if isStyle(p) {
 		if !w.idsOnly {
@@ -354,6 +356,7 @@ func (w *pageWorker) anchor(name string) {
 func (w *pageWorker) base(href string) {
 	if !w.idsOnly {
 		w.b = w.l.res.base(w.page, href)
+		clear(w.cache)
 	}
 }
 
@@ -381,7 +384,14 @@ func (w *pageWorker) ref(r sref) {
 		l.refs.Add(1)
 		return // href="": a link to this page (Sphinx writes it for the current page)
 	}
-	res := l.res.resolve(w.b, r.value)
+	res, ok := w.cache[r.value]
+	if !ok {
+		res = l.res.resolve(w.b, r.value)
+		if w.cache == nil {
+			w.cache = map[string]resolved{}
+		}
+		w.cache[r.value] = res
+	}
 	kind := KindAsset
 	if r.nav {
 		kind = KindLink

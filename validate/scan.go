@@ -65,101 +65,91 @@ func scanHTML(src []byte, o *Options, s sink) {
 	v := &htmlVisitor{src: src, s: s}
 	for _, a := range o.IgnoreAttrs {
 		la := []byte(strings.ToLower(a))
-		if containsFold(src, la) {
+		if bytes.Contains(src, la) || bytes.Contains(src, bytes.ToUpper(la)) {
 			v.ignore = append(v.ignore, la)
 		}
 	}
 	_ = htmlrefs.ScanHTML(src, htmlrefs.Options{}, v)
-	imgWithoutSrc(src, v)
-	if containsFold(src, []byte("cite")) && (containsFold(src, []byte("<blockquote")) || containsFold(src, []byte("<q")) ||
-		containsFold(src, []byte("<del")) || containsFold(src, []byte("<ins"))) {
-		cites(src, v)
-	}
+	extras(src, v)
 }
 
-// imgWithoutSrc reports <img> elements with neither src nor srcset: each
-// "<img" start tag is tokenized on its own, so the cost is proportional to
-// the images, not the page.
-func imgWithoutSrc(src []byte, v *htmlVisitor) {
+// extras reports what htmlrefs leaves out and the gate checks: <img>
+// without src or srcset, and the cite attribute of blockquote, q, del and
+// ins (a link to a source; htmlrefs skips it because nothing renders it).
+// One pass over the start tags' first bytes finds the candidates; only
+// their tags are tokenized, so the cost is a memchr of '<' per page.
+// Candidates inside comments or scripts are not told apart (rare).
+func extras(src []byte, v *htmlVisitor) {
 	line, lpos := 1, 0
 	for i := 0; ; {
-		j := indexFold(src[i:], []byte("<img"))
+		j := bytes.IndexByte(src[i:], '<')
 		if j < 0 {
 			return
 		}
-		i += j
-		if i+4 < len(src) && !isTagEnd(src[i+4]) {
-			i += 4
+		i += j + 1
+		if i >= len(src) {
+			return
+		}
+		switch src[i] | 0x20 {
+		case 'i', 'b', 'q', 'd':
+		default:
 			continue
 		}
-		end := bytes.IndexByte(src[i:], '>')
+		name := ""
+		for _, n := range [...]string{"img", "blockquote", "q", "del", "ins"} {
+			if len(src)-i > len(n) && bytes.EqualFold(src[i:i+len(n)], []byte(n)) && isTagEnd(src[i+len(n)]) {
+				name = n
+				break
+			}
+		}
+		if name == "" {
+			continue
+		}
+		start := i - 1
+		end := bytes.IndexByte(src[start:], '>')
 		if end < 0 {
-			end = len(src) - i
+			end = len(src) - start
 		} else {
 			end++
 		}
-		z := html.NewTokenizer(bytes.NewReader(src[i : i+end]))
-		tt := z.Next()
-		hasSrc := false
-		if tt == html.StartTagToken || tt == html.SelfClosingTagToken {
-			_, more := z.TagName()
-			for more {
-				var k []byte
-				k, _, more = z.TagAttr()
-				if string(k) == "src" || string(k) == "srcset" {
-					hasSrc = true
+		tag := src[start : start+end]
+		if name != "img" && indexFold(tag, []byte("cite")) < 0 {
+			continue
+		}
+		z := html.NewTokenizer(bytes.NewReader(tag))
+		if tt := z.Next(); tt != html.StartTagToken && tt != html.SelfClosingTagToken {
+			continue
+		}
+		_, more := z.TagName()
+		hasSrc, cite, citeSeen := false, "", false
+		for more {
+			var k, val []byte
+			k, val, more = z.TagAttr()
+			switch string(k) {
+			case "src", "srcset":
+				hasSrc = true
+			case "cite":
+				if !citeSeen {
+					cite, citeSeen = string(val), true
 				}
 			}
-			if !hasSrc {
-				line += bytes.Count(src[lpos:i], []byte{'\n'})
-				lpos = i
-				v.s.ref(sref{raw: "<img>", line: line, noSrc: true,
-					ignored: len(v.ignore) > 0 && v.elementHasIgnore(i+1, i+1)})
-			}
 		}
-		i += end
+		if (name == "img" && hasSrc) || (name != "img" && !citeSeen) {
+			continue
+		}
+		line += bytes.Count(src[lpos:start], []byte{'\n'})
+		lpos = start
+		ignored := len(v.ignore) > 0 && v.elementHasIgnore(start+1, start+1)
+		if name == "img" {
+			v.s.ref(sref{raw: "<img>", line: line, noSrc: true, ignored: ignored})
+		} else {
+			v.s.ref(sref{raw: cite, value: trimSpace(cite), line: line, nav: true, ignored: ignored})
+		}
 	}
 }
 
 func isTagEnd(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '/' || c == '>'
-}
-
-// cites reports the cite attributes of blockquote, q, del and ins: links
-// to a source, which htmlrefs does not report because nothing renders them.
-func cites(src []byte, v *htmlVisitor) {
-	z := html.NewTokenizer(bytes.NewReader(src))
-	pos, line := 0, 1
-	for {
-		tt := z.Next()
-		raw := z.Raw()
-		start := pos
-		pos += len(raw)
-		ln := line
-		line += bytes.Count(raw, []byte{'\n'})
-		if tt == html.ErrorToken {
-			return
-		}
-		if tt != html.StartTagToken && tt != html.SelfClosingTagToken {
-			continue
-		}
-		name, more := z.TagName()
-		switch string(name) {
-		case "blockquote", "q", "del", "ins":
-		default:
-			continue
-		}
-		for more {
-			var k, val []byte
-			k, val, more = z.TagAttr()
-			if string(k) == "cite" {
-				c := string(val)
-				v.s.ref(sref{raw: c, value: trimSpace(c), line: ln, nav: true,
-					ignored: len(v.ignore) > 0 && v.elementHasIgnore(start+1, start+1)})
-				break
-			}
-		}
-	}
 }
 
 func indexFold(b, lowerNeedle []byte) int {
@@ -210,8 +200,6 @@ func indexFold(b, lowerNeedle []byte) int {
 	}
 	return -1
 }
-
-func containsFold(b, lowerNeedle []byte) bool { return indexFold(b, lowerNeedle) >= 0 }
 
 // scanCSS reports the references of a stylesheet.
 func scanCSS(src []byte, s sink) {
