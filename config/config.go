@@ -166,21 +166,28 @@ type Hash struct {
 	Exclude []string `toml:"exclude"`
 }
 
-// Validate is the validation policy of a site.
+// Validate is the validation policy of a site (see package validate).
 type Validate struct {
-	// Policy: "reject" (default: a failed check refuses the release),
-	// "warn" (report, deploy anyway) or "off".
+	// Policy: "new" (default: only findings the live release does not
+	// have refuse the release), "all" (every finding refuses it) or "off".
 	Policy string `toml:"policy"`
 	// Fragments checks #fragment targets of internal links (default true).
 	Fragments bool `toml:"fragments"`
-	// Ignore lists doublestar globs of link targets not checked.
-	Ignore []string `toml:"ignore"`
+	// Required files (tree paths), default ["index.html"].
+	Required []string `toml:"required"`
+	// IgnoreFiles: doublestar globs of files not checked.
+	IgnoreFiles []string `toml:"ignore_files"`
+	// IgnoreURLs: doublestar globs of references not checked.
+	IgnoreURLs []string `toml:"ignore_urls"`
 	// Budgets (0 = no budget).
 	MaxTotalBytes ByteSize `toml:"max_total_bytes"`
 	MaxFileBytes  ByteSize `toml:"max_file_bytes"`
 	// MaxGrowthPercent refuses a release whose total size grows by more
 	// than this over the live release (0 = no limit).
 	MaxGrowthPercent float64 `toml:"max_growth_percent"`
+	// ShrinkPercent refuses a release whose page count or size drops by
+	// more than this against live (default 50; 0 disables).
+	ShrinkPercent float64 `toml:"shrink_percent"`
 }
 
 // Health is the check made after each swap; on failure the site is rolled
@@ -387,7 +394,13 @@ func (c *Config) defaults(md toml.MetaData) {
 			s.Validate.Fragments = true
 		}
 		if s.Validate.Policy == "" && !k("validate.policy") {
-			s.Validate.Policy = "reject"
+			s.Validate.Policy = "new"
+		}
+		if !k("validate.required") {
+			s.Validate.Required = []string{"index.html"}
+		}
+		if !k("validate.shrink_percent") {
+			s.Validate.ShrinkPercent = 50
 		}
 		if h := s.Health; h != nil {
 			if !k("health.expect_status") {
@@ -548,18 +561,23 @@ func (c *Config) check(p *problems) {
 				p.invalid(k(fmt.Sprintf("hash.exclude[%d]", j)), "%q is not a valid glob", g)
 			}
 		}
-		for j, g := range s.Validate.Ignore {
-			if !doublestar.ValidatePattern(g) {
-				p.invalid(k(fmt.Sprintf("validate.ignore[%d]", j)), "%q is not a valid glob", g)
+		for name, globs := range map[string][]string{"ignore_files": s.Validate.IgnoreFiles, "ignore_urls": s.Validate.IgnoreURLs} {
+			for j, g := range globs {
+				if !doublestar.ValidatePattern(g) {
+					p.invalid(k(fmt.Sprintf("validate.%s[%d]", name, j)), "%q is not a valid glob", g)
+				}
 			}
 		}
 		switch s.Validate.Policy {
-		case "reject", "warn", "off":
+		case "new", "all", "off":
 		default:
-			p.invalid(k("validate.policy"), "%q: use \"reject\", \"warn\" or \"off\"", s.Validate.Policy)
+			p.invalid(k("validate.policy"), "%q: use \"new\" (findings live does not have refuse a release), \"all\" or \"off\"", s.Validate.Policy)
 		}
 		if g := s.Validate.MaxGrowthPercent; g < 0 {
 			p.invalid(k("validate.max_growth_percent"), "%v: must not be negative", g)
+		}
+		if g := s.Validate.ShrinkPercent; g < 0 || g > 100 {
+			p.invalid(k("validate.shrink_percent"), "%v: must be between 0 and 100", g)
 		}
 		if h := s.Health; h != nil {
 			if len(h.URLs) == 0 {

@@ -42,7 +42,7 @@ keep = 3
   enabled = false
   include = ["**/*.css"]
   [site.validate]
-  policy = "warn"
+  policy = "all"
   max_total_bytes = "10MiB"
   max_file_bytes = 1000
   max_growth_percent = 25.5
@@ -67,7 +67,7 @@ root = "/srv/www/docs"
 		t.Fatalf("sites = %d", len(c.Sites))
 	}
 	w := c.Site("www")
-	if w.Keep != 3 || w.Hash.Enabled || w.Validate.Policy != "warn" || w.Validate.MaxTotalBytes != 10<<20 ||
+	if w.Keep != 3 || w.Hash.Enabled || w.Validate.Policy != "all" || w.Validate.MaxTotalBytes != 10<<20 ||
 		w.Validate.MaxFileBytes != 1000 || w.Validate.Fragments || w.Triggers.Poll.D() != 5*time.Minute {
 		t.Errorf("www = %+v", w)
 	}
@@ -76,7 +76,7 @@ root = "/srv/www/docs"
 	}
 	d := c.Site("docs")
 	// Defaults apply per site, not per key of the first site.
-	if d.Keep != DefaultKeep || !d.Hash.Enabled || d.Validate.Policy != "reject" || !d.Validate.Fragments || d.Health != nil {
+	if d.Keep != DefaultKeep || !d.Hash.Enabled || d.Validate.Policy != "new" || d.Validate.ShrinkPercent != 50 || len(d.Validate.Required) != 1 || !d.Validate.Fragments || d.Health != nil {
 		t.Errorf("docs = %+v", d)
 	}
 	if c.Site("nope") != nil {
