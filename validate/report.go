@@ -149,8 +149,9 @@ func (r *Report) WriteText(w io.Writer) error {
 			if f.Line > 0 {
 				loc = fmt.Sprintf("%s:%d", f.File, f.Line)
 			}
-			if loc == "" {
-				loc = "."
+			if loc == "" { // about the whole tree
+				fmt.Fprintf(bw, "  %s: %s%s\n", f.Ref, f.Reason, tag)
+				continue
 			}
 			fmt.Fprintf(bw, "  %s: %s: %s%s\n", loc, f.Ref, f.Reason, tag)
 		}

@@ -136,26 +136,39 @@ func splitScheme(v string) string {
 }
 
 // local maps an absolute URL (with scheme or protocol-relative) that falls
-// under one of the site URLs to a site-absolute path; ok is false otherwise.
+// under one of the site URLs to its URL path ("/docs/a.html"); ok is false
+// otherwise. Scheme and host compare case-insensitively.
 func (r *resolver) local(v string) (string, bool) {
-	lv := strings.ToLower(v)
+	hostPath := func(u string) string { // "https://h/p" and "//h/p" → "h/p"
+		if i := strings.Index(u, "//"); i >= 0 {
+			return u[i+2:]
+		}
+		return u
+	}
+	hv := hostPath(v)
 	for _, s := range r.siteURLs {
-		ls := strings.ToLower(s)
-		if strings.HasPrefix(ls, "//") { // protocol-relative form of a site URL
-			if i := strings.Index(lv, "//"); i >= 0 && strings.HasPrefix(lv[i:], ls) {
-				return "/" + v[i+len(s):], true
-			}
+		hs := hostPath(s) // "example.com/docs/"
+		host := hs
+		if i := strings.IndexByte(hs, '/'); i >= 0 {
+			host = hs[:i]
+		}
+		if len(hv) < len(host) || !strings.EqualFold(hv[:len(host)], host) {
 			continue
 		}
-		if strings.HasPrefix(lv, ls) {
-			return "/" + v[len(s):], true
+		rest := hv[len(host):]
+		if rest == "" {
+			rest = "/"
 		}
-		if j := strings.Index(ls, "//"); j >= 0 && strings.HasPrefix(lv, ls[j:]) { // protocol-relative ref
-			return "/" + v[len(s)-j:], true
+		if rest[0] != '/' && rest[0] != '?' && rest[0] != '#' {
+			continue // a longer host name
 		}
-		if strings.TrimSuffix(ls, "/") == lv {
-			return "/", true
+		if rest[0] != '/' {
+			rest = "/" + rest
 		}
+		if sp := hs[len(host):]; sp != "" && !strings.HasPrefix(rest, sp) && rest+"/" != sp {
+			continue
+		}
+		return rest, true
 	}
 	return "", false
 }

@@ -97,7 +97,7 @@ func Check(ctx context.Context, fsys fs.FS, live fs.FS, opts Options) (*Report, 
 				continue
 			}
 			rep.Findings = append(rep.Findings, Finding{Ref: p, Kind: KindRequired, Target: p,
-				Reason: "required file is missing", New: lt == nil || !lt.isFile(p)})
+				Reason: "required file is missing", New: lt == nil || lt.isFile(p)})
 		}
 	}
 	sizeFindings, sr, err := checkSizes(ctx, &opts, t, lt)

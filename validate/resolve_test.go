@@ -1,0 +1,126 @@
+package validate
+
+import (
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+func mapFS(files ...string) fstest.MapFS {
+	m := fstest.MapFS{}
+	for _, f := range files {
+		m[f] = &fstest.MapFile{Data: []byte("<p>x</p>")}
+	}
+	return m
+}
+
+func testResolver(t *testing.T, fsys fstest.MapFS, set func(*resolver)) *resolver {
+	t.Helper()
+	tr, err := buildTree(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &resolver{t: tr, indexNames: []string{"index.html"}, basePath: "/", dirNoSlash: true}
+	if set != nil {
+		set(r)
+	}
+	return r
+}
+
+func TestResolve(t *testing.T) {
+	fsys := mapFS("index.html", "a/b.html", "a/index.html", "Docs/Guide.html", "about.html",
+		"dir with space/x.html", "erstiebegrüßung.html", "noindex/x.css", "CHANGES.txt.gz", "a/c.html")
+	type want struct {
+		out    outcome
+		target string
+		reason string // substring
+	}
+	cases := []struct {
+		name, page, ref string
+		set             func(*resolver)
+		want            want
+	}{
+		{"relative", "a/b.html", "c.html", nil, want{resOK, "a/c.html", ""}},
+		{"parent", "a/b.html", "../about.html", nil, want{resOK, "about.html", ""}},
+		{"root-absolute", "a/b.html", "/about.html", nil, want{resOK, "about.html", ""}},
+		{"dir slash", "index.html", "a/", nil, want{resOK, "a/index.html", ""}},
+		{"root slash", "a/b.html", "/", nil, want{resOK, "index.html", ""}},
+		{"dir no slash accepted", "index.html", "a", nil, want{resOK, "a/index.html", ""}},
+		{"dir no slash refused", "index.html", "a", func(r *resolver) { r.dirNoSlash = false }, want{resMissing, "a", "trailing slash"}},
+		{"dir without index", "index.html", "noindex/", nil, want{resMissing, "noindex/", "no index"}},
+		{"custom index", "index.html", "noindex/", func(r *resolver) { r.indexNames = []string{"index.html", "x.css"} }, want{resOK, "noindex/x.css", ""}},
+		{"query and fragment", "index.html", "a/?x=1#top", nil, want{resOK, "a/index.html", ""}},
+		{"percent-decoded", "index.html", "dir%20with%20space/x.html", nil, want{resOK, "dir with space/x.html", ""}},
+		{"utf-8 encoded", "index.html", "erstiebegr%C3%BC%C3%9Fung.html", nil, want{resOK, "erstiebegrüßung.html", ""}},
+		{"wrong case", "index.html", "docs/guide.html", nil, want{resMissing, "docs/guide.html", "wrong case: the tree has Docs/Guide.html"}},
+		{"gzipped only", "index.html", "CHANGES.txt", nil, want{resMissing, "CHANGES.txt", "CHANGES.txt.gz"}},
+		{"email without mailto", "index.html", "list@example.org", nil, want{resMissing, "list@example.org", "mailto"}},
+		{"missing", "index.html", "nope.html", nil, want{resMissing, "nope.html", "does not exist"}},
+		{"file is not a dir", "index.html", "about.html/", nil, want{resMissing, "about.html", "ends in a slash"}},
+		{"leaves tree", "a/b.html", "../../x.html", nil, want{resOutside, "", "leaves the tree"}},
+		{"pretty off", "index.html", "/about", nil, want{resMissing, "about", ""}},
+		{"pretty on", "index.html", "/about", func(r *resolver) { r.pretty = true }, want{resOK, "about.html", ""}},
+		{"base path", "a/b.html", "/docs/about.html", func(r *resolver) { r.basePath = "/docs/" }, want{resOK, "about.html", ""}},
+		{"base path root", "a/b.html", "/docs", func(r *resolver) { r.basePath = "/docs/" }, want{resOK, "index.html", ""}},
+		{"outside base path", "a/b.html", "/about.html", func(r *resolver) { r.basePath = "/docs/" }, want{resOutside, "", "base path /docs/"}},
+		{"external", "index.html", "https://example.org/x", nil, want{resExternal, "", ""}},
+		{"protocol-relative", "index.html", "//cdn.example.org/x.js", nil, want{resExternal, "", ""}},
+		{"site url is local", "index.html", "https://Example.com/docs/a/c.html", func(r *resolver) { r.siteURLs = []string{"https://example.com/docs/"}; r.basePath = "/docs/" }, want{resOK, "a/c.html", ""}},
+		{"site url other path", "index.html", "https://example.com/blog/x.html", func(r *resolver) { r.siteURLs = []string{"https://example.com/docs/"}; r.basePath = "/docs/" }, want{resExternal, "", ""}},
+		{"site url longer host", "index.html", "https://example.com.evil/docs/x.html", func(r *resolver) { r.siteURLs = []string{"https://example.com/docs/"} }, want{resExternal, "", ""}},
+		{"mailto", "index.html", "mailto:x@example.org", nil, want{resOther, "", ""}},
+		{"javascript", "index.html", "javascript:void(0)", nil, want{resOther, "", ""}},
+		{"data", "index.html", "data:image/png;base64,AAAA", nil, want{resOther, "", ""}},
+		{"file url", "index.html", "file:///usr/share/doc/x.html", nil, want{resOutside, "", "file:"}},
+		{"blank", "index.html", "   ", nil, want{resEmpty, "", "empty"}},
+		{"same page fragment", "a/b.html", "#x", nil, want{resOK, "a/b.html", ""}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := testResolver(t, fsys, c.set)
+			got := r.resolve(r.base(c.page, ""), c.ref)
+			if got.out != c.want.out || got.target != c.want.target || !strings.Contains(got.reason, c.want.reason) {
+				t.Errorf("resolve(%q from %s) = {out %d, target %q, reason %q}, want {out %d, target %q, reason containing %q}",
+					c.ref, c.page, got.out, got.target, got.reason, c.want.out, c.want.target, c.want.reason)
+			}
+		})
+	}
+}
+
+func TestBaseHref(t *testing.T) {
+	fsys := mapFS("index.html", "folder/anchorLink.html", "x.html")
+	r := testResolver(t, fsys, func(r *resolver) { r.siteURLs = []string{"https://example.com/"} })
+	for _, c := range []struct {
+		base, ref string
+		out       outcome
+		target    string
+	}{
+		{"folder/", "anchorLink.html", resOK, "folder/anchorLink.html"},
+		{"folder/", "../x.html", resOK, "x.html"},
+		{"folder/", "/x.html", resOK, "x.html"},
+		{"/folder/index.html", "anchorLink.html", resOK, "folder/anchorLink.html"},
+		{"https://example.com/folder/", "anchorLink.html", resOK, "folder/anchorLink.html"},
+		{"https://other.example/", "anchorLink.html", resExternal, ""},
+		{"folder/", "#x", resMissing, "folder/"}, // the base document is a directory without index
+	} {
+		got := r.resolve(r.base("index.html", c.base), c.ref)
+		if got.out != c.out || got.target != c.target {
+			t.Errorf("base %q ref %q: out %d target %q (%s), want out %d target %q", c.base, c.ref, got.out, got.target, got.reason, c.out, c.target)
+		}
+	}
+}
+
+func TestFragmentHelpers(t *testing.T) {
+	if d, err := unescapeFragment("%7C%3E/2"); err != nil || d != "|>/2" {
+		t.Errorf("unescapeFragment = %q, %v", d, err)
+	}
+	if _, err := unescapeFragment("%zz"); err == nil {
+		t.Error("unescapeFragment(%zz): no error")
+	}
+	for f, want := range map[string]string{"12-20": "12", "1-2": "1", "-2": "", "12-": "", "a-2": "", "12": ""} {
+		got, ok := lineRange(f)
+		if got != want || ok != (want != "") {
+			t.Errorf("lineRange(%q) = %q, %v; want %q", f, got, ok, want)
+		}
+	}
+}
