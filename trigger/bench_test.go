@@ -38,9 +38,7 @@ func BenchmarkUploadToEvent(b *testing.B) {
 	qc.AddFilterPrefix("hook/")
 	cfg := notification.Configuration{}
 	cfg.AddQueue(qc)
-	if err := m.Client.SetBucketNotification(ctx, "site", cfg); err != nil {
-		b.Fatal(err)
-	}
+	m.SetBucketNotification(b, "site", cfg)
 	hookOut := make(chan Event, 16)
 	go wh.Run(ctx, hookOut)
 	listenOut := make(chan Event, 16)

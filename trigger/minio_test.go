@@ -59,9 +59,7 @@ func TestWebhookFromMinIOBurstCoalesced(t *testing.T) {
 	qc := notification.NewConfig(arn)
 	qc.AddEvents(notification.ObjectCreatedAll)
 	cfg.AddQueue(qc)
-	if err := m.Client.SetBucketNotification(ctx, "site", cfg); err != nil {
-		t.Fatal(err)
-	}
+	m.SetBucketNotification(t, "site", cfg)
 	events := make(chan Event, 256)
 	go wh.Run(ctx, events)
 

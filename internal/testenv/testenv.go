@@ -36,6 +36,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/notification"
 )
 
 // ModuleRoot returns the directory holding go.mod, searching upwards from
@@ -307,5 +308,25 @@ func (m *MinIO) MakeBucket(t testing.TB, name string) {
 	t.Helper()
 	if err := m.Client.MakeBucket(context.Background(), name, minio.MakeBucketOptions{}); err != nil {
 		t.Fatalf("testenv: make bucket %q: %v", name, err)
+	}
+}
+
+// SetBucketNotification sets cfg on bucket, retrying for up to 30s: a
+// webhook target configured by environment may become known to the
+// server a moment after it answers health checks.
+func (m *MinIO) SetBucketNotification(t testing.TB, bucket string, cfg notification.Configuration) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := m.Client.SetBucketNotification(context.Background(), bucket, cfg)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: set bucket notification on %q: %v", bucket, err)
+		}
+		<-tick.C
 	}
 }
