@@ -109,3 +109,8 @@ func relink(src, dst string) error {
 	}
 	return nil
 }
+
+func exists(dir, rel string) bool {
+	_, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rel)))
+	return err == nil
+}

@@ -211,3 +211,9 @@ func (s *Store) SetPinned(id string, pin bool, who Who) (bool, error) {
 	}
 	return true, s.Append(Event{Event: ev, Release: id, Who: who})
 }
+
+// LiveHistory returns the ids that were made current, oldest first.
+func (s *Store) LiveHistory() ([]string, error) {
+	ls, err := s.readLive()
+	return ls.History, err
+}

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/hashassets"
 	"github.com/example/release-agent/pipeline"
 	"github.com/example/release-agent/releases"
 	"github.com/example/release-agent/validate"
@@ -16,6 +17,11 @@ type Policy struct {
 	Validate *validate.Options
 	NoHash   bool
 	NoVerify bool
+	// Hash options; nil means the defaults.
+	Hash *hashassets.Options
+	// CarryOver: how many earlier releases' hashed assets a new release
+	// carries (0: 2; negative: none).
+	CarryOver int
 }
 
 func (p *Policy) validateOptions() validate.Options {
@@ -35,6 +41,9 @@ func init() {
 			st = append(st, pipeline.ValidateStage{Options: site.Policy.validateOptions()})
 		}
 		return st
+	}
+	DefaultBeforeSwitch = func(s *releases.Store) releases.Hook {
+		return pipeline.CarryOnSwitch(context.Background(), s)
 	}
 	DefaultValidate = func(ctx context.Context, site *Site, s *releases.Store, dir string) (*api.ValidateResult, error) {
 		opts := site.Policy.validateOptions()
@@ -60,8 +69,16 @@ func init() {
 	}
 }
 
-// hashStage returns the content-hashing stage (none until hashassets is wired).
-var hashStage = func(site *Site) []pipeline.Stage { return nil }
+func hashStage(site *Site) []pipeline.Stage {
+	st := pipeline.HashStage{}
+	if site.Policy != nil && site.Policy.Hash != nil {
+		st.Options = *site.Policy.Hash
+	}
+	if site.Policy != nil {
+		st.CarryOver = site.Policy.CarryOver
+	}
+	return []pipeline.Stage{st}
+}
 
 func (p *Policy) noHash() bool   { return p != nil && p.NoHash }
 func (p *Policy) noVerify() bool { return p != nil && p.NoVerify }

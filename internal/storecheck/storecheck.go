@@ -3,7 +3,8 @@
 //
 //   - current, if present, is a relative symlink to releases/vN, vN has a
 //     record with status staged, and every file of vN matches its manifest
-//     (own files: path, size, sha256, mode; no file missing, none extra);
+//     (path, size, sha256, mode; no file missing, none extra except hashed
+//     assets listed as carried over on a later switch);
 //   - every line of the journal parses;
 //   - next-id is greater than every id that has a record, a manifest or a
 //     tree, so no id can be reused;
@@ -114,6 +115,15 @@ func CheckRelease(s *releases.Store, id string) error {
 	if err != nil {
 		return err
 	}
+	// Hashed assets linked in when current moved away from this release
+	// (rollback carry-over) are listed in its "carried" extra, before they
+	// are linked: they may be present or not.
+	var carriedList []string
+	s.Extra(id, "carried", &carriedList)
+	carried := map[string]bool{}
+	for _, p := range carriedList {
+		carried[p] = true
+	}
 	want := map[string]manifest.Entry{}
 	for _, e := range m.Entries {
 		want[e.Path] = e
@@ -123,6 +133,9 @@ func CheckRelease(s *releases.Store, id string) error {
 	for _, g := range got.Entries {
 		seen[g.Path] = true
 		w, ok := want[g.Path]
+		if !ok && carried[g.Path] {
+			continue
+		}
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: not in the manifest", g.Path))
 			continue
