@@ -25,13 +25,12 @@ func check(t *testing.T, fsys, live fstest.MapFS, set func(*Options)) *Report {
 	if set != nil {
 		set(&o)
 	}
-	var lfs = live
 	var rep *Report
 	var err error
-	if lfs == nil {
+	if live == nil { // a nil MapFS in an fs.FS is not a nil interface
 		rep, err = Check(context.Background(), fsys, nil, o)
 	} else {
-		rep, err = Check(context.Background(), fsys, lfs, o)
+		rep, err = Check(context.Background(), fsys, live, o)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -57,9 +57,9 @@ type Options struct {
 	// DirWithoutSlash accepts "dir" for "dir/" (web servers redirect it);
 	// when false such a link is a finding. Default true.
 	DirWithoutSlash bool
-	// EmptyHrefOK accepts href="" on a and area: a link to the page itself
-	// (Sphinx writes one for the current page). Default true; an empty
-	// src, or href of link, is always a finding.
+	// EmptyHrefOK accepts href="" on a and area, and an empty form
+	// action: both mean the page itself (Sphinx writes them). Default true;
+	// an empty src, or href of link, is always a finding.
 	EmptyHrefOK bool
 	// BasePath is the URL path the site is served under ("/" or "/docs/").
 	// Site-absolute references outside it leave the site.

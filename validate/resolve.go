@@ -21,9 +21,19 @@ type tree struct {
 	lower     map[string]string // lowercased path → real path (files and dirs)
 }
 
+// maxLinkDepth bounds how many symlinked directories deep buildTree
+// descends (symlink cycles end there).
+const maxLinkDepth = 8
+
 func buildTree(fsys fs.FS) (*tree, error) {
 	t := &tree{fsys: fsys, files: map[string]int32{}, dirs: map[string]bool{"": true}}
-	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+	return t, t.walk(".", 0)
+}
+
+// walk indexes the tree under root. A symlink to a directory is descended
+// (web servers follow symlinks), up to maxLinkDepth levels.
+func (t *tree) walk(root string, depth int) error {
+	return fs.WalkDir(t.fsys, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -39,10 +49,13 @@ func buildTree(fsys fs.FS) (*tree, error) {
 			if info, err := d.Info(); err == nil {
 				size = info.Size()
 			}
-		} else if info, err := fs.Stat(fsys, p); err == nil { // symlink: follow
+		} else if info, err := fs.Stat(t.fsys, p); err == nil { // symlink: follow
 			if info.IsDir() {
-				t.dirs[p] = true
-				return nil
+				if p == root || depth >= maxLinkDepth {
+					t.dirs[p] = true
+					return nil
+				}
+				return t.walk(p, depth+1)
 			}
 			size = info.Size()
 		}
@@ -51,7 +64,6 @@ func buildTree(fsys fs.FS) (*tree, error) {
 		t.sizes = append(t.sizes, size)
 		return nil
 	})
-	return t, err
 }
 
 func (t *tree) isFile(p string) bool { _, ok := t.files[p]; return ok }

@@ -24,7 +24,7 @@ func (v *htmlVisitor) Ref(r htmlrefs.Ref) {
 		return // a fragment of the srcdoc document itself
 	}
 	sr := sref{value: r.Value, raw: r.Raw, line: r.Line, nav: r.Kind == htmlrefs.Navigation || r.Kind == htmlrefs.Refresh,
-		refresh: r.Kind == htmlrefs.Refresh, anchor: r.Attr == "href" && (r.Tag == "a" || r.Tag == "area")}
+		refresh: r.Kind == htmlrefs.Refresh, anchor: selfOK(r.Tag, r.Attr)}
 	if r.Inexact && r.Raw == "" {
 		sr.raw = r.Value
 	}
@@ -32,6 +32,20 @@ func (v *htmlVisitor) Ref(r htmlrefs.Ref) {
 		sr.ignored = true
 	}
 	v.s.ref(sr)
+}
+
+// selfOK reports whether an empty value of attr on tag means "this page":
+// a/area href and form action (Sphinx writes both).
+func selfOK(tag, attr string) bool {
+	switch attr {
+	case "href":
+		return tag == "a" || tag == "area"
+	case "action":
+		return tag == "form"
+	case "formaction":
+		return tag == "button" || tag == "input"
+	}
+	return false
 }
 
 func (v *htmlVisitor) Anchor(name string, line int) { v.s.anchor(name) }
