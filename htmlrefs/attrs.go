@@ -11,7 +11,7 @@ import (
 // tag (raw = "<name ...>"), in the order and with the duplicate rule of
 // golang.org/x/net/html's Tokenizer (readTag, readTagAttrKey,
 // readTagAttrVal), which it mirrors step by step.
-func rawAttrs(raw []byte) [][2]int {
+func rawAttrs(raw []byte) []rawAttr {
 	n := len(raw)
 	i := 1 // after '<'
 	isSpace := func(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' }
@@ -34,8 +34,7 @@ func rawAttrs(raw []byte) [][2]int {
 		i++
 	}
 	skip()
-	var out [][2]int
-	var seen map[string]bool
+	var out []rawAttr
 	for i < n {
 		if raw[i] == '>' {
 			break
@@ -97,13 +96,15 @@ func rawAttrs(raw []byte) [][2]int {
 			}
 		}
 		if ke > ks {
-			key := asciiLower(raw[ks:ke])
-			if !seen[key] {
-				if seen == nil {
-					seen = map[string]bool{}
+			dup := false
+			for _, o := range out {
+				if asciiEqualFold(raw[o.ks:o.ke], raw[ks:ke]) {
+					dup = true
+					break
 				}
-				seen[key] = true
-				out = append(out, [2]int{vs, ve})
+			}
+			if !dup {
+				out = append(out, rawAttr{ks, ke, vs, ve})
 			}
 		}
 		skip()
@@ -356,13 +357,53 @@ func parseRefresh(s string, emit func(i, j int)) {
 	emit(urlStart, end)
 }
 
-// asciiLower lowers ASCII letters only, as the tokenizer does for keys.
-func asciiLower(b []byte) string {
-	out := []byte(string(b))
-	for i, c := range out {
-		if 'A' <= c && c <= 'Z' {
-			out[i] = c + 'a' - 'A'
+// rawAttr is the key span and the value span of one attribute.
+type rawAttr struct{ ks, ke, vs, ve int }
+
+// asciiEqualFold compares with ASCII-only case folding, as the tokenizer
+// does for keys.
+func asciiEqualFold(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
 		}
 	}
-	return string(out)
+	return true
+}
+
+// decodeValue decodes a raw attribute value as the tokenizer does: NUL
+// as U+FFFD, CR LF and CR as LF, then character references.
+func decodeValue(raw string) string {
+	var b strings.Builder
+	for i := 0; i < len(raw); {
+		switch c := raw[i]; c {
+		case '&':
+			j := entityEnd(raw, i)
+			b.WriteString(decodeAttr(raw[i:j]))
+			i = j
+		case '\r':
+			b.WriteByte('\n')
+			i++
+			if i < len(raw) && raw[i] == '\n' {
+				i++
+			}
+		case 0:
+			b.WriteString("\uFFFD")
+			i++
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String()
 }

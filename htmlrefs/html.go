@@ -37,11 +37,39 @@ func newScanner(src []byte, opts Options, v Visitor) *scanner {
 	return s
 }
 
-// attr is one attribute of a start tag: its decoded value (as the
-// tokenizer gives it) and the span of its raw value in src.
+// attr is one attribute of a start tag that matters here: its canonical
+// lower-case name and the span of its raw value in src. The decoded value
+// is computed on demand.
 type attr struct {
-	key, val string
-	rs, re   int // raw value span (rs == re for an empty or missing value)
+	key     string
+	rs, re  int // raw value span (rs == re for an empty or missing value)
+	val     string
+	decoded bool
+}
+
+// value returns the attribute value as the tokenizer would: character
+// references decoded, CR LF and CR as LF, NUL as U+FFFD.
+func (s *scanner) value(a *attr) string {
+	if !a.decoded {
+		a.decoded = true
+		raw := s.src[a.rs:a.re]
+		if bytes.IndexByte(raw, '&') < 0 && bytes.IndexByte(raw, '\r') < 0 && bytes.IndexByte(raw, 0) < 0 {
+			a.val = string(raw)
+		} else {
+			a.val = decodeValue(string(raw))
+		}
+	}
+	return a.val
+}
+
+// knownKeys are the attribute names the scanner looks at.
+var knownKeys = map[string]string{}
+
+func init() {
+	for _, k := range []string{"id", "name", "href", "xlink:href", "src", "srcset", "imagesrcset", "poster", "data",
+		"usemap", "action", "formaction", "background", "content", "http-equiv", "rel", "style", "srcdoc"} {
+		knownKeys[k] = k
+	}
 }
 
 // scan tokenizes src[a:b]. top is false for the content of <noscript>,
@@ -79,37 +107,51 @@ func (s *scanner) scan(a, b int, top bool) error {
 			}
 		case html.StartTagToken, html.SelfClosingTagToken:
 			name, hasAttr := z.TagName()
-			tag := string(name)
+			tag, ok := knownTags[string(name)]
+			if !ok {
+				tag = ""
+			}
 			if tag == "style" || tag == "noscript" {
 				rawCtx = tag
 			}
 			attrs = attrs[:0]
 			if hasAttr {
-				attrs = s.readAttrs(z, attrs, start, pos)
+				attrs = s.readAttrs(attrs, start, pos)
 			}
 			if len(attrs) > 0 {
+				if tag == "" {
+					tag = string(name)
+				}
 				s.element(tag, attrs, start)
 			}
 		}
 	}
 }
 
-// readAttrs pairs the tokenizer's decoded attribute values with the raw
-// spans found by rawAttrs, which follows the tokenizer's algorithm.
-func (s *scanner) readAttrs(z *html.Tokenizer, attrs []attr, start, end int) []attr {
-	for more := true; more; {
-		var k, v []byte
-		k, v, more = z.TagAttr()
-		attrs = append(attrs, attr{key: string(k), val: string(v), rs: -1})
-	}
-	spans := rawAttrs(s.src[start:end])
-	if len(spans) != len(attrs) {
-		// Cannot happen unless the tokenizer changes its rules; keep the
-		// values and mark the spans unknown.
-		return attrs
-	}
-	for i := range attrs {
-		attrs[i].rs, attrs[i].re = start+spans[i][0], start+spans[i][1]
+// readAttrs finds the attributes of the start tag src[start:end] that
+// matter, with the tokenizer's rules (rawAttrs) but without allocating for
+// the others.
+func (s *scanner) readAttrs(attrs []attr, start, end int) []attr {
+	var lb [64]byte
+	for _, sp := range rawAttrs(s.src[start:end]) {
+		k := s.src[start+sp.ks : start+sp.ke]
+		if len(k) > len(lb) {
+			continue
+		}
+		n := copy(lb[:], k)
+		for i := range n {
+			if c := lb[i]; 'A' <= c && c <= 'Z' {
+				lb[i] = c + 'a' - 'A'
+			}
+		}
+		key, ok := knownKeys[string(lb[:n])]
+		if !ok {
+			if !s.data[string(lb[:n])] {
+				continue
+			}
+			key = string(lb[:n])
+		}
+		attrs = append(attrs, attr{key: key, rs: start + sp.vs, re: start + sp.ve})
 	}
 	return attrs
 }
@@ -123,24 +165,19 @@ func (s *scanner) element(tag string, attrs []attr, tagStart int) {
 		}
 		return nil
 	}
-	line := func(a *attr) int {
-		if a.rs >= 0 {
-			return s.lc.lineAt(a.rs)
-		}
-		return s.lc.lineAt(tagStart)
-	}
-	if a := get("id"); a != nil && a.val != "" {
-		s.v.Anchor(a.val, line(a))
+	line := func(a *attr) int { return s.lc.lineAt(a.rs) }
+	if a := get("id"); a != nil && s.value(a) != "" {
+		s.v.Anchor(s.value(a), line(a))
 	}
 	if tag == "a" || tag == "map" {
-		if a := get("name"); a != nil && a.val != "" {
-			s.v.Anchor(a.val, line(a))
+		if a := get("name"); a != nil && s.value(a) != "" {
+			s.v.Anchor(s.value(a), line(a))
 		}
 	}
 	if tag == "base" {
 		if a := get("href"); a != nil && !s.baseSeen {
 			s.baseSeen = true
-			s.v.Base(trimWS(a.val), line(a))
+			s.v.Base(trimWS(s.value(a)), line(a))
 		}
 		return
 	}
@@ -156,7 +193,14 @@ func (s *scanner) element(tag string, attrs []attr, tagStart int) {
 			}
 			continue
 		}
-		kind, how := classify(tag, a.key, attrs)
+		kind, how := classify(tag, a.key, func(k string) string {
+			for i := range attrs {
+				if attrs[i].key == k {
+					return s.value(&attrs[i])
+				}
+			}
+			return ""
+		})
 		if kind == 0 && s.data != nil && s.data[a.key] {
 			kind, how = Resource, plain
 			if strings.HasSuffix(a.key, "srcset") {
@@ -172,7 +216,7 @@ func (s *scanner) element(tag string, attrs []attr, tagStart int) {
 		case srcset:
 			s.sub(tag, a, kind, func(dec string, emit func(i, j int)) { parseSrcset(dec, emit) })
 		case refresh:
-			if h := get("http-equiv"); h != nil && strings.EqualFold(trimWS(h.val), "refresh") {
+			if h := get("http-equiv"); h != nil && strings.EqualFold(trimWS(s.value(h)), "refresh") {
 				s.sub(tag, a, kind, func(dec string, emit func(i, j int)) { parseRefresh(dec, emit) })
 			}
 		}
@@ -184,6 +228,21 @@ const (
 	srcset
 	refresh
 )
+
+var knownTags = map[string]string{}
+
+func init() {
+	for _, t := range []string{"a", "area", "link", "img", "source", "script", "iframe", "frame", "embed", "audio",
+		"video", "track", "input", "button", "form", "object", "body", "meta", "base", "map", "style", "noscript",
+		"div", "span", "p", "li", "ul", "td", "tr", "section", "h1", "h2", "h3", "h4", "h5", "h6", "dt", "dd", "dl",
+		"table", "th", "pre", "code", "em", "strong", "head", "html", "title", "nav", "main", "header", "footer",
+		"article", "aside", "svg", "path", "g", "label", "select", "option", "textarea", "picture", "figure", "i", "b"} {
+		knownTags[t] = t
+	}
+	for t := range svgHref {
+		knownTags[t] = t
+	}
+}
 
 var svgHref = map[string]bool{
 	"image": true, "use": true, "feimage": true, "pattern": true, "lineargradient": true,
@@ -200,7 +259,7 @@ var resourceRels = map[string]bool{
 
 // classify says whether attribute key of element tag is a reference, of
 // what kind and with which syntax.
-func classify(tag, key string, attrs []attr) (Kind, int) {
+func classify(tag, key string, get func(string) string) (Kind, int) {
 	switch key {
 	case "href", "xlink:href":
 		switch tag {
@@ -210,14 +269,9 @@ func classify(tag, key string, attrs []attr) (Kind, int) {
 			if key != "href" {
 				return 0, 0
 			}
-			for i := range attrs {
-				if attrs[i].key == "rel" {
-					for _, r := range strings.Fields(strings.ToLower(attrs[i].val)) {
-						if resourceRels[r] {
-							return Resource, plain
-						}
-					}
-					break
+			for _, r := range strings.Fields(strings.ToLower(get("rel"))) {
+				if resourceRels[r] {
+					return Resource, plain
 				}
 			}
 			return Navigation, plain
@@ -273,28 +327,26 @@ func classify(tag, key string, attrs []attr) (Kind, int) {
 }
 
 func (s *scanner) plain(tag string, a *attr, kind Kind) {
-	r := Ref{Value: trimWS(a.val), Tag: tag, Attr: a.key, Kind: kind}
-	if a.rs < 0 {
-		r.Inexact = true
-		r.Line = s.lc.lineAt(0)
-	} else {
-		r.Start, r.End = a.rs, a.re
-		r.Raw = string(s.src[a.rs:a.re])
-		r.Line = s.lc.lineAt(a.rs)
-	}
-	s.v.Ref(r)
+	s.v.Ref(Ref{
+		Value: trimWS(s.value(a)),
+		Raw:   string(s.src[a.rs:a.re]),
+		Start: a.rs,
+		End:   a.re,
+		Line:  s.lc.lineAt(a.rs),
+		Tag:   tag,
+		Attr:  a.key,
+		Kind:  kind,
+	})
 }
 
 // sub reports the references inside an attribute value (srcset, meta
 // refresh): parse finds them in the decoded value, and the offsets are
 // mapped back to the raw bytes.
 func (s *scanner) sub(tag string, a *attr, kind Kind, parse func(dec string, emit func(i, j int))) {
-	var m *offsetMap
-	if a.rs >= 0 {
-		m = newOffsetMap(string(s.src[a.rs:a.re]), a.val)
-	}
-	parse(a.val, func(i, j int) {
-		r := Ref{Value: trimWS(a.val[i:j]), Tag: tag, Attr: a.key, Kind: kind}
+	val := s.value(a)
+	m := newOffsetMap(string(s.src[a.rs:a.re]), val)
+	parse(val, func(i, j int) {
+		r := Ref{Value: trimWS(val[i:j]), Tag: tag, Attr: a.key, Kind: kind}
 		s.place(&r, a, m, i, j)
 		s.v.Ref(r)
 	})
@@ -305,36 +357,28 @@ func (s *scanner) sub(tag string, a *attr, kind Kind, parse func(dec string, emi
 func (s *scanner) place(r *Ref, a *attr, m *offsetMap, i, j int) {
 	if m == nil {
 		r.Inexact = true
-		if a.rs >= 0 {
-			r.Start, r.End = a.rs, a.re
-			r.Raw = string(s.src[a.rs:a.re])
-			r.Line = s.lc.lineAt(a.rs)
-		} else {
-			r.Line = s.lc.lineAt(0)
+		r.Start, r.End = a.rs, a.re
+	} else {
+		r.Start, r.End = a.rs+m.start(i), a.rs+m.end(j)
+		if r.End < r.Start {
+			r.End = r.Start
 		}
-		return
-	}
-	r.Start, r.End = a.rs+m.start(i), a.rs+m.end(j)
-	if r.End < r.Start {
-		r.End = r.Start
 	}
 	r.Raw = string(s.src[r.Start:r.End])
 	r.Line = s.lc.lineAt(r.Start)
 }
 
 func (s *scanner) styleAttr(tag string, a *attr) {
-	if a.rs >= 0 && a.re-a.rs == len(a.val) && string(s.src[a.rs:a.re]) == a.val {
+	val := s.value(a)
+	if a.re-a.rs == len(val) && string(s.src[a.rs:a.re]) == val {
 		ScanCSS(s.src[a.rs:a.re], a.rs, s.lc.lineAt(a.rs), func(r Ref) {
 			r.Tag, r.Attr = tag, "style"
 			s.v.Ref(r)
 		})
 		return
 	}
-	var m *offsetMap
-	if a.rs >= 0 {
-		m = newOffsetMap(string(s.src[a.rs:a.re]), a.val)
-	}
-	ScanCSS([]byte(a.val), 0, 1, func(r Ref) {
+	m := newOffsetMap(string(s.src[a.rs:a.re]), val)
+	ScanCSS([]byte(val), 0, 1, func(r Ref) {
 		i, j := r.Start, r.End
 		r.Tag, r.Attr = tag, "style"
 		s.place(&r, a, m, i, j)
@@ -346,11 +390,9 @@ func (s *scanner) styleAttr(tag string, a *attr) {
 // srcdoc attribute. Its anchors and base belong to that document and are
 // not reported.
 func (s *scanner) srcdoc(a *attr) {
-	var m *offsetMap
-	if a.rs >= 0 {
-		m = newOffsetMap(string(s.src[a.rs:a.re]), a.val)
-	}
-	inner := newScanner([]byte(a.val), s.opts, Funcs{OnRef: func(r Ref) {
+	val := s.value(a)
+	m := newOffsetMap(string(s.src[a.rs:a.re]), val)
+	inner := newScanner([]byte(val), s.opts, Funcs{OnRef: func(r Ref) {
 		i, j := r.Start, r.End
 		inexact := r.Inexact
 		s.place(&r, a, m, i, j)
