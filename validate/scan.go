@@ -111,7 +111,7 @@ func extras(src []byte, v *htmlVisitor) {
 		}
 		name := ""
 		for _, n := range [...]string{"img", "blockquote", "q", "del", "ins"} {
-			if len(src)-i > len(n) && bytes.EqualFold(src[i:i+len(n)], []byte(n)) && isTagEnd(src[i+len(n)]) {
+			if len(src)-i > len(n) && asciiEqualFold(src[i:i+len(n)], []byte(n)) && isTagEnd(src[i+len(n)]) {
 				name = n
 				break
 			}
@@ -166,6 +166,25 @@ func isTagEnd(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '/' || c == '>'
 }
 
+// asciiEqualFold compares a with lower, folding ASCII letters of a only
+// (bytes.EqualFold would also fold invalid UTF-8 sequences together).
+func asciiEqualFold(a, lower []byte) bool {
+	if len(a) != len(lower) {
+		return false
+	}
+	for i, c := range a {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// indexFold returns the index of the first match of lowerNeedle (ASCII,
+// lower case) in b ignoring ASCII case, or -1. It is linear in len(b).
 func indexFold(b, lowerNeedle []byte) int {
 	first := lowerNeedle[0]
 	upper := first
@@ -207,7 +226,7 @@ func indexFold(b, lowerNeedle []byte) int {
 		if i+len(lowerNeedle) > len(b) {
 			return -1
 		}
-		if bytes.EqualFold(b[i:i+len(lowerNeedle)], lowerNeedle) {
+		if asciiEqualFold(b[i:i+len(lowerNeedle)], lowerNeedle) {
 			return i
 		}
 		i++
