@@ -10,6 +10,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -26,55 +28,126 @@ func HashDir(ctx context.Context, dir string, opts Options) (*Manifest, error) {
 		return nil, fmt.Errorf("hashassets: %w", err)
 	}
 	defer root.Close()
-	return Hash(ctx, root.FS(), RootWriter{Root: root}, opts)
+	w := NewRootWriter(root)
+	defer w.Close()
+	return Hash(ctx, dirFS{root.FS(), w}, w, opts)
 }
 
-// RootWriter is the Writer of a directory tree opened as an os.Root. It is
-// safe for concurrent use.
-type RootWriter struct{ Root *os.Root }
+// dirFS reads files through the writer's per-directory roots (one openat
+// instead of one per path element).
+type dirFS struct {
+	fs.FS
+	w *RootWriter
+}
 
-func tmpName(name string) string {
+func (d dirFS) ReadFile(name string) ([]byte, error) {
+	r, base, err := d.w.dir(name)
+	if err != nil {
+		return nil, err
+	}
+	return r.ReadFile(base)
+}
+
+// RootWriter is the Writer of a directory tree opened as an os.Root. It
+// keeps an os.Root per directory it touches (closed by Close), so that
+// each operation costs one openat/renameat/linkat rather than one per path
+// element. It is safe for concurrent use.
+type RootWriter struct {
+	root *os.Root
+	mu   sync.Mutex
+	dirs map[string]*os.Root
+}
+
+// NewRootWriter returns a writer for the tree of root.
+func NewRootWriter(root *os.Root) *RootWriter {
+	return &RootWriter{root: root, dirs: map[string]*os.Root{}}
+}
+
+// Close releases the directory handles.
+func (w *RootWriter) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, r := range w.dirs {
+		r.Close()
+		delete(w.dirs, k)
+	}
+	return nil
+}
+
+// dir returns the root of name's directory and name's last element.
+func (w *RootWriter) dir(name string) (*os.Root, string, error) {
+	d, base := path.Split(name)
+	if d == "" {
+		return w.root, base, nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if r := w.dirs[d]; r != nil {
+		return r, base, nil
+	}
+	r, err := w.root.OpenRoot(strings.TrimSuffix(d, "/"))
+	if err != nil {
+		return nil, "", err
+	}
+	w.dirs[d] = r
+	return r, base, nil
+}
+
+func tmpName() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return path.Join(path.Dir(name), ".hashassets-"+hex.EncodeToString(b[:])+".tmp")
+	return ".hashassets-" + hex.EncodeToString(b[:]) + ".tmp"
 }
 
 // WriteFile writes data to a new temporary file next to name, then renames
 // it over name. Atomic for readers of name; not durable until the caller
 // syncs the file system.
-func (w RootWriter) WriteFile(name string, data []byte, perm fs.FileMode) error {
-	tmp := tmpName(name)
-	f, err := w.Root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+func (w *RootWriter) WriteFile(name string, data []byte, perm fs.FileMode) error {
+	r, base, err := w.dir(name)
+	if err != nil {
+		return err
+	}
+	tmp := tmpName()
+	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return err
 	}
 	_, err = f.Write(data)
+	if err == nil {
+		// The umask may have cleared bits of perm; a release stores the
+		// exact mode.
+		err = f.Chmod(perm)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		// The umask may have cleared bits of perm; a release stores the
-		// exact mode.
-		err = w.Root.Chmod(tmp, perm)
-	}
-	if err == nil {
-		err = w.Root.Rename(tmp, name)
+		err = r.Rename(tmp, base)
 	}
 	if err != nil {
-		_ = w.Root.Remove(tmp)
+		_ = r.Remove(tmp)
 	}
 	return err
 }
 
 // Link makes newname a hard link to oldname: it links a temporary name and
 // renames it over newname, so an existing newname is replaced atomically.
-func (w RootWriter) Link(oldname, newname string) error {
-	tmp := tmpName(newname)
-	if err := w.Root.Link(oldname, tmp); err != nil {
+func (w *RootWriter) Link(oldname, newname string) error {
+	r, base, err := w.dir(newname)
+	if err != nil {
 		return err
 	}
-	if err := w.Root.Rename(tmp, newname); err != nil {
-		_ = w.Root.Remove(tmp)
+	tmp := tmpName()
+	if path.Dir(oldname) == path.Dir(newname) {
+		err = r.Link(path.Base(oldname), tmp)
+	} else {
+		err = w.root.Link(oldname, path.Join(path.Dir(newname), tmp))
+	}
+	if err != nil {
+		return err
+	}
+	if err := r.Rename(tmp, base); err != nil {
+		_ = r.Remove(tmp)
 		return err
 	}
 	return nil

@@ -19,11 +19,10 @@ import (
 // hashed file name, percent-encoded so that it is safe in every context
 // (HTML attribute, srcset, CSS url() token or string).
 func rewriteRaw(raw, logical, hashed string) (string, bool) {
-	// The path part ends at the first '?' or '#'.
-	pe := len(raw)
-	if i := strings.IndexAny(raw, "?#"); i >= 0 {
-		pe = i
-	} else {
+	// The path part ends at the first '?' or '#' (not the '#' of a
+	// numeric character reference "&#46;").
+	pe := pathEnd(raw)
+	if pe == len(raw) {
 		for pe > 0 && isSpace(raw[pe-1]) {
 			pe--
 		}
@@ -48,6 +47,15 @@ func rewriteRaw(raw, logical, hashed string) (string, bool) {
 	// The segment boundaries are unclear (a backslash or an escaped
 	// slash): leave the reference to the original name, which stays.
 	return raw, false
+}
+
+func pathEnd(raw string) int {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] == '?' || raw[i] == '#' && (i == 0 || raw[i-1] != '&') {
+			return i
+		}
+	}
+	return len(raw)
 }
 
 // decodeSegment undoes the escapes a path segment may be written with.
