@@ -84,15 +84,18 @@ type Config struct {
 // Result counts what a run saw. It is what tests assert on and what the
 // bench script collects (JSON).
 type Result struct {
-	PageLoads    int64         `json:"page_loads"`    // pages fetched with all their assets
-	Requests     int64         `json:"requests"`      // HTTP requests that got a response
-	Non2xx       int64         `json:"non_2xx"`       // responses with a status outside 200-299
-	ConnErrors   int64         `json:"conn_errors"`   // requests that got no response (refused, reset, timeout)
-	MixedPages   int64         `json:"mixed_pages"`   // page loads with an asset of another release
-	Unmarked     int64         `json:"unmarked"`      // pages without a marker (cannot be checked)
-	Delayed      int64         `json:"delayed"`       // page loads that waited before their assets
-	CrossedSwaps int64         `json:"crossed_swaps"` // page loads whose assets came after a swap
-	Statuses     map[int]int64 `json:"statuses"`
+	PageLoads    int64 `json:"page_loads"`    // pages fetched with all their assets
+	Requests     int64 `json:"requests"`      // HTTP requests that got a response
+	Non2xx       int64 `json:"non_2xx"`       // responses with a status outside 200-299
+	ConnErrors   int64 `json:"conn_errors"`   // requests that got no response (refused, reset, timeout)
+	MixedPages   int64 `json:"mixed_pages"`   // page loads with an asset of another release
+	Unmarked     int64 `json:"unmarked"`      // pages without a marker (cannot be checked)
+	Delayed      int64 `json:"delayed"`       // page loads that waited before their assets
+	CrossedSwaps int64 `json:"crossed_swaps"` // page loads whose assets came after a swap
+	// Spans counts page loads by the number of swaps counted between the
+	// page's response and its last asset's response.
+	Spans    map[uint64]int64 `json:"spans,omitempty"`
+	Statuses map[int]int64    `json:"statuses"`
 	// Examples describes up to 20 failures and mixes, for the test log.
 	Examples []string      `json:"examples,omitempty"`
 	Elapsed  time.Duration `json:"elapsed_ns"`
@@ -102,9 +105,9 @@ type Result struct {
 func (r *Result) Failures() int64 { return r.Non2xx + r.ConnErrors }
 
 func (r *Result) String() string {
-	return fmt.Sprintf("%d page loads, %d requests in %v (%.0f req/s): %d non-2xx, %d connection errors, %d mixed pages, %d unmarked, %d delayed, %d crossed a swap",
+	return fmt.Sprintf("%d page loads, %d requests in %v (%.0f req/s): %d non-2xx, %d connection errors, %d mixed pages, %d unmarked, %d delayed, %d crossed a swap (page loads by swaps crossed: %v)",
 		r.PageLoads, r.Requests, r.Elapsed.Round(time.Millisecond), float64(r.Requests)/max(r.Elapsed.Seconds(), 1e-9),
-		r.Non2xx, r.ConnErrors, r.MixedPages, r.Unmarked, r.Delayed, r.CrossedSwaps)
+		r.Non2xx, r.ConnErrors, r.MixedPages, r.Unmarked, r.Delayed, r.CrossedSwaps, r.Spans)
 }
 
 // checkLoopback returns the parsed base URL if its host is local.
@@ -183,6 +186,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		},
 	}
 	r.res.Statuses = map[int]int64{}
+	r.res.Spans = map[uint64]int64{}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	start := time.Now()
@@ -226,7 +230,7 @@ func (r *run) example(f string, a ...any) {
 
 // fetch GETs u and returns the body of a 2xx response (nil otherwise),
 // counting the outcome.
-func (r *run) fetch(u *url.URL) []byte {
+func (r *run) fetch(u *url.URL, page string) []byte {
 	// Not bound to the run's ctx: a request in flight when the run stops
 	// completes (see Run).
 	resp, err := r.hc.Get(u.String())
@@ -234,7 +238,7 @@ func (r *run) fetch(u *url.URL) []byte {
 		r.mu.Lock()
 		r.res.ConnErrors++
 		r.mu.Unlock()
-		r.example("GET %s: %v", u.Path, err)
+		r.example("GET %s%s: %v", u.Path, page, err)
 		return nil
 	}
 	body, err := io.ReadAll(resp.Body)
@@ -251,11 +255,11 @@ func (r *run) fetch(u *url.URL) []byte {
 	}
 	r.mu.Unlock()
 	if !ok {
-		r.example("GET %s: %s", u.Path, resp.Status)
+		r.example("GET %s%s: %s", u.Path, page, resp.Status)
 		return nil
 	}
 	if err != nil {
-		r.example("GET %s: reading body: %v", u.Path, err)
+		r.example("GET %s%s: reading body: %v", u.Path, page, err)
 		return nil
 	}
 	return body
@@ -274,7 +278,7 @@ func (r *run) pageLoad(ctx context.Context, p string, rng *rand.Rand) {
 		r.example("page %q: %v", p, err)
 		return
 	}
-	body := r.fetch(pu)
+	body := r.fetch(pu, "")
 	if body == nil {
 		r.count(func(res *Result) { res.PageLoads++ })
 		return
@@ -292,7 +296,6 @@ func (r *run) pageLoad(ctx context.Context, p string, rng *rand.Rand) {
 		case <-t.C:
 		}
 	}
-	g1 := r.gen()
 	// Assets of the page, then assets of its stylesheets (one level, as
 	// deep as real sites go for fonts and images).
 	seen := map[string]bool{pu.Path: true}
@@ -305,7 +308,7 @@ func (r *run) pageLoad(ctx context.Context, p string, rng *rand.Rand) {
 			continue
 		}
 		seen[a.Path] = true
-		b := r.fetch(a)
+		b := r.fetch(a, fmt.Sprintf(" (asset of page %s, release %s, swaps %d..%d)", pu.Path, pageID, g0, r.gen()))
 		if b == nil {
 			continue
 		}
@@ -316,8 +319,12 @@ func (r *run) pageLoad(ctx context.Context, p string, rng *rand.Rand) {
 			queue = append(queue, Refs(a, b, true)...)
 		}
 	}
+	g1 := r.gen()
 	r.count(func(res *Result) {
 		res.PageLoads++
+		if r.cfg.Swaps != nil {
+			res.Spans[g1-g0]++
+		}
 		if delayed {
 			res.Delayed++
 		}
