@@ -1,0 +1,81 @@
+package daemon
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/example/release-agent/api"
+)
+
+// metrics are the daemon's Prometheus metrics, on their own registry
+// (served only on the opt-in metrics listener).
+type metrics struct {
+	reg                   *prometheus.Registry
+	deploys               *prometheus.CounterVec
+	duration              *prometheus.HistogramVec
+	live                  *prometheus.GaugeVec
+	lastSuccess           *prometheus.GaugeVec
+	inProgress            *prometheus.GaugeVec
+	rollbacks             *prometheus.CounterVec
+	healthFailures        *prometheus.CounterVec
+	healthRollbackSeconds *prometheus.GaugeVec
+	reloads               *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		deploys: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_deploys_total",
+			Help: "Deploys by site and outcome (ok, rejected, failed)."}, []string{"site", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "release_agent_deploy_duration_seconds",
+			Help:    "Duration of deploys (source to activation and prune).",
+			Buckets: []float64{.1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}}, []string{"site"}),
+		live: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "release_agent_live_release",
+			Help: "Number N of the live release vN."}, []string{"site"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "release_agent_last_success_timestamp_seconds",
+			Help: "Unix time of the last successful deploy."}, []string{"site"}),
+		inProgress: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "release_agent_deploy_in_progress",
+			Help: "1 while a deploy of the site runs."}, []string{"site"}),
+		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_rollbacks_total",
+			Help: "Rollbacks by site and cause (manual, health-check)."}, []string{"site", "cause"}),
+		healthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_health_check_failures_total",
+			Help: "Health checks failed after a swap."}, []string{"site"}),
+		healthRollbackSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "release_agent_health_rollback_seconds",
+			Help: "Time from the swap to the automatic rollback, last time it happened."}, []string{"site"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_config_reloads_total",
+			Help: "Configuration reloads by result (ok, rejected)."}, []string{"result"}),
+	}
+	m.reg.MustRegister(m.deploys, m.duration, m.live, m.lastSuccess, m.inProgress, m.rollbacks,
+		m.healthFailures, m.healthRollbackSeconds, m.reloads,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func (m *metrics) observeDeploy(site string, d time.Duration, err error) {
+	if site == "" {
+		site = "(root)"
+	}
+	outcome := "ok"
+	switch {
+	case errors.Is(err, api.ErrRejected):
+		outcome = "rejected"
+	case err != nil:
+		outcome = "failed"
+	}
+	m.deploys.WithLabelValues(site, outcome).Inc()
+	m.duration.WithLabelValues(site).Observe(d.Seconds())
+	if err == nil {
+		m.lastSuccess.WithLabelValues(site).Set(float64(time.Now().Unix()))
+	}
+}
