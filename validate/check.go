@@ -34,23 +34,28 @@ type sink interface {
 }
 
 func isPage(p string) bool {
-	switch strings.ToLower(path.Ext(p)) {
-	case ".html", ".htm", ".xhtml":
-		return true
-	}
-	return false
+	e := path.Ext(p)
+	return strings.EqualFold(e, ".html") || strings.EqualFold(e, ".htm") || strings.EqualFold(e, ".xhtml")
 }
 
-func isStyle(p string) bool { return strings.ToLower(path.Ext(p)) == ".css" }
+func isStyle(p string) bool { return strings.EqualFold(path.Ext(p), ".css") }
 
 // pending is a reference to a fragment of another page, checked once every
 // page has been parsed.
+//
+// It holds no string: the reference as written is recovered, for the few
+// that fail, by scanning the source page again for the ord-th reference.
+// That keeps memory at 32 bytes per reference whatever the pages hold.
 type pending struct {
 	src, target int32
-	line        int32
-	nav         bool
+	line, ord   int32
 	hRaw, hDec  uint64
-	ref         string
+}
+
+// selfRef is a reference to a fragment of the page it is in.
+type selfRef struct {
+	pending
+	raw string
 }
 
 // linkResult is what checking the references of a set of pages produced.
@@ -62,6 +67,19 @@ type linkResult struct {
 	external int
 	other    int
 	ignored  int
+}
+
+// counts are the counters of a linker, kept per worker (no shared cache
+// line on the hot path) and summed at the end.
+type counts struct{ refs, external, other, ignored, pages, styles int }
+
+func (c *counts) add(d counts) {
+	c.refs += d.refs
+	c.external += d.external
+	c.other += d.other
+	c.ignored += d.ignored
+	c.pages += d.pages
+	c.styles += d.styles
 }
 
 // linker checks the references of the pages of one tree.
@@ -76,7 +94,8 @@ type linker struct {
 	redirect []int32    // by file index: the page a meta refresh sends to, or -1
 	idMu     sync.Mutex // guards ids/parsed writes from workers of round two
 
-	refs, external, other, ignored, pages, styles atomic.Int64
+	counts // summed from the workers when they finish
+	cmu    sync.Mutex
 }
 
 func newLinker(o *Options, t *tree) *linker {
@@ -153,6 +172,9 @@ func (l *linker) run(ctx context.Context, files []int32) (*linkResult, error) {
 				}
 			}
 			outs[w] = out{pw.findings, pw.pend}
+			l.cmu.Lock()
+			l.counts.add(pw.n)
+			l.cmu.Unlock()
 		}()
 	}
 	wg.Wait()
@@ -186,13 +208,23 @@ func (l *linker) run(ctx context.Context, files []int32) (*linkResult, error) {
 			return nil, err
 		}
 	}
+	var failed []pending
 	for _, p := range pend {
 		if ok, _ := l.fragOK(p); !ok {
-			r.findings = append(r.findings, l.fragFinding(p.src, int(p.line), p.ref, p.target))
+			failed = append(failed, p)
 		}
 	}
-	r.refs, r.external, r.other, r.ignored = int(l.refs.Load()), int(l.external.Load()), int(l.other.Load()), int(l.ignored.Load())
-	r.pages, r.styles = int(l.pages.Load()), int(l.styles.Load())
+	if len(failed) > 0 {
+		raws, err := l.recoverRaw(failed)
+		if err != nil {
+			return nil, err
+		}
+		for i, p := range failed {
+			r.findings = append(r.findings, l.fragFinding(p.src, int(p.line), raws[i], p.target))
+		}
+	}
+	r.refs, r.external, r.other, r.ignored = l.counts.refs, l.counts.external, l.counts.other, l.counts.ignored
+	r.pages, r.styles = l.counts.pages, l.counts.styles
 	return r, nil
 }
 
@@ -203,6 +235,52 @@ func (l *linker) fragFinding(src int32, line int, ref string, target int32) Find
 	}
 	return Finding{File: l.t.paths[src], Line: line, Ref: ref, Kind: KindFragment, Target: l.t.paths[target], Reason: reason}
 }
+
+// recoverRaw returns, for each failed pending reference, the reference as
+// written, by scanning its page again (pages with failures only).
+func (l *linker) recoverRaw(failed []pending) ([]string, error) {
+	out := make([]string, len(failed))
+	bySrc := map[int32][]int{}
+	for i, p := range failed {
+		bySrc[p.src] = append(bySrc[p.src], i)
+	}
+	w := &pageWorker{l: l}
+	for src, is := range bySrc {
+		p := l.t.paths[src]
+		b, err := w.read(p)
+		if err != nil {
+			return nil, fmt.Errorf("validate: read %s: %w", p, err)
+		}
+		c := &ordSink{want: map[int32]string{}}
+		for _, i := range is {
+			c.want[failed[i].ord] = ""
+		}
+		if isStyle(p) {
+			scanCSS(b, c)
+		} else {
+			scanHTML(b, l.opts, c)
+		}
+		for _, i := range is {
+			out[i] = c.want[failed[i].ord]
+		}
+	}
+	return out, nil
+}
+
+// ordSink records the references with the wanted ordinals.
+type ordSink struct {
+	ord  int32
+	want map[int32]string
+}
+
+func (c *ordSink) ref(r sref) {
+	if _, ok := c.want[c.ord]; ok {
+		c.want[c.ord] = r.raw
+	}
+	c.ord++
+}
+func (c *ordSink) anchor(string) {}
+func (c *ordSink) base(string)   {}
 
 // maxRedirects bounds the meta refresh hops followed for a fragment.
 const maxRedirects = 5
@@ -276,32 +354,41 @@ type pageWorker struct {
 	idx      int32
 	redirect int32
 	cache    map[string]resolved // resolutions in this page under the current base
+	n        counts
+	ord      int32 // ordinal of the next reference in the page
 	page     string
 	b        docBase
 	ids      []uint64
-	self     []pending // fragments of this page, checked at its end
+	self     []selfRef // fragments of this page, checked at its end
 	findings []Finding
 	pend     []pending
 }
 
+// read reads file p into the worker's buffer (reused from page to page).
+// The size known from the walk sizes the buffer and ends the read, so a
+// file costs open, read and close (release trees do not change).
 func (w *pageWorker) read(p string) ([]byte, error) {
 	f, err := w.l.t.fsys.Open(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	w.buf = w.buf[:0]
-	if st, err := f.Stat(); err == nil && int64(cap(w.buf)) < st.Size()+512 {
-		w.buf = make([]byte, 0, st.Size()+512)
+	size := int64(0)
+	if i, ok := w.l.t.files[p]; ok {
+		size = w.l.t.sizes[i]
 	}
+	if int64(cap(w.buf)) < size+1 {
+		w.buf = make([]byte, 0, size+size/8+512)
+	}
+	w.buf = w.buf[:0]
 	for {
 		if len(w.buf) == cap(w.buf) {
 			w.buf = append(w.buf, 0)[:len(w.buf)]
 		}
 		n, err := f.Read(w.buf[len(w.buf):cap(w.buf)])
 		w.buf = w.buf[:len(w.buf)+n]
-		if err == io.EOF {
-			return w.buf, nil
+		if err == io.EOF || (err == nil && size > 0 && int64(len(w.buf)) == size) {
+			return w.buf, nil // the walk's size read: served trees are immutable
 		}
 		if err != nil {
 			return nil, err
@@ -316,20 +403,20 @@ func (w *pageWorker) check(idx int32) error {
 	if err != nil {
 		return fmt.Errorf("validate: read %s: %w", p, err)
 	}
-	w.idx, w.page, w.ids, w.self = idx, p, w.ids[:0], w.self[:0]
+	w.idx, w.page, w.ids, w.self, w.ord = idx, p, w.ids[:0], w.self[:0], 0
 	w.b = l.res.base(p, "")
 	clear(w.cache)
 	w.redirect = -1
 	if isStyle(p) {
 		if !w.idsOnly {
-			l.styles.Add(1)
+			w.n.styles++
 			scanCSS(src, w)
 		}
 		l.parsed[idx] = true
 		return nil
 	}
 	if !w.idsOnly {
-		l.pages.Add(1)
+		w.n.pages++
 	}
 	scanHTML(src, l.opts, w)
 	slices.Sort(w.ids)
@@ -341,7 +428,7 @@ func (w *pageWorker) check(idx int32) error {
 	l.idMu.Unlock()
 	for _, s := range w.self {
 		if !l.hasID(idx, s.hRaw, s.hDec) {
-			w.findings = append(w.findings, l.fragFinding(idx, int(s.line), s.ref, idx))
+			w.findings = append(w.findings, l.fragFinding(idx, int(s.line), s.raw, idx))
 		}
 	}
 	return nil
@@ -362,6 +449,7 @@ func (w *pageWorker) base(href string) {
 
 func (w *pageWorker) ref(r sref) {
 	l := w.l
+	w.ord++
 	if r.refresh && w.redirect < 0 {
 		if res := l.res.resolve(w.b, r.value); res.out == resOK && isPage(res.target) {
 			w.redirect = l.t.files[res.target]
@@ -371,17 +459,17 @@ func (w *pageWorker) ref(r sref) {
 		return
 	}
 	if r.ignored || (len(l.opts.IgnoreURLs) > 0 && matchAny(l.opts.IgnoreURLs, r.value)) {
-		l.ignored.Add(1)
+		w.n.ignored++
 		return
 	}
 	if r.noSrc {
-		l.refs.Add(1)
+		w.n.refs++
 		w.findings = append(w.findings, Finding{File: w.page, Line: r.line, Ref: r.raw, Kind: KindAsset,
 			Reason: "img without src"})
 		return
 	}
 	if r.anchor && l.opts.EmptyHrefOK && trimSpace(r.value) == "" {
-		l.refs.Add(1)
+		w.n.refs++
 		return // href="": a link to this page (Sphinx writes it for the current page)
 	}
 	res, ok := w.cache[r.value]
@@ -398,20 +486,20 @@ func (w *pageWorker) ref(r sref) {
 	}
 	switch res.out {
 	case resExternal:
-		l.external.Add(1)
+		w.n.external++
 		return
 	case resOther:
-		l.other.Add(1)
+		w.n.other++
 		return
 	}
-	l.refs.Add(1)
+	w.n.refs++
 	if res.target != "" && len(l.opts.IgnoreURLs) > 0 && matchAny(l.opts.IgnoreURLs, res.target) {
-		l.ignored.Add(1)
+		w.n.ignored++
 		return
 	}
 	switch res.out {
 	case resEmpty, resMissing, resOutside:
-		w.findings = append(w.findings, Finding{File: w.page, Line: r.line, Ref: strings.Clone(r.raw),
+		w.findings = append(w.findings, Finding{File: w.page, Line: r.line, Ref: r.raw,
 			Kind: kind, Target: res.target, Reason: res.reason})
 		return
 	}
@@ -422,7 +510,7 @@ func (w *pageWorker) ref(r sref) {
 	if frag == "" || strings.EqualFold(frag, "top") {
 		return
 	}
-	pd := pending{src: w.idx, line: int32(r.line), nav: r.nav, hRaw: l.hash(frag)}
+	pd := pending{src: w.idx, line: int32(r.line), ord: w.ord - 1, hRaw: l.hash(frag)}
 	pd.hDec = pd.hRaw
 	if strings.Contains(frag, "%") {
 		if d, err := unescapeFragment(frag); err == nil {
@@ -433,9 +521,8 @@ func (w *pageWorker) ref(r sref) {
 	}
 	ti := l.t.files[res.target]
 	pd.target = ti
-	pd.ref = strings.Clone(r.raw)
 	if ti == w.idx {
-		w.self = append(w.self, pd)
+		w.self = append(w.self, selfRef{pd, r.raw})
 		return
 	}
 	w.pend = append(w.pend, pd)

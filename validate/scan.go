@@ -90,76 +90,110 @@ func scanHTML(src []byte, o *Options, s sink) {
 // extras reports what htmlrefs leaves out and the gate checks: <img>
 // without src or srcset, and the cite attribute of blockquote, q, del and
 // ins (a link to a source; htmlrefs skips it because nothing renders it).
-// One pass over the start tags' first bytes finds the candidates; only
-// their tags are tokenized, so the cost is a memchr of '<' per page.
-// Candidates inside comments or scripts are not told apart (rare).
+// Candidates are found with substring searches ("<img", "cite", in lower
+// and upper case; mixed-case spellings such as "<Img" are not seen) and
+// only their start tags are tokenized, so the cost is a few vectorised
+// passes over the page. Candidates inside comments or scripts are not
+// told apart (rare).
 func extras(src []byte, v *htmlVisitor) {
-	line, lpos := 1, 0
-	for i := 0; ; {
-		j := bytes.IndexByte(src[i:], '<')
-		if j < 0 {
-			return
-		}
-		i += j + 1
-		if i >= len(src) {
-			return
-		}
-		switch src[i] | 0x20 {
-		case 'i', 'b', 'q', 'd':
-		default:
-			continue
-		}
-		name := ""
-		for _, n := range [...]string{"img", "blockquote", "q", "del", "ins"} {
-			if len(src)-i > len(n) && asciiEqualFold(src[i:i+len(n)], []byte(n)) && isTagEnd(src[i+len(n)]) {
-				name = n
+	lc := lineCount{src: src, line: 1}
+	for _, needle := range [...]string{"<img", "<IMG"} {
+		lc.reset()
+		for i := 0; ; {
+			j := bytes.Index(src[i:], []byte(needle))
+			if j < 0 {
 				break
 			}
-		}
-		if name == "" {
-			continue
-		}
-		start := i - 1
-		end := bytes.IndexByte(src[start:], '>')
-		if end < 0 {
-			end = len(src) - start
-		} else {
-			end++
-		}
-		tag := src[start : start+end]
-		if name != "img" && indexFold(tag, []byte("cite")) < 0 {
-			continue
-		}
-		z := html.NewTokenizer(bytes.NewReader(tag))
-		if tt := z.Next(); tt != html.StartTagToken && tt != html.SelfClosingTagToken {
-			continue
-		}
-		_, more := z.TagName()
-		hasSrc, cite, citeSeen := false, "", false
-		for more {
-			var k, val []byte
-			k, val, more = z.TagAttr()
-			switch string(k) {
-			case "src", "srcset":
-				hasSrc = true
-			case "cite":
-				if !citeSeen {
-					cite, citeSeen = string(val), true
-				}
+			i += j
+			start := i
+			i += len(needle)
+			if i < len(src) && !isTagEnd(src[i]) {
+				continue
+			}
+			if hasSrc, _, _ := tagAttrs(src, start); !hasSrc {
+				v.s.ref(sref{raw: "<img>", line: lc.at(start), noSrc: true,
+					ignored: len(v.ignore) > 0 && v.elementHasIgnore(start+1, start+1)})
 			}
 		}
-		if (name == "img" && hasSrc) || (name != "img" && !citeSeen) {
-			continue
-		}
-		line += bytes.Count(src[lpos:start], []byte{'\n'})
-		lpos = start
-		ignored := len(v.ignore) > 0 && v.elementHasIgnore(start+1, start+1)
-		if name == "img" {
-			v.s.ref(sref{raw: "<img>", line: line, noSrc: true, ignored: ignored})
-		} else {
-			v.s.ref(sref{raw: cite, value: trimSpace(cite), line: line, nav: true, ignored: ignored})
+	}
+	last := -1
+	for _, needle := range [...]string{"cite", "CITE"} {
+		lc.reset()
+		for i := 0; ; {
+			j := bytes.Index(src[i:], []byte(needle))
+			if j < 0 {
+				break
+			}
+			i += j + len(needle)
+			start := bytes.LastIndexByte(src[:i], '<')
+			if start < 0 || start == last || bytes.IndexByte(src[start:i], '>') >= 0 {
+				continue
+			}
+			name := src[start+1:]
+			ok := false
+			for _, n := range [...]string{"blockquote", "q", "del", "ins"} {
+				if len(name) > len(n) && asciiEqualFold(name[:len(n)], []byte(n)) && isTagEnd(name[len(n)]) {
+					ok = true
+					break
+				}
+			}
+			if !ok {
+				continue
+			}
+			last = start
+			if _, cite, seen := tagAttrs(src, start); seen {
+				v.s.ref(sref{raw: cite, value: trimSpace(cite), line: lc.at(start), nav: true,
+					ignored: len(v.ignore) > 0 && v.elementHasIgnore(start+1, start+1)})
+			}
 		}
 	}
+}
+
+// tagAttrs tokenizes the start tag at src[start] ('<') and reports whether
+// it has src or srcset, and its first cite attribute.
+func tagAttrs(src []byte, start int) (hasSrc bool, cite string, citeSeen bool) {
+	end := bytes.IndexByte(src[start:], '>')
+	if end < 0 {
+		end = len(src) - start
+	} else {
+		end++
+	}
+	z := html.NewTokenizer(bytes.NewReader(src[start : start+end]))
+	if tt := z.Next(); tt != html.StartTagToken && tt != html.SelfClosingTagToken {
+		return true, "", false // not a tag after all: nothing to report
+	}
+	_, more := z.TagName()
+	for more {
+		var k, val []byte
+		k, val, more = z.TagAttr()
+		switch string(k) {
+		case "src", "srcset":
+			hasSrc = true
+		case "cite":
+			if !citeSeen {
+				cite, citeSeen = string(val), true
+			}
+		}
+	}
+	return hasSrc, cite, citeSeen
+}
+
+// lineCount maps increasing offsets to 1-based lines.
+type lineCount struct {
+	src  []byte
+	pos  int
+	line int
+}
+
+func (c *lineCount) reset() { c.pos, c.line = 0, 1 }
+
+func (c *lineCount) at(off int) int {
+	if off < c.pos {
+		c.reset()
+	}
+	c.line += bytes.Count(c.src[c.pos:off], []byte{'\n'})
+	c.pos = off
+	return c.line
 }
 
 func isTagEnd(c byte) bool {
