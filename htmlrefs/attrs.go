@@ -11,7 +11,7 @@ import (
 // tag (raw = "<name ...>"), in the order and with the duplicate rule of
 // golang.org/x/net/html's Tokenizer (readTag, readTagAttrKey,
 // readTagAttrVal), which it mirrors step by step.
-func rawAttrs(raw []byte) []rawAttr {
+func rawAttrs(out []rawAttr, raw []byte) []rawAttr {
 	n := len(raw)
 	i := 1 // after '<'
 	isSpace := func(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' }
@@ -34,7 +34,6 @@ func rawAttrs(raw []byte) []rawAttr {
 		i++
 	}
 	skip()
-	var out []rawAttr
 	for i < n {
 		if raw[i] == '>' {
 			break

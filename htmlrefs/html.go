@@ -2,16 +2,14 @@ package htmlrefs
 
 import (
 	"bytes"
-	"io"
 	"strings"
-
-	"golang.org/x/net/html"
 )
 
-// ScanHTML tokenizes an HTML document once and calls v for every reference
-// (in offset order), every anchor target and the first <base href>. It
-// never fails on malformed HTML; the error is non-nil only if the
-// tokenizer reports something other than the end of input.
+// ScanHTML tokenizes an HTML document once, with the token boundaries of
+// golang.org/x/net/html's Tokenizer (see tokenizer.go), and calls v for
+// every reference (in offset order), every anchor target and the first
+// <base href>. It never fails on malformed HTML: the error is always nil
+// and is kept for future limits.
 func ScanHTML(src []byte, opts Options, v Visitor) error {
 	s := newScanner(src, opts, v)
 	return s.scan(0, len(src), true)
@@ -24,6 +22,7 @@ type scanner struct {
 	lc       lineCounter
 	baseSeen bool
 	data     map[string]bool
+	spans    []rawAttr
 }
 
 func newScanner(src []byte, opts Options, v Visitor) *scanner {
@@ -41,10 +40,11 @@ func newScanner(src []byte, opts Options, v Visitor) *scanner {
 // lower-case name and the span of its raw value in src. The decoded value
 // is computed on demand.
 type attr struct {
-	key     string
-	rs, re  int // raw value span (rs == re for an empty or missing value)
-	val     string
-	decoded bool
+	key      string
+	rs, re   int // raw value span (rs == re for an empty or missing value)
+	val      string
+	decoded  bool
+	valIsRaw bool // val == string(src[rs:re])
 }
 
 // value returns the attribute value as the tokenizer would: character
@@ -55,6 +55,7 @@ func (s *scanner) value(a *attr) string {
 		raw := s.src[a.rs:a.re]
 		if bytes.IndexByte(raw, '&') < 0 && bytes.IndexByte(raw, '\r') < 0 && bytes.IndexByte(raw, 0) < 0 {
 			a.val = string(raw)
+			a.valIsRaw = true
 		} else {
 			a.val = decodeValue(string(raw))
 		}
@@ -62,37 +63,65 @@ func (s *scanner) value(a *attr) string {
 	return a.val
 }
 
-// knownKeys are the attribute names the scanner looks at.
-var knownKeys = map[string]string{}
-
-func init() {
-	for _, k := range []string{"id", "name", "href", "xlink:href", "src", "srcset", "imagesrcset", "poster", "data",
-		"usemap", "action", "formaction", "background", "content", "http-equiv", "rel", "style", "srcdoc"} {
-		knownKeys[k] = k
+// knownKey returns the canonical name of an attribute the scanner looks
+// at, or "". (A switch on string(b) does not allocate.)
+func knownKey(b []byte) string {
+	switch string(b) {
+	case "id":
+		return "id"
+	case "name":
+		return "name"
+	case "href":
+		return "href"
+	case "xlink:href":
+		return "xlink:href"
+	case "src":
+		return "src"
+	case "srcset":
+		return "srcset"
+	case "imagesrcset":
+		return "imagesrcset"
+	case "poster":
+		return "poster"
+	case "data":
+		return "data"
+	case "usemap":
+		return "usemap"
+	case "action":
+		return "action"
+	case "formaction":
+		return "formaction"
+	case "background":
+		return "background"
+	case "content":
+		return "content"
+	case "http-equiv":
+		return "http-equiv"
+	case "rel":
+		return "rel"
+	case "style":
+		return "style"
+	case "srcdoc":
+		return "srcdoc"
 	}
+	return ""
 }
 
-// scan tokenizes src[a:b]. top is false for the content of <noscript>,
-// which is scanned as HTML too.
+// scan tokenizes src[a:b] (see tokenizer.go). top is false for the
+// content of <noscript>, which is scanned as HTML too.
 func (s *scanner) scan(a, b int, top bool) error {
-	z := html.NewTokenizer(bytes.NewReader(s.src[a:b]))
-	pos := a
+	z := tokenizer{buf: s.src[a:b]}
 	rawCtx := ""
 	var attrs []attr
 	for {
-		tt := z.Next()
-		n := len(z.Raw())
-		start := pos
-		pos += n
+		tt, st := z.next()
+		start, pos := a+st, a+z.pos
 		ctx := rawCtx
 		rawCtx = ""
 		switch tt {
-		case html.ErrorToken:
-			if err := z.Err(); err != io.EOF {
-				return err
-			}
+		case tokError:
 			return nil
-		case html.TextToken:
+		case tokText:
 			switch ctx {
 			case "style":
 				line := s.lc.lineAt(start)
@@ -105,22 +134,29 @@ func (s *scanner) scan(a, b int, top bool) error {
 					return err
 				}
 			}
-		case html.StartTagToken, html.SelfClosingTagToken:
-			name, hasAttr := z.TagName()
-			tag, ok := knownTags[string(name)]
-			if !ok {
-				tag = ""
+		case tokStartTag:
+			ne := start + 1
+			for ne < pos && !isTokSpace(s.src[ne]) && s.src[ne] != '/' && s.src[ne] != '>' {
+				ne++
+			}
+			var lb [16]byte
+			tag := ""
+			if n := ne - start - 1; n <= len(lb) {
+				copy(lb[:], s.src[start+1:ne])
+				for i := range n {
+					if c := lb[i]; 'A' <= c && c <= 'Z' {
+						lb[i] = c + 'a' - 'A'
+					}
+				}
+				tag = knownTags[string(lb[:n])]
 			}
 			if tag == "style" || tag == "noscript" {
 				rawCtx = tag
 			}
-			attrs = attrs[:0]
-			if hasAttr {
-				attrs = s.readAttrs(attrs, start, pos)
-			}
+			attrs = s.readAttrs(attrs[:0], start, pos)
 			if len(attrs) > 0 {
 				if tag == "" {
-					tag = string(name)
+					tag = strings.ToLower(strings.ReplaceAll(string(s.src[start+1:ne]), "\x00", "\uFFFD"))
 				}
 				s.element(tag, attrs, start)
 			}
@@ -133,7 +169,8 @@ func (s *scanner) scan(a, b int, top bool) error {
 // the others.
 func (s *scanner) readAttrs(attrs []attr, start, end int) []attr {
 	var lb [64]byte
-	for _, sp := range rawAttrs(s.src[start:end]) {
+	s.spans = rawAttrs(s.spans[:0], s.src[start:end])
+	for _, sp := range s.spans {
 		k := s.src[start+sp.ks : start+sp.ke]
 		if len(k) > len(lb) {
 			continue
@@ -144,8 +181,8 @@ func (s *scanner) readAttrs(attrs []attr, start, end int) []attr {
 				lb[i] = c + 'a' - 'A'
 			}
 		}
-		key, ok := knownKeys[string(lb[:n])]
-		if !ok {
+		key := knownKey(lb[:n])
+		if key == "" {
 			if !s.data[string(lb[:n])] {
 				continue
 			}
@@ -327,9 +364,14 @@ func classify(tag, key string, get func(string) string) (Kind, int) {
 }
 
 func (s *scanner) plain(tag string, a *attr, kind Kind) {
+	val := s.value(a)
+	raw := val
+	if !a.valIsRaw {
+		raw = string(s.src[a.rs:a.re])
+	}
 	s.v.Ref(Ref{
-		Value: trimWS(s.value(a)),
-		Raw:   string(s.src[a.rs:a.re]),
+		Value: trimWS(val),
+		Raw:   raw,
 		Start: a.rs,
 		End:   a.re,
 		Line:  s.lc.lineAt(a.rs),

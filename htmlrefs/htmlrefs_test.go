@@ -175,7 +175,7 @@ func checkAttrCount(t testing.TB, src []byte) {
 			_, v, more = z.TagAttr()
 			vals = append(vals, string(v))
 		}
-		spans := rawAttrs(src[start:pos])
+		spans := rawAttrs(nil, src[start:pos])
 		if len(spans) != len(vals) {
 			t.Fatalf("%q: rawAttrs found %d attributes, tokenizer %d", src[start:pos], len(spans), len(vals))
 		}
