@@ -221,3 +221,39 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestServiceSites(t *testing.T) {
+	c, err := Parse("x.toml", []byte(`
+[[site]]
+name = "a"
+root = "/srv/a"
+keep = 3
+[site.hash]
+enabled = false
+[site.validate]
+policy = "all"
+fragments = false
+max_file_bytes = "1MiB"
+max_growth_percent = 10
+[[site]]
+name = "b"
+root = "/srv/b"
+[site.validate]
+policy = "off"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.ServiceSites()
+	a, b := m["a"], m["b"]
+	if a == nil || b == nil || a.Root != "/srv/a" || a.Keep != 3 || !a.Policy.NoHash || a.Policy.NoVerify {
+		t.Fatalf("a = %+v", a)
+	}
+	o := a.Policy.Validate
+	if o.DefaultPolicy != "all" || o.Policy["fragment"] != "off" || len(o.Budgets) != 2 || o.Budgets[0].MaxBytes != 1<<20 || o.Budgets[1].MaxGrowth != 0.1 {
+		t.Errorf("a validate = %+v", o)
+	}
+	if !b.Policy.NoVerify || b.Policy.NoHash || b.Keep != DefaultKeep {
+		t.Errorf("b = %+v %+v", b, b.Policy)
+	}
+}

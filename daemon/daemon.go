@@ -56,7 +56,6 @@ import (
 	"github.com/example/release-agent/control"
 	"github.com/example/release-agent/releases"
 	"github.com/example/release-agent/service"
-	"github.com/example/release-agent/validate"
 )
 
 // Options configure Run.
@@ -328,7 +327,7 @@ func (d *Daemon) build(cfg *config.Config, old *state) (*state, error) {
 				continue
 			}
 		}
-		st.local.Sites[s.Name] = serviceSite(s)
+		st.local.Sites[s.Name] = config.ServiceSite(s)
 		if old != nil {
 			if w, ok := old.workers[s.Name]; ok && reflect.DeepEqual(*w.site, *s) {
 				st.workers[s.Name] = w
@@ -346,29 +345,6 @@ func (d *Daemon) build(cfg *config.Config, old *state) (*state, error) {
 		return nil, errors.Join(errs...)
 	}
 	return st, nil
-}
-
-// serviceSite maps a configured site to the service's view of it.
-func serviceSite(s *config.Site) *service.Site {
-	o := validate.DefaultOptions()
-	pol, _ := validate.ParsePolicy(s.Validate.Policy)
-	o.DefaultPolicy = pol
-	if !s.Validate.Fragments {
-		o.Policy = map[string]validate.Policy{validate.KindFragment: validate.PolicyOff}
-	}
-	o.Required = s.Validate.Required
-	o.IgnoreFiles = s.Validate.IgnoreFiles
-	o.IgnoreURLs = s.Validate.IgnoreURLs
-	o.MaxTotalBytes = int64(s.Validate.MaxTotalBytes)
-	o.ShrinkLimit = s.Validate.ShrinkPercent / 100
-	if s.Validate.MaxFileBytes > 0 {
-		o.Budgets = append(o.Budgets, validate.Budget{Glob: "**", MaxBytes: int64(s.Validate.MaxFileBytes), PerFile: true})
-	}
-	if s.Validate.MaxGrowthPercent > 0 {
-		o.Budgets = append(o.Budgets, validate.Budget{Glob: "**", MaxGrowth: s.Validate.MaxGrowthPercent / 100})
-	}
-	return &service.Site{Name: s.Name, Root: s.Root, Keep: s.Keep,
-		Policy: &service.Policy{Validate: &o, NoHash: !s.Hash.Enabled, NoVerify: s.Validate.Policy == "off"}}
 }
 
 // recover takes and releases the store's lock once, which removes the
