@@ -405,7 +405,7 @@ func (w *pageWorker) check(idx int32) error {
 	}
 	w.idx, w.page, w.ids, w.self, w.ord = idx, p, w.ids[:0], w.self[:0], 0
 	w.b = l.res.base(p, "")
-	clear(w.cache)
+	w.resetCache()
 	w.redirect = -1
 	if isStyle(p) {
 		if !w.idsOnly {
@@ -432,6 +432,16 @@ func (w *pageWorker) check(idx int32) error {
 		}
 	}
 	return nil
+}
+
+// resetCache empties the resolution cache; a map grown by a big page is
+// dropped rather than cleared (clearing costs its capacity every page).
+func (w *pageWorker) resetCache() {
+	if len(w.cache) > 512 {
+		w.cache = nil
+		return
+	}
+	clear(w.cache)
 }
 
 func (w *pageWorker) anchor(name string) {

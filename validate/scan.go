@@ -90,8 +90,9 @@ func scanHTML(src []byte, o *Options, s sink) {
 // extras reports what htmlrefs leaves out and the gate checks: <img>
 // without src or srcset, and the cite attribute of blockquote, q, del and
 // ins (a link to a source; htmlrefs skips it because nothing renders it).
-// Candidates are found with substring searches ("<img", "cite", in lower
-// and upper case; mixed-case spellings such as "<Img" are not seen) and
+// Candidates are found with substring searches ("<img", "cite=", in lower
+// and upper case; mixed-case spellings such as "<Img" or "cite =" are not
+// seen) and
 // only their start tags are tokenized, so the cost is a few vectorised
 // passes over the page. Candidates inside comments or scripts are not
 // told apart (rare).
@@ -117,7 +118,7 @@ func extras(src []byte, v *htmlVisitor) {
 		}
 	}
 	last := -1
-	for _, needle := range [...]string{"cite", "CITE"} {
+	for _, needle := range [...]string{"cite=", "CITE="} {
 		lc.reset()
 		for i := 0; ; {
 			j := bytes.Index(src[i:], []byte(needle))
