@@ -24,6 +24,7 @@ type sref struct {
 	noSrc   bool // an <img> without src or srcset
 	refresh bool // the URL of a meta refresh
 	anchor  bool // a plain a/area href (empty means this page)
+	smap    bool // a sourceMappingURL (CSS or JavaScript)
 }
 
 // sink receives what the scanner finds in one document.
@@ -39,6 +40,11 @@ func isPage(p string) bool {
 }
 
 func isStyle(p string) bool { return strings.EqualFold(path.Ext(p), ".css") }
+
+func isScript(p string) bool {
+	e := path.Ext(p)
+	return strings.EqualFold(e, ".js") || strings.EqualFold(e, ".mjs")
+}
 
 // pending is a reference to a fragment of another page, checked once every
 // page has been parsed.
@@ -63,6 +69,7 @@ type linkResult struct {
 	findings []Finding
 	pages    int
 	styles   int
+	scripts  int
 	refs     int
 	external int
 	other    int
@@ -71,7 +78,7 @@ type linkResult struct {
 
 // counts are the counters of a linker, kept per worker (no shared cache
 // line on the hot path) and summed at the end.
-type counts struct{ refs, external, other, ignored, pages, styles int }
+type counts struct{ refs, external, other, ignored, pages, styles, scripts int }
 
 func (c *counts) add(d counts) {
 	c.refs += d.refs
@@ -80,6 +87,7 @@ func (c *counts) add(d counts) {
 	c.ignored += d.ignored
 	c.pages += d.pages
 	c.styles += d.styles
+	c.scripts += d.scripts
 }
 
 // linker checks the references of the pages of one tree.
@@ -126,7 +134,7 @@ func (l *linker) hash(s string) uint64 { return maphash.String(l.seed, s) }
 func (l *linker) selectPages(only []string) []int32 {
 	var out []int32
 	for i, p := range l.t.paths {
-		if !isPage(p) && !isStyle(p) {
+		if !isPage(p) && !isStyle(p) && !(isScript(p) && l.opts.policy(KindSourceMap) != PolicyOff) {
 			continue
 		}
 		if matchAny(l.opts.IgnoreFiles, p) {
@@ -224,7 +232,7 @@ func (l *linker) run(ctx context.Context, files []int32) (*linkResult, error) {
 		}
 	}
 	r.refs, r.external, r.other, r.ignored = l.counts.refs, l.counts.external, l.counts.other, l.counts.ignored
-	r.pages, r.styles = l.counts.pages, l.counts.styles
+	r.pages, r.styles, r.scripts = l.counts.pages, l.counts.styles, l.counts.scripts
 	return r, nil
 }
 
@@ -255,7 +263,9 @@ func (l *linker) recoverRaw(failed []pending) ([]string, error) {
 		for _, i := range is {
 			c.want[failed[i].ord] = ""
 		}
-		if isStyle(p) {
+		if isScript(p) {
+			scanScript(b, c)
+		} else if isStyle(p) {
 			scanCSS(b, c)
 		} else {
 			scanHTML(b, l.opts, c)
@@ -407,6 +417,14 @@ func (w *pageWorker) check(idx int32) error {
 	w.b = l.res.base(p, "")
 	w.resetCache()
 	w.redirect = -1
+	if isScript(p) {
+		if !w.idsOnly {
+			w.n.scripts++
+			scanScript(src, w)
+		}
+		l.parsed[idx] = true
+		return nil
+	}
 	if isStyle(p) {
 		if !w.idsOnly {
 			w.n.styles++
@@ -493,6 +511,8 @@ func (w *pageWorker) ref(r sref) {
 	kind := KindAsset
 	if r.nav {
 		kind = KindLink
+	} else if r.smap {
+		kind = KindSourceMap
 	}
 	switch res.out {
 	case resExternal:

@@ -105,7 +105,10 @@ func TestReferenceKinds(t *testing.T) {
 <a href="Page.HTML">case</a>
 <a href="ignored.html" data-proofer-ignore>ignored</a>
 <a href="https://example.org/">external</a> <a href="mailto:a@b.c">mail</a>`),
-		"css/site.css": page(`@import "base.css"; .x{background:url(../img/missing.png)}`),
+		"css/site.css": page("@import \"base.css\"; .x{background:url(../img/missing.png)}\n/*# sourceMappingURL=site.css.map */"),
+		"js/app.js":    page("var x = 1;\n//# sourceMappingURL=app.js.map\n"),
+		"js/ok.js":     page("var y = 1;\n//# sourceMappingURL=ok.js.map\n"),
+		"js/ok.js.map": page("{}"),
 		"css/base.css": page(`.y{}`),
 		"img/a.png":    {Data: []byte("a")},
 		"page.html":    page(`x`),
@@ -114,7 +117,7 @@ func TestReferenceKinds(t *testing.T) {
 	want := map[string]string{
 		"img/bg.png": KindAsset, "img/b.png": KindAsset, "img/c.png": KindAsset, "img/d.png": KindAsset,
 		"later.html": KindLink, "sources/q.html": KindLink, "<img>": KindAsset, "Page.HTML": KindLink,
-		"../img/missing.png": KindAsset,
+		"../img/missing.png": KindAsset, "site.css.map": KindSourceMap, "app.js.map": KindSourceMap,
 	}
 	got := map[string]string{}
 	for _, f := range rep.Findings {
@@ -130,7 +133,7 @@ func TestReferenceKinds(t *testing.T) {
 			t.Errorf("unexpected finding for %q", ref)
 		}
 	}
-	if rep.External != 1 || rep.Other != 1 || rep.Ignored != 1 || rep.Styles != 2 || rep.Pages != 2 {
+	if rep.External != 1 || rep.Other != 1 || rep.Ignored != 1 || rep.Styles != 2 || rep.Pages != 2 || rep.Scripts != 2 {
 		t.Errorf("counts: external %d other %d ignored %d styles %d pages %d; want 1 1 1 2 2", rep.External, rep.Other, rep.Ignored, rep.Styles, rep.Pages)
 	}
 	for _, f := range rep.Findings {

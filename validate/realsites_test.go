@@ -101,7 +101,8 @@ func TestPostgresDoc(t *testing.T) {
 // links to it are broken as served); every page has a canonical link to a
 // file:/// URL; genindex-G.html and genindex-all.html link to
 // glossary.html#index-19 and #index-20, which glossary.html lacks (its
-// ids jump from index-18 to index-21). href="" (Sphinx's link to the
+// ids jump from index-18 to index-21); _static/underscore.js names a
+// missing source map. href="" (Sphinx's link to the
 // current page) and <form action=""> are fine.
 func TestPythonDoc(t *testing.T) {
 	dir := copySite(t, "/usr/share/doc/python3.11/html")
@@ -134,6 +135,11 @@ func TestPythonDoc(t *testing.T) {
 	}
 	if len(k[KindAsset]) != 0 {
 		t.Errorf("asset findings: %+v", k[KindAsset])
+	}
+	// Debian's underscore.js (a symlink into /usr/share/javascript) names
+	// a source map it does not ship.
+	if sm := k[KindSourceMap]; len(sm) != 1 || sm[0].File != "_static/underscore.js" || sm[0].Ref != "underscore-umd.js.map" {
+		t.Errorf("sourcemap findings: %+v", sm)
 	}
 }
 

@@ -14,16 +14,17 @@ const Schema = 1
 
 // Kinds of findings. Each kind is one check with its own Policy.
 const (
-	KindLink     = "link"     // a navigation reference (a, area, form, iframe, meta refresh, ...) to a missing target
-	KindAsset    = "asset"    // a resource (img, script, stylesheet, CSS url(), @import, media, ...) that is missing
-	KindFragment = "fragment" // page#id where the page has no such id (or a name)
-	KindRequired = "required" // a required file is missing
-	KindSize     = "size"     // a size budget or growth limit is exceeded
-	KindShrink   = "shrink"   // page count or total size dropped too much against live
+	KindLink      = "link"      // a navigation reference (a, area, form, iframe, meta refresh, ...) to a missing target
+	KindAsset     = "asset"     // a resource (img, script, stylesheet, CSS url(), @import, media, ...) that is missing
+	KindFragment  = "fragment"  // page#id where the page has no such id (or a name)
+	KindSourceMap = "sourcemap" // a sourceMappingURL (JavaScript or CSS) whose map is missing
+	KindRequired  = "required"  // a required file is missing
+	KindSize      = "size"      // a size budget or growth limit is exceeded
+	KindShrink    = "shrink"    // page count or total size dropped too much against live
 )
 
 // Kinds lists every kind, in report order.
-var Kinds = []string{KindRequired, KindShrink, KindLink, KindAsset, KindFragment, KindSize}
+var Kinds = []string{KindRequired, KindShrink, KindLink, KindAsset, KindFragment, KindSourceMap, KindSize}
 
 // Finding is one problem in the checked tree.
 type Finding struct {
@@ -95,6 +96,7 @@ type Report struct {
 	Schema   int                  `json:"schema"`
 	Pages    int                  `json:"pages"`    // HTML pages checked
 	Styles   int                  `json:"styles"`   // CSS files checked
+	Scripts  int                  `json:"scripts"`  // JavaScript files checked (for source maps)
 	Refs     int                  `json:"refs"`     // local references checked
 	External int                  `json:"external"` // references to other sites: counted, never fetched
 	Other    int                  `json:"other"`    // mailto:, tel:, data:, javascript: ...

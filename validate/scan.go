@@ -24,6 +24,7 @@ func (v *htmlVisitor) Ref(r htmlrefs.Ref) {
 		return // a fragment of the srcdoc document itself
 	}
 	sr := sref{value: r.Value, raw: r.Raw, line: r.Line, nav: r.Kind == htmlrefs.Navigation || r.Kind == htmlrefs.Refresh,
+		smap:    r.Kind == htmlrefs.SourceMap,
 		refresh: r.Kind == htmlrefs.Refresh, anchor: selfOK(r.Tag, r.Attr)}
 	if r.Inexact && r.Raw == "" {
 		sr.raw = r.Value
@@ -272,6 +273,13 @@ func indexFold(b, lowerNeedle []byte) int {
 // scanCSS reports the references of a stylesheet.
 func scanCSS(src []byte, s sink) {
 	htmlrefs.ScanCSS(src, 0, 1, func(r htmlrefs.Ref) {
-		s.ref(sref{value: r.Value, raw: r.Raw, line: r.Line})
+		s.ref(sref{value: r.Value, raw: r.Raw, line: r.Line, smap: r.Kind == htmlrefs.SourceMap})
+	})
+}
+
+// scanScript reports the source map annotation of a JavaScript file.
+func scanScript(src []byte, s sink) {
+	htmlrefs.ScanSourceMap(src, func(r htmlrefs.Ref) {
+		s.ref(sref{value: r.Value, raw: r.Raw, line: r.Line, smap: true})
 	})
 }

@@ -68,13 +68,15 @@ func Check(ctx context.Context, fsys fs.FS, live fs.FS, opts Options) (*Report, 
 	}
 	rep := &Report{Schema: Schema, Live: live != nil, Counts: map[string]KindCount{}, Findings: []Finding{}}
 
-	linkOn := opts.policy(KindLink) != PolicyOff || opts.policy(KindAsset) != PolicyOff || opts.policy(KindFragment) != PolicyOff
+	linkOn := opts.policy(KindLink) != PolicyOff || opts.policy(KindAsset) != PolicyOff ||
+		opts.policy(KindFragment) != PolicyOff || opts.policy(KindSourceMap) != PolicyOff
 	if linkOn {
 		l := newLinker(&opts, t)
 		lr, err := l.run(ctx, l.selectPages(opts.Pages))
 		if err != nil {
 			return nil, err
 		}
+		rep.Scripts = lr.scripts
 		rep.Pages, rep.Styles, rep.Refs, rep.External, rep.Other, rep.Ignored = lr.pages, lr.styles, lr.refs, lr.external, lr.other, lr.ignored
 		for _, f := range lr.findings {
 			if opts.policy(f.Kind) != PolicyOff {
