@@ -218,7 +218,9 @@ func TestDeb(t *testing.T) {
 	if _, err := os.Stat("/etc/release-agent/config.toml"); err == nil {
 		t.Error("conffile still there after dpkg -P")
 	}
-	if out := run("dpkg-query", "-W", "-f", "${db:Status-Abbrev}", "release-agent"); strings.TrimSpace(out) != "" && !strings.HasPrefix(out, "un") && !strings.HasPrefix(out, "pn") {
+	// Purged: dpkg no longer knows the package (or lists it as not installed).
+	out, err = exec.Command("dpkg-query", "-W", "-f", "${db:Status-Abbrev}", "release-agent").CombinedOutput()
+	if err == nil && !strings.HasPrefix(string(out), "un") && !strings.HasPrefix(string(out), "pn") {
 		t.Errorf("package state after purge: %q", out)
 	}
 }
