@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/example/release-agent/htmlrefs"
 )
@@ -84,6 +85,7 @@ type hasher struct {
 	files   map[string]fs.FileMode // every regular file
 	assets  []*asset
 	byPath  map[string]int
+	names   map[string]bool // file names (last elements) of the assets
 	sibling map[string][]string // "dir/name.ext" -> existing "dir/name.<10hex>.ext"
 	pages   []*pageFile
 
@@ -109,24 +111,20 @@ func Hash(ctx context.Context, fsys fs.FS, w Writer, opts Options) (*Manifest, e
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
 	h := &hasher{ctx: ctx, fsys: fsys, w: w, opts: opts, log: opts.Logger,
-		files: map[string]fs.FileMode{}, byPath: map[string]int{}, sibling: map[string][]string{}}
+		files: map[string]fs.FileMode{}, byPath: map[string]int{}, names: map[string]bool{}, sibling: map[string][]string{}}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
-	if err := h.walk(); err != nil {
-		return nil, err
-	}
-	if err := h.read(); err != nil {
-		return nil, err
-	}
-	if err := h.order(); err != nil {
-		return nil, err
-	}
-	if err := h.writeAssets(); err != nil {
-		return nil, err
-	}
-	if err := h.writePages(); err != nil {
-		return nil, err
+	var phases []any
+	for _, ph := range []struct {
+		name string
+		fn   func() error
+	}{{"walk", h.walk}, {"read", h.read}, {"order", h.order}, {"write_assets", h.writeAssets}, {"write_pages", h.writePages}} {
+		t0 := time.Now()
+		if err := ph.fn(); err != nil {
+			return nil, err
+		}
+		phases = append(phases, slog.Duration(ph.name, time.Since(t0)))
 	}
 	m := &Manifest{}
 	for _, a := range h.assets {
@@ -141,7 +139,7 @@ func Hash(ctx context.Context, fsys fs.FS, w Writer, opts Options) (*Manifest, e
 	slices.SortFunc(m.Assets, func(a, b Asset) int { return strings.Compare(a.Logical, b.Logical) })
 	slices.Sort(h.changed)
 	m.changed = h.changed
-	h.log.Debug("hashassets: done", "assets", len(m.Assets), "pages", len(h.pages), "changed", len(m.changed))
+	h.log.Debug("hashassets: done", append([]any{"assets", len(m.Assets), "pages", len(h.pages), "changed", len(m.changed)}, phases...)...)
 	return m, nil
 }
 
@@ -183,6 +181,7 @@ func (h *hasher) walk() error {
 				k = js
 			}
 			h.byPath[p] = len(h.assets)
+			h.names[path.Base(p)] = true
 			h.assets = append(h.assets, &asset{path: p, mode: h.files[p], kind: k})
 		}
 	}
@@ -306,6 +305,13 @@ func scanPage(b []byte, data []string) (refs []htmlrefs.Ref, base string, err er
 // addEdit records r if it resolves to an asset.
 func (h *hasher) addEdit(edits *[]edit, from, base string, r htmlrefs.Ref) {
 	if r.Inexact || r.Value == "" {
+		return
+	}
+	// Most references (links to pages) cannot name an asset: their file
+	// name is not an asset's. This check is cheap; Resolve is not.
+	p, _, _ := htmlrefs.SplitURL(r.Value)
+	name := p[strings.LastIndexAny(p, `/\`)+1:]
+	if !h.names[strings.TrimRight(name, " \t\n\r\f")] && !strings.ContainsAny(name, "%\t\n\r") {
 		return
 	}
 	t := htmlrefs.Resolve(from, base, r.Value)
