@@ -85,7 +85,7 @@ type hasher struct {
 	files   map[string]fs.FileMode // every regular file
 	assets  []*asset
 	byPath  map[string]int
-	names   map[string]bool // file names (last elements) of the assets
+	names   map[string]bool     // file names (last elements) of the assets
 	sibling map[string][]string // "dir/name.ext" -> existing "dir/name.<10hex>.ext"
 	pages   []*pageFile
 
