@@ -49,7 +49,11 @@ func (t *tree) walk(root string, depth int) error {
 			if info, err := d.Info(); err == nil {
 				size = info.Size()
 			}
-		} else if info, err := fs.Stat(t.fsys, p); err == nil { // symlink: follow
+		} else { // a symlink: followed as the web server does
+			info, err := fs.Stat(t.fsys, p)
+			if err != nil {
+				return nil // dangling: the server answers 404, so it is not a target
+			}
 			if info.IsDir() {
 				if p == root || depth >= maxLinkDepth {
 					t.dirs[p] = true
@@ -263,6 +267,14 @@ func (r *resolver) resolve(b docBase, raw string) resolved {
 	if v == "" {
 		return resolved{out: resEmpty, reason: "empty reference"}
 	}
+	if strings.ContainsAny(v, "\t\n\r") { // the URL parser drops them anywhere
+		v = strings.Map(func(r rune) rune {
+			if r == '\t' || r == '\n' || r == '\r' {
+				return -1
+			}
+			return r
+		}, v)
+	}
 	if s := splitScheme(v); s != "" || strings.HasPrefix(v, "//") {
 		switch s {
 		case "", "http", "https":
@@ -284,6 +296,9 @@ func (r *resolver) resolve(b docBase, raw string) resolved {
 	}
 	if i := strings.IndexByte(v, '?'); i >= 0 {
 		v = v[:i]
+	}
+	if strings.IndexByte(v, '\\') >= 0 { // browsers read "\\" as "/" in http(s) URLs
+		v = strings.ReplaceAll(v, "\\", "/")
 	}
 	if b.external {
 		return resolved{out: resExternal}

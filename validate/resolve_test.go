@@ -1,6 +1,9 @@
 package validate
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -74,6 +77,8 @@ func TestResolve(t *testing.T) {
 		{"file url", "index.html", "file:///usr/share/doc/x.html", nil, want{resOutside, "", "file:"}},
 		{"blank", "index.html", "   ", nil, want{resEmpty, "", "empty"}},
 		{"same page fragment", "a/b.html", "#x", nil, want{resOK, "a/b.html", ""}},
+		{"backslash", "index.html", `a\b.html`, nil, want{resOK, "a/b.html", ""}},
+		{"newline inside", "index.html", "a/b.\nhtml", nil, want{resOK, "a/b.html", ""}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -122,5 +127,29 @@ func TestFragmentHelpers(t *testing.T) {
 		if got != want || ok != (want != "") {
 			t.Errorf("lineRange(%q) = %q, %v; want %q", f, got, ok, want)
 		}
+	}
+}
+
+// TestSymlinks: a symlinked directory is descended as the web server
+// follows it; a dangling symlink is not a target.
+func TestSymlinks(t *testing.T) {
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "real"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "real", "x.html"), []byte(`<p id="here">`), 0o644))
+	must(os.Symlink("real", filepath.Join(dir, "linked")))
+	must(os.Symlink("nowhere.html", filepath.Join(dir, "gone.html")))
+	must(os.WriteFile(filepath.Join(dir, "index.html"), []byte(`<a href="linked/x.html#here">1</a><a href="gone.html">2</a>`), 0o644))
+	rep, err := Check(context.Background(), os.DirFS(dir), nil, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 1 || rep.Findings[0].Ref != "gone.html" {
+		t.Errorf("findings %+v, want only gone.html", rep.Findings)
 	}
 }
