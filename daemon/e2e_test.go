@@ -757,3 +757,85 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestShutdownCancelsDeploy: SIGTERM while a big inbox archive is being
+// deployed cancels it cleanly: staging removed, current untouched, the
+// archive left in the inbox for the next start.
+func TestShutdownCancelsDeploy(t *testing.T) {
+	agent, _ := bins(t)
+	dir := pubDir(t)
+	root := filepath.Join(dir, "www")
+	inbox := filepath.Join(dir, "inbox")
+	sock := filepath.Join(dir, "control.sock")
+	cfg := filepath.Join(dir, "config.toml")
+	writeFile(t, cfg, fmt.Sprintf(`[daemon]
+control_socket = %q
+[[site]]
+name = "www"
+root = %q
+[site.triggers]
+inbox = %q
+[site.validate]
+policy = "off"
+`, sock, root, inbox))
+	n := listenNotify(t, dir)
+	stderr := &syncBuffer{}
+	cmd := exec.Command(agent, "--config", cfg)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+n.path)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("release-agent stderr:\n%s", stderr.String())
+		}
+	})
+	n.wait(t, 0, `^READY=1$`)
+	writeTar(t, inbox, "small.tar", map[string]string{"index.html": page("one")})
+	poll(t, "the first deploy", func() bool { return current(t, root) == "v1" })
+
+	// A big archive: 96 MiB of incompressible data in 96 files.
+	files := map[string]string{"index.html": page("big")}
+	buf := make([]byte, 1<<20)
+	for i := range 96 {
+		for j := range buf {
+			buf[j] = byte((i*7919 + j*j*31 + j>>3) ^ (j >> 11))
+		}
+		files[fmt.Sprintf("blob/%02d.bin", i)] = string(buf)
+	}
+	mark := n.count()
+	writeTar(t, inbox, "big.tar", files)
+	n.wait(t, mark, `^STATUS=www: v1 live, deploying inbox big.tar$`)
+	syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
+	n.wait(t, mark, `^STOPPING=1$`)
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Fatalf("release-agent exited with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("release-agent did not stop")
+	}
+	if cur := current(t, root); cur != "v1" {
+		t.Fatalf("current = %q after a deploy cancelled by SIGTERM (want v1; if v2, the deploy finished before SIGTERM arrived)", cur)
+	}
+	ents, err := os.ReadDir(filepath.Join(root, "state", "staging"))
+	if err != nil || len(ents) != 0 {
+		t.Errorf("staging after the cancelled deploy: %v, %v", ents, err)
+	}
+	if _, err := os.Stat(filepath.Join(inbox, "big.tar")); err != nil {
+		t.Errorf("the cancelled archive left the inbox: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "releases", "v2")); err == nil {
+		t.Error("releases/v2 exists after the cancelled deploy")
+	}
+	if !strings.Contains(stderr.String(), "context canceled") {
+		t.Errorf("the log does not show the cancellation:\n%s", stderr.String())
+	}
+}
