@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/example/release-agent/htmlrefs"
@@ -71,10 +72,15 @@ type asset struct {
 }
 
 type pageFile struct {
-	path  string
-	mode  fs.FileMode
-	edits []edit
+	path    string
+	mode    fs.FileMode
+	edits   []edit
+	content []byte // kept from the read phase within keepBudget
 }
+
+// keepBudget bounds the bytes of pages kept in memory between reading and
+// rewriting; pages beyond it are read again.
+const keepBudget = 256 << 20
 
 type hasher struct {
 	ctx     context.Context
@@ -91,6 +97,7 @@ type hasher struct {
 
 	mu      sync.Mutex
 	changed []string
+	kept    atomic.Int64
 }
 
 // Hash hashes the assets of the tree fsys, writing through w, and returns
@@ -289,6 +296,9 @@ func (h *hasher) read() error {
 		}
 		for _, r := range refs {
 			h.addEdit(&p.edits, p.path, base, r)
+		}
+		if len(p.edits) > 0 && h.kept.Add(int64(len(b))) <= keepBudget {
+			p.content = b
 		}
 		return nil
 	})
@@ -532,9 +542,13 @@ func (h *hasher) writePages() error {
 		if len(p.edits) == 0 {
 			return nil
 		}
-		b, err := fs.ReadFile(h.fsys, p.path)
-		if err != nil {
-			return fmt.Errorf("hashassets: reading page %s: %w", p.path, err)
+		b := p.content
+		p.content = nil
+		if b == nil {
+			var err error
+			if b, err = fs.ReadFile(h.fsys, p.path); err != nil {
+				return fmt.Errorf("hashassets: reading page %s: %w", p.path, err)
+			}
 		}
 		out := h.apply(b, p.edits, nil)
 		if bytes.Equal(out, b) {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -208,7 +209,7 @@ func BenchmarkPythonDocs(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var tarTime, hashTime time.Duration
+	var tarTime, hashTime, floorTime time.Duration
 	b.ResetTimer()
 	n := 0
 	for i := 0; b.Loop(); i++ {
@@ -226,6 +227,10 @@ func BenchmarkPythonDocs(b *testing.B) {
 			b.Fatal(err)
 		}
 		t2 := time.Now()
+		if err := rewriteAllPages(dir); err != nil {
+			b.Fatal(err)
+		}
+		floorTime += time.Since(t2)
 		tarTime += t1.Sub(t0)
 		hashTime += t2.Sub(t1)
 		b.StopTimer()
@@ -233,7 +238,36 @@ func BenchmarkPythonDocs(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(hashTime.Seconds()/tarTime.Seconds(), "hash/tar-x")
+	b.ReportMetric(floorTime.Seconds()/tarTime.Seconds(), "floor/tar-x")
 	b.ReportMetric(float64(fi.Size())*float64(n)/hashTime.Seconds()/1e6, "hash-MB/s")
 	b.ReportMetric(float64(tarTime.Milliseconds())/float64(n), "tar-x-ms/op")
 	b.ReportMetric(float64(hashTime.Milliseconds())/float64(n), "hash-ms/op")
+}
+
+// rewriteAllPages reads every page and writes it back unchanged through a
+// RootWriter (temp file + rename): the I/O that rewriting pages costs at
+// the least, with no scanning. The benchmark reports it as floor/tar-x.
+func rewriteAllPages(dir string) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	w := NewRootWriter(root)
+	defer w.Close()
+	var pages []string
+	fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && isPage(p) {
+			pages = append(pages, p)
+		}
+		return nil
+	})
+	h := &hasher{ctx: context.Background(), opts: Options{Workers: runtime.GOMAXPROCS(0)}}
+	return h.parallel(len(pages), func(i int) error {
+		b, err := dirFS{root.FS(), w}.ReadFile(pages[i])
+		if err != nil {
+			return err
+		}
+		return w.WriteFile(pages[i], b, 0o444)
+	})
 }
