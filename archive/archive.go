@@ -90,10 +90,12 @@ func Extract(ctx context.Context, r io.Reader, f Format, sink stage.Sink) error 
 			return fmt.Errorf("archive: gzip: %w", err)
 		}
 		defer zr.Close()
-		if err := ExtractTar(ctx, zr, sink); err != nil {
+		ar := newAheadReader(zr)
+		defer ar.Close()
+		if err := ExtractTar(ctx, ar, sink); err != nil {
 			return err
 		}
-		return drain(zr, "gzip")
+		return drain(ar, "gzip")
 	case TarZst:
 		zr, err := zstd.NewReader(r,
 			zstd.WithDecoderConcurrency(1),
@@ -104,10 +106,12 @@ func Extract(ctx context.Context, r io.Reader, f Format, sink stage.Sink) error 
 			return fmt.Errorf("archive: zstd: %w", err)
 		}
 		defer zr.Close()
-		if err := ExtractTar(ctx, zr, sink); err != nil {
+		ar := newAheadReader(zr)
+		defer ar.Close()
+		if err := ExtractTar(ctx, ar, sink); err != nil {
 			return err
 		}
-		return drain(zr, "zstd")
+		return drain(ar, "zstd")
 	case Zip:
 		ra, ok := r.(io.ReaderAt)
 		if !ok {

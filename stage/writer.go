@@ -673,7 +673,7 @@ func (w *Writer) File(ctx context.Context, name string, mode fs.FileMode, size i
 // fill reads into buf until it is full or r ends, counting bytes against
 // MaxBytes as they arrive.
 func (w *Writer) fill(ctx context.Context, r io.Reader, buf []byte, used *int64) (int, bool, error) {
-	n := 0
+	n, empty := 0, 0
 	for n < len(buf) {
 		k, err := r.Read(buf[n:])
 		if k > 0 {
@@ -690,9 +690,14 @@ func (w *Writer) fill(ctx context.Context, r io.Reader, buf []byte, used *int64)
 			return n, false, fmt.Errorf("read: %w", err)
 		}
 		if k == 0 {
+			if empty++; empty >= 100 {
+				return n, false, fmt.Errorf("read: %w", io.ErrNoProgress)
+			}
 			if err := ctx.Err(); err != nil {
 				return n, false, err
 			}
+		} else {
+			empty = 0
 		}
 	}
 	return n, false, nil
