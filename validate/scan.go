@@ -13,13 +13,16 @@ import (
 // what validate checks beyond htmlrefs' reference set: ignore attributes on
 // elements, cite attributes and <img> without src.
 type htmlVisitor struct {
-	src     []byte
-	s       sink
-	ignore  [][]byte // lower-case ignore attribute names present in the page
-	imgSrcs map[int]bool
+	src    []byte
+	s      sink
+	ignore [][]byte // lower-case ignore attribute names present in the page
+	imgSrc []int    // offsets of the img src/srcset references, in document order
 }
 
 func (v *htmlVisitor) Ref(r htmlrefs.Ref) {
+	if r.Tag == "img" && (r.Attr == "src" || r.Attr == "srcset") && !r.Inexact && !r.Srcdoc {
+		v.imgSrc = append(v.imgSrc, r.Start)
+	}
 	if r.Srcdoc && strings.HasPrefix(r.Value, "#") {
 		return // a fragment of the srcdoc document itself
 	}
@@ -91,65 +94,61 @@ func scanHTML(src []byte, o *Options, s sink) {
 // extras reports what htmlrefs leaves out and the gate checks: <img>
 // without src or srcset, and the cite attribute of blockquote, q, del and
 // ins (a link to a source; htmlrefs skips it because nothing renders it).
-// Candidates are found with substring searches ("<img", "cite=", in lower
-// and upper case; mixed-case spellings such as "<Img" or "cite =" are not
-// seen) and
-// only their start tags are tokenized, so the cost is a few vectorised
-// passes over the page. Candidates inside comments or scripts are not
-// told apart (rare).
+// One pass over the '<' of the page finds the candidate start tags; an img
+// whose src htmlrefs already reported is skipped, so only src-less images
+// and cite tags are tokenized. Candidates inside comments or scripts are
+// not told apart (rare).
 func extras(src []byte, v *htmlVisitor) {
 	lc := lineCount{src: src, line: 1}
-	for _, needle := range [...]string{"<img", "<IMG"} {
-		lc.reset()
-		for i := 0; ; {
-			j := bytes.Index(src[i:], []byte(needle))
-			if j < 0 {
+	k := 0 // next of v.imgSrc to compare
+	for i := 0; ; {
+		j := bytes.IndexByte(src[i:], '<')
+		if j < 0 || i+j+2 >= len(src) {
+			return
+		}
+		start := i + j
+		i = start + 1
+		name := ""
+		for _, n := range tagNames[src[i]|0x20] {
+			if len(src)-i > len(n) && asciiEqualFold(src[i:i+len(n)], []byte(n)) && isTagEnd(src[i+len(n)]) {
+				name = n
 				break
 			}
-			i += j
-			start := i
-			i += len(needle)
-			if i < len(src) && !isTagEnd(src[i]) {
-				continue
+		}
+		if name == "" {
+			continue
+		}
+		end := bytes.IndexByte(src[start:], '>')
+		if end < 0 {
+			end = len(src)
+		} else {
+			end += start
+		}
+		if name == "img" {
+			for k < len(v.imgSrc) && v.imgSrc[k] < start {
+				k++
+			}
+			if k < len(v.imgSrc) && v.imgSrc[k] < end {
+				continue // htmlrefs reported its src or srcset
 			}
 			if hasSrc, _, _ := tagAttrs(src, start); !hasSrc {
 				v.s.ref(sref{raw: "<img>", line: lc.at(start), noSrc: true,
 					ignored: len(v.ignore) > 0 && v.elementHasIgnore(start+1, start+1)})
 			}
+			continue
 		}
-	}
-	last := -1
-	for _, needle := range [...]string{"cite=", "CITE="} {
-		lc.reset()
-		for i := 0; ; {
-			j := bytes.Index(src[i:], []byte(needle))
-			if j < 0 {
-				break
-			}
-			i += j + len(needle)
-			start := bytes.LastIndexByte(src[:i], '<')
-			if start < 0 || start == last || bytes.IndexByte(src[start:i], '>') >= 0 {
-				continue
-			}
-			name := src[start+1:]
-			ok := false
-			for _, n := range [...]string{"blockquote", "q", "del", "ins"} {
-				if len(name) > len(n) && asciiEqualFold(name[:len(n)], []byte(n)) && isTagEnd(name[len(n)]) {
-					ok = true
-					break
-				}
-			}
-			if !ok {
-				continue
-			}
-			last = start
-			if _, cite, seen := tagAttrs(src, start); seen {
-				v.s.ref(sref{raw: cite, value: trimSpace(cite), line: lc.at(start), nav: true,
-					ignored: len(v.ignore) > 0 && v.elementHasIgnore(start+1, start+1)})
-			}
+		if indexFold(src[start:end], []byte("cite")) < 0 {
+			continue
+		}
+		if _, cite, seen := tagAttrs(src, start); seen {
+			v.s.ref(sref{raw: cite, value: trimSpace(cite), line: lc.at(start), nav: true,
+				ignored: len(v.ignore) > 0 && v.elementHasIgnore(start+1, start+1)})
 		}
 	}
 }
+
+// tagNames are the start tags extras looks at, by first letter.
+var tagNames = [256][]string{'i': {"img", "ins"}, 'b': {"blockquote"}, 'q': {"q"}, 'd': {"del"}}
 
 // tagAttrs tokenizes the start tag at src[start] ('<') and reports whether
 // it has src or srcset, and its first cite attribute.
