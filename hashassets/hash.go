@@ -284,13 +284,14 @@ func (h *hasher) read() error {
 	if err != nil {
 		return err
 	}
+	filter := h.filter()
 	return h.parallel(len(h.pages), func(i int) error {
 		p := h.pages[i]
 		b, err := fs.ReadFile(h.fsys, p.path)
 		if err != nil {
 			return fmt.Errorf("hashassets: reading page %s: %w", p.path, err)
 		}
-		refs, base, err := scanPage(b, h.opts.DataAttrs)
+		refs, base, err := scanPage(b, h.opts.DataAttrs, filter)
 		if err != nil {
 			return fmt.Errorf("hashassets: scanning page %s: %w", p.path, err)
 		}
@@ -304,12 +305,52 @@ func (h *hasher) read() error {
 	})
 }
 
-func scanPage(b []byte, data []string) (refs []htmlrefs.Ref, base string, err error) {
-	err = htmlrefs.ScanHTML(b, htmlrefs.Options{DataAttrs: data}, htmlrefs.Funcs{
+func scanPage(b []byte, data []string, filter func([]byte) bool) (refs []htmlrefs.Ref, base string, err error) {
+	err = htmlrefs.ScanHTML(b, htmlrefs.Options{DataAttrs: data, Filter: filter}, htmlrefs.Funcs{
 		OnRef:  func(r htmlrefs.Ref) { refs = append(refs, r) },
 		OnBase: func(href string, _ int) { base = href },
 	})
 	return refs, base, err
+}
+
+// delim marks the bytes that cannot be part of a file name as the filter
+// sees it: URL, srcset, CSS and HTML punctuation.
+var delim = func() (t [256]bool) {
+	for _, c := range []byte("/ \t\n\r\f,()\"'?#=;:<>") {
+		t[c] = true
+	}
+	return t
+}()
+
+// filter returns the htmlrefs filter that skips attribute values and style
+// blocks that cannot name an asset: none of their delimited words is an
+// asset's file name, and they hold no escapes ('%', '&', '\\') that could
+// hide one. It is nil (no filtering) if an asset's name has a delimiter.
+func (h *hasher) filter() func([]byte) bool {
+	for n := range h.names {
+		for i := 0; i < len(n); i++ {
+			if delim[n[i]] {
+				return nil
+			}
+		}
+	}
+	return func(raw []byte) bool {
+		if bytes.ContainsAny(raw, "%&\\") {
+			return true
+		}
+		start := -1
+		for i := 0; i <= len(raw); i++ {
+			if i == len(raw) || delim[raw[i]] {
+				if start >= 0 && h.names[string(raw[start:i])] {
+					return true
+				}
+				start = -1
+			} else if start < 0 {
+				start = i
+			}
+		}
+		return false
+	}
 }
 
 // addEdit records r if it resolves to an asset.

@@ -124,6 +124,9 @@ func (s *scanner) scan(a, b int, top bool) error {
 		case tokText:
 			switch ctx {
 			case "style":
+				if s.opts.Filter != nil && !s.opts.Filter(s.src[start:pos]) {
+					break
+				}
 				line := s.lc.lineAt(start)
 				ScanCSS(s.src[start:pos], start, line, func(r Ref) {
 					r.Tag = "style"
@@ -220,6 +223,9 @@ func (s *scanner) element(tag string, attrs []attr, tagStart int) {
 	}
 	for i := range attrs {
 		a := &attrs[i]
+		if s.opts.Filter != nil && a.key != "id" && a.key != "name" && !s.opts.Filter(s.src[a.rs:a.re]) {
+			continue
+		}
 		switch a.key {
 		case "style":
 			s.styleAttr(tag, a)

@@ -105,4 +105,11 @@ type Options struct {
 	// used by lazy-loading scripts. A name ending in "srcset" is parsed as
 	// a srcset. Names are matched case-insensitively.
 	DataAttrs []string
+	// Filter, if set, is asked before the references of an attribute
+	// value or a <style> block are decoded and reported, with the raw
+	// (undecoded) bytes of the whole value or block; if it returns false
+	// they are skipped. It lets a caller that looks for a few names skip
+	// the cost of the others; it must be conservative (true when unsure).
+	// Anchors and <base> are always reported.
+	Filter func(raw []byte) bool
 }
