@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -31,7 +30,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	ctlBin = filepath.Join(dir, "releasectl")
-	out, err := exec.Command("go", "build", "-o", ctlBin, "../cmd/releasectl").CombinedOutput()
+	out, err := exec.Command("go", append([]string{"build"}, append(buildFlags(), "-o", ctlBin, "../cmd/releasectl")...)...).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building releasectl: %v\n%s", err, out)
 		os.Exit(1)
@@ -118,6 +117,7 @@ var normalizers = []struct {
 	{regexp.MustCompile(`"\d{4}-\d\d-\d\dT[0-9:.]+Z"`), `"TIME"`},
 	{regexp.MustCompile(`"(seconds|pid|uid)": [0-9.e-]+`), `"$1": N`},
 	{regexp.MustCompile(`"user": "[^"]*"`), `"user": "USER"`},
+	{regexp.MustCompile(`"sha256": "[0-9a-f]{64}"`), `"sha256": "SHA256"`},
 	{regexp.MustCompile(`"(disk_bytes|logical_bytes)": \d+`), `"$1": N`},
 	{regexp.MustCompile(`/tmp/[^"]*?/(\d+/)?(site-[a-z0-9]+\.tar\.gz|root)`), `TMP/$2`},
 }
@@ -264,4 +264,6 @@ func TestPlainCurrentDirectoryRefused(t *testing.T) {
 	}
 }
 
-var _ = io.EOF
+
+// buildFlags lets a developer pass extra go build flags (E2E_BUILDFLAGS).
+func buildFlags() []string { return strings.Fields(os.Getenv("E2E_BUILDFLAGS")) }
