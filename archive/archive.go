@@ -316,7 +316,19 @@ func zipEntry(ctx context.Context, f *zip.File, sink stage.Sink) error {
 			return entryErr(f.Name, fmt.Errorf("open: %w", err))
 		}
 		defer rc.Close()
-		return sink.File(ctx, f.Name, mode, int64(f.UncompressedSize64), "", rc)
+		return sink.File(ctx, f.Name, mode, int64(f.UncompressedSize64), "", zipData{rc})
 	}
 	return entryErr(f.Name, fmt.Errorf("%w: zip entry of type %v", stage.ErrUnsupported, mode.Type()))
+}
+
+// zipData reports archive/zip's "more data than the declared size"
+// (zip.ErrFormat while reading an entry) as stage.ErrSizeMismatch.
+type zipData struct{ r io.Reader }
+
+func (z zipData) Read(p []byte) (int, error) {
+	n, err := z.r.Read(p)
+	if errors.Is(err, zip.ErrFormat) {
+		err = fmt.Errorf("%w: %w", stage.ErrSizeMismatch, err)
+	}
+	return n, err
 }

@@ -204,6 +204,7 @@ func TestHostileArchives(t *testing.T) {
 		{"encrypted.zip", stage.ErrUnsupported, "secret.html"},
 		{"duplicate.zip", stage.ErrDuplicate, "a.html"},
 		{"fifo.zip", stage.ErrUnsupported, "pipe"},
+		{"lying-size.zip", stage.ErrSizeMismatch, "zeros.bin"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {

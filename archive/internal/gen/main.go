@@ -12,6 +12,7 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"log"
@@ -121,6 +122,18 @@ func zipBytes(es ...zent) []byte {
 	return b.Bytes()
 }
 
+// lyingZip is a zip bomb of the other kind: the central directory says
+// 100 bytes, the deflate stream holds 4 MiB of zeros.
+func lyingZip() []byte {
+	b := zipBytes(zent{name: "zeros.bin", body: string(make([]byte, 4<<20)), mode: 0o644})
+	i := bytes.Index(b, []byte("PK\x01\x02"))
+	if i < 0 {
+		log.Fatal("lying-size.zip: no central directory")
+	}
+	binary.LittleEndian.PutUint32(b[i+24:], 100)
+	return b
+}
+
 func gz(b []byte) []byte {
 	var out bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&out, gzip.BestCompression)
@@ -196,6 +209,7 @@ func main() {
 		"encrypted.zip":         zipBytes(zent{name: "secret.html", body: "not really encrypted", mode: 0o644, flags: 0x1}),
 		"duplicate.zip":         zipBytes(zent{name: "a.html", body: "one", mode: 0o644}, zent{name: "a.html", body: "two", mode: 0o644}),
 		"fifo.zip":              zipBytes(zent{name: "pipe", mode: os.ModeNamedPipe | 0o644}),
+		"lying-size.zip":        lyingZip(),
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		log.Fatal(err)
