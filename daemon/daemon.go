@@ -309,6 +309,7 @@ func firstLine(s string) string {
 // work loops (reusing old's loop for a site whose settings are unchanged).
 // Nothing is started.
 func (d *Daemon) build(cfg *config.Config, old *state) (*state, error) {
+	applyS3(cfg.S3)
 	st := &state{cfg: cfg, local: &service.Local{Sites: map[string]*service.Site{}, Via: "daemon"}, workers: map[string]*worker{}}
 	var errs []error
 	for i := range cfg.Sites {

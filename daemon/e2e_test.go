@@ -24,8 +24,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/notification"
+
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/client"
+	"github.com/example/release-agent/internal/testenv"
 	"github.com/example/release-agent/releases"
 )
 
@@ -837,5 +841,115 @@ policy = "off"
 	}
 	if !strings.Contains(stderr.String(), "context canceled") {
 		t.Errorf("the log does not show the cancellation:\n%s", stderr.String())
+	}
+}
+
+// TestWebhookDeploysFromS3: MinIO's bucket notification webhook reaches the
+// daemon's webhook listener, and the uploaded archive is deployed from S3.
+func TestWebhookDeploysFromS3(t *testing.T) {
+	agent, _ := bins(t)
+	dir := pubDir(t)
+	root := filepath.Join(dir, "www")
+	sock := filepath.Join(dir, "control.sock")
+	cfg := filepath.Join(dir, "config.toml")
+	tok := testenv.RandomString(32)
+	tokFile := filepath.Join(dir, "token")
+	writeFile(t, tokFile, tok)
+	port := testenv.FreePort(t)
+	base := fmt.Sprintf(`[daemon]
+control_socket = %q
+webhook_listen = "127.0.0.1:%d"
+webhook_token_file = %q
+[[site]]
+name = "www"
+root = %q
+source = "s3://site/site.tar.gz"
+[site.triggers]
+webhook = true
+`, sock, port, tokFile, root)
+	writeFile(t, cfg, base)
+	n := listenNotify(t, dir)
+	stderr := &syncBuffer{}
+	cmd := exec.Command(agent, "--config", cfg)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+n.path)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("release-agent stderr:\n%s", stderr.String())
+		}
+	})
+	n.wait(t, 0, `^READY=1$`)
+
+	m := testenv.StartMinIO(t, &testenv.MinIOOptions{Env: testenv.WebhookEnv("RA", fmt.Sprintf("http://127.0.0.1:%d/v0/hook/www", port), tok)})
+	m.MakeBucket(t, "site")
+	arn, err := notification.NewArnFromString(testenv.WebhookARN("RA"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc := notification.NewConfig(arn)
+	qc.AddEvents(notification.ObjectCreatedAll)
+	var nc notification.Configuration
+	nc.AddQueue(qc)
+	m.SetBucketNotification(t, "site", nc)
+	// Tell the daemon where S3 is (a reload applies [s3]).
+	creds := filepath.Join(dir, "credentials")
+	writeFile(t, creds, fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", m.AccessKey, m.SecretKey))
+	writeFile(t, cfg, base+fmt.Sprintf("[s3]\nendpoint = %q\ninsecure = true\nregion = \"us-east-1\"\ncredentials_file = %q\n", m.Endpoint, creds))
+	mark := n.count()
+	syscall.Kill(cmd.Process.Pid, syscall.SIGHUP)
+	j := n.wait(t, mark, `^RELOADING=1$`)
+	n.wait(t, j, `^READY=1$`)
+
+	upload := func(title string) {
+		t.Helper()
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		body := page(title)
+		tw.WriteHeader(&tar.Header{Name: "index.html", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(body))
+		tw.Close()
+		if _, err := m.Client.PutObject(context.Background(), "site", "site.tar", bytes.NewReader(b.Bytes()), int64(b.Len()), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The site's source is site.tar.gz: another key does not deploy.
+	upload("other key")
+	writeFile(t, cfg, strings.Replace(base, "site.tar.gz", "site.tar", 1)+fmt.Sprintf("[s3]\nendpoint = %q\ninsecure = true\nregion = \"us-east-1\"\ncredentials_file = %q\n", m.Endpoint, creds))
+	mark = n.count()
+	syscall.Kill(cmd.Process.Pid, syscall.SIGHUP)
+	j = n.wait(t, mark, `^RELOADING=1$`)
+	n.wait(t, j, `^READY=1$`)
+	if cur := current(t, root); cur != "" {
+		t.Fatalf("current = %q: an upload to another key was deployed", cur)
+	}
+	upload("from s3")
+	poll(t, "the webhook deploy", func() bool { return current(t, root) == "v1" })
+	b, err := os.ReadFile(filepath.Join(root, "current", "index.html"))
+	if err != nil || !strings.Contains(string(b), "from s3") {
+		t.Fatalf("served index.html = %q, %v", b, err)
+	}
+	// The journal line follows the swap.
+	var act *releases.Event
+	var h *api.HistoryResult
+	poll(t, "the activation in the journal", func() bool {
+		var err error
+		h, err = (&client.Client{Socket: sock}).History(context.Background(), api.Target{}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range h.Events {
+			if h.Events[k].Event == releases.EvActivated {
+				act = &h.Events[k]
+			}
+		}
+		return act != nil
+	})
+	if act == nil || act.Who.Via != "trigger:webhook" || act.Source != "s3://site/site.tar" {
+		t.Fatalf("activation in the journal = %+v (events %+v)", act, h.Events)
 	}
 }

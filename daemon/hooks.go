@@ -3,11 +3,13 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/releases"
+	"github.com/example/release-agent/source/s3"
 	"github.com/example/release-agent/trigger"
 )
 
@@ -27,27 +29,42 @@ func s3Filter(src string) (trigger.Filter, bool) {
 	if strings.HasSuffix(key, "/") || key == "" {
 		return trigger.Filter{Bucket: bucket, Prefix: key}, true
 	}
-	return trigger.Filter{Bucket: bucket, Prefix: key, Suffix: ""}, true
+	// An object source: that key only.
+	return trigger.Filter{Bucket: bucket, Prefix: key, Suffix: key}, true
 }
 
-// startHook creates the site's webhook (if configured) and the goroutines
-// that feed its events to the work loop.
+// startHook creates the site's S3 triggers: the webhook (served by the
+// daemon's webhook listener), MinIO's listen stream, and polling.
 func (w *worker) startHook() error {
 	s := w.site
-	if !s.Triggers.Webhook {
-		return nil
-	}
 	f, _ := s3Filter(s.Source)
-	hook, err := trigger.NewWebhook(trigger.WebhookConfig{TokenFile: w.tokenFile, Filter: f, Logger: w.d.log})
-	if err != nil {
-		return err
+	if s.Triggers.Webhook {
+		hook, err := trigger.NewWebhook(trigger.WebhookConfig{TokenFile: w.tokenFile, Filter: f, Logger: w.d.log})
+		if err != nil {
+			return err
+		}
+		w.hook = hook
+		w.triggers = append(w.triggers, hook)
 	}
-	w.hook = hook
+	if (s.Triggers.S3Listen || s.Triggers.Poll > 0) && strings.HasPrefix(s.Source, "s3://") {
+		cl, err := s3.NewClient(s3.ConfigFromEnv())
+		if err != nil {
+			return err
+		}
+		if s.Triggers.S3Listen {
+			w.triggers = append(w.triggers, &trigger.Listen{Client: cl, Filter: f, Logger: w.d.log})
+		}
+		if s.Triggers.Poll > 0 {
+			w.triggers = append(w.triggers, &trigger.Poll{Client: cl, Filter: f, Interval: s.Triggers.Poll.D(), Logger: w.d.log})
+		}
+	}
 	return nil
 }
 
+// runHook runs the site's S3 triggers into one queue (deduplicated,
+// coalesced, never backwards) that feeds the work loop.
 func (w *worker) runHook() {
-	if w.hook == nil {
+	if len(w.triggers) == 0 {
 		return
 	}
 	ctx, cancel := context.WithCancel(w.d.ctx)
@@ -60,7 +77,13 @@ func (w *worker) runHook() {
 	}()
 	q := trigger.NewQueue(trigger.QueueOptions{Logger: w.d.log})
 	events := make(chan trigger.Event, 64)
-	go w.hook.Run(ctx, events)
+	for _, tr := range w.triggers {
+		go func() {
+			if err := tr.Run(ctx, events); err != nil && ctx.Err() == nil {
+				w.d.log.Error("trigger stopped", "site", w.site.Name, "trigger", fmt.Sprintf("%T", tr), "err", err)
+			}
+		}()
+	}
 	go func() {
 		for {
 			select {

@@ -66,6 +66,7 @@ type worker struct {
 
 	inbox     *inbox
 	hook      *trigger.Webhook
+	triggers  []trigger.Trigger
 	tokenFile string
 }
 
