@@ -59,6 +59,7 @@ type verb struct {
 	long              string
 	flags             func(fs *pflag.FlagSet, o *verbOpts)
 	minArgs, maxArgs  int
+	noConnect         bool // the verb picks its service itself
 	run               func(ctx context.Context, c *cmd, args []string) (any, error)
 }
 
@@ -72,6 +73,7 @@ type verbOpts struct {
 	limit    int
 	dryRun   bool
 	reason   string
+	allow    string
 }
 
 // cmd is one invocation.
@@ -130,8 +132,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if len(pos) < v.minArgs || (v.maxArgs >= 0 && len(pos) > v.maxArgs) {
 		return c.fail(api.Usagef("usage: releasectl %s %s", v.name, v.args))
 	}
-	if err := c.connect(ctx, v); err != nil {
-		return c.fail(err)
+	if !v.noConnect {
+		if err := c.connect(ctx, v); err != nil {
+			return c.fail(err)
+		}
 	}
 	out, err := v.run(ctx, c, pos)
 	if err != nil {
@@ -151,7 +155,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 // the value of a global flag that takes one.
 func splitVerb(args []string) (string, []string) {
 	valued := map[string]bool{"--root": true, "--site": true, "--config": true, "--socket": true, "--wait": true,
-		"--sha256": true, "--keep": true, "--to": true, "--limit": true, "-n": true, "--reason": true}
+		"--sha256": true, "--keep": true, "--to": true, "--limit": true, "-n": true, "--reason": true, "--allow": true}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -182,6 +186,9 @@ func findVerb(name string) *verb {
 
 // fail prints err (as JSON with --json) and returns its exit status.
 func (c *cmd) fail(err error) int {
+	if ee, ok := err.(*exitError); ok {
+		return ee.code
+	}
 	e := api.ErrorOf(err)
 	if c.g.json {
 		enc := json.NewEncoder(c.env.Stderr)
