@@ -448,3 +448,53 @@ func FuzzZipEntries(f *testing.F) {
 		s.check(t)
 	})
 }
+
+// TestDedupAgainstLive stages the same archive twice, the second time with
+// the first as the live release: every regular file must be a hardlink of
+// the live one and the manifests must be equal.
+func TestDedupAgainstLive(t *testing.T) {
+	for _, name := range []string{"happy.tar.gz", "happy.zip"} {
+		t.Run(name, func(t *testing.T) {
+			live := newSandbox(t)
+			w, _ := stage.New(stage.Options{Dir: live.dir})
+			if err := extractFile(t, filepath.Join("testdata", name), w); err != nil {
+				t.Fatal(err)
+			}
+			lm, err := w.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := newSandbox(t)
+			w2, _ := stage.New(stage.Options{Dir: s.dir, LiveDir: live.dir, Live: lm})
+			if err := extractFile(t, filepath.Join("testdata", name), w2); err != nil {
+				t.Fatal(err)
+			}
+			m, err := w2.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(m.Entries) != fmt.Sprint(lm.Entries) {
+				t.Fatalf("manifest differs:\n%v\n%v", m.Entries, lm.Entries)
+			}
+			files := 0
+			for _, e := range m.Entries {
+				if e.IsSymlink() {
+					continue
+				}
+				files++
+				a, err := os.Lstat(filepath.Join(s.dir, e.Path))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := os.Lstat(filepath.Join(live.dir, e.Path))
+				if !os.SameFile(a, b) {
+					t.Errorf("%s is not a hardlink of the live file", e.Path)
+				}
+			}
+			if st := w2.Stats(); st.LinkedFiles == 0 || st.Files != int64(files) {
+				t.Errorf("stats %+v with %d files", st, files)
+			}
+			s.check(t)
+		})
+	}
+}

@@ -75,6 +75,14 @@ const SmallFile = 1 << 20
 // any execute bit (manifest.NormalMode); setuid, setgid, sticky and write
 // bits are dropped. Directories are 0755. Ownership is the process's.
 //
+// # Limits
+//
+// MaxFiles counts every entry, including directories created as parents;
+// MaxBytes counts the content of regular files as it is read (also of
+// files then linked from the live release), and a declared size that
+// cannot fit is refused before anything is read; MaxPathLen applies to
+// names and symlink targets.
+//
 // # Durability
 //
 // Nothing is fsynced per file. Call Sync once before the tree is made live
