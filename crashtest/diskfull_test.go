@@ -76,12 +76,12 @@ func randomArchive(t *testing.T, size int64, files int) (string, []string) {
 	return p, names
 }
 
-// TestDiskFull deploys onto a 24 MiB filesystem an artifact of 40 MiB that
+// TestCrashDiskFull deploys onto a 24 MiB filesystem an artifact of 40 MiB that
 // cannot fit: the deploy must fail with exit 1 and an error naming the
 // file it was writing and ENOSPC, leave current on the release that was
 // live (still readable through the symlink), remove the staging tree and
 // give the space back; a deploy that fits works right after.
-func TestDiskFull(t *testing.T) {
+func TestCrashDiskFull(t *testing.T) {
 	const fsSize = 24 << 20
 	dir := mountTmpfs(t, fsSize)
 	root := filepath.Join(dir, "root")

@@ -174,12 +174,12 @@ func logTally(t *testing.T, tally map[string]int) {
 	}
 }
 
-// TestKillDeployPhases kills `releasectl deploy` with SIGKILL at random
+// TestCrashKillDeploy kills `releasectl deploy` with SIGKILL at random
 // instants, spread evenly over the stages the deploy reports (staging,
 // hashing, validation, commit, activation, pruning): the n-th kill aims
 // at stage n mod the stage count, at a uniformly random instant of that
 // stage's window in a measured deploy.
-func TestKillDeployPhases(t *testing.T) {
+func TestCrashKillDeploy(t *testing.T) {
 	kills := soak(20, 200, 6)
 	root := filepath.Join(t.TempDir(), "root")
 	os.Mkdir(root, 0o755)
@@ -241,10 +241,10 @@ func TestKillDeployPhases(t *testing.T) {
 	logTally(t, tally)
 }
 
-// TestKillSwitch kills rollback and activate (whose work is almost all the
+// TestCrashKillSwitch kills rollback and activate (whose work is almost all the
 // swap and its bookkeeping) at random instants of their run, so that the
 // window between the symlink rename and the journal entry is hit often.
-func TestKillSwitch(t *testing.T) {
+func TestCrashKillSwitch(t *testing.T) {
 	kills := soak(20, 200, 6)
 	root := filepath.Join(t.TempDir(), "root")
 	os.Mkdir(root, 0o755)

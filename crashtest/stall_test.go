@@ -108,13 +108,13 @@ func (r *stallRelay) down(c, up net.Conn) {
 	}
 }
 
-// TestStalledS3Source deploys an archive object from a real MinIO whose
+// TestCrashStalledS3Source deploys an archive object from a real MinIO whose
 // responses stop mid-stream after 1 MiB. The deploy runs with a deadline
 // (the configured limit; see the report: releasectl has no --timeout flag
 // yet, so this drives the service in-process as the daemon would): it must
 // end with the deadline's error, leave current on the live release,
 // record the attempt as failed and leave no staging tree.
-func TestStalledS3Source(t *testing.T) {
+func TestCrashStalledS3Source(t *testing.T) {
 	m := testenv.StartMinIO(t, nil)
 	m.MakeBucket(t, "site")
 	files := loadtest.Site("s3")
@@ -203,10 +203,10 @@ func TestStalledS3Source(t *testing.T) {
 	}
 }
 
-// TestFIFOSourceRefused: a local artifact cannot stall (the local source
+// TestCrashFIFOSourceRefused: a local artifact cannot stall (the local source
 // reads regular files and directories only); a FIFO named as the artifact
 // is refused at once, without opening it, and nothing changes.
-func TestFIFOSourceRefused(t *testing.T) {
+func TestCrashFIFOSourceRefused(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "root")
 	os.Mkdir(root, 0o755)
 	mustCtl(t, "--root", root, "deploy", bigSite(t, 10, 1))

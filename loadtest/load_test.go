@@ -307,7 +307,7 @@ func TestLoadSwapsNoHash(t *testing.T) {
 		r.MixedPages, r.PageLoads, r.CrossedSwaps)
 }
 
-// wrkRun is the outcome of TestWrkThroughput, collected by the bench script.
+// wrkRun is the outcome of TestLoadWrkThroughput, collected by the bench script.
 type wrkRun struct {
 	Seconds     int       `json:"seconds"`
 	Quiet       WrkResult `json:"quiet"`
@@ -316,11 +316,11 @@ type wrkRun struct {
 	Ratio       float64   `json:"ratio"` // swapping / quiet requests per second
 }
 
-// TestWrkThroughput measures nginx's raw throughput on the site with wrk,
+// TestLoadWrkThroughput measures nginx's raw throughput on the site with wrk,
 // once with the store quiet and once while releases are deployed and rolled
 // back continuously, and reports the ratio. It asserts only that wrk saw
 // no error in either run.
-func TestWrkThroughput(t *testing.T) {
+func TestLoadWrkThroughput(t *testing.T) {
 	bin := testenv.Tool(t, "wrk")
 	secs := 5
 	if os.Getenv("SOAK") != "" {
