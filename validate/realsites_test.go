@@ -143,8 +143,8 @@ func TestPythonDoc(t *testing.T) {
 	}
 }
 
-// TestRustDoc runs on the 32,000 pages of rust-doc; it is slow, so it runs
-// in CI or with VALIDATE_RUST_DOC=1. rustdoc writes re-export pages that
+// TestRustDoc runs on the 32,000 pages of rust-doc (skipped under -race
+// and -short unless VALIDATE_RUST_DOC=1). rustdoc writes re-export pages that
 // redirect (meta refresh) and carry the fragment along, percent-encoded ids
 // and src line ranges (#10-20): none of these is broken. What is broken:
 // links to ../../cargo-doc (another package: they leave the tree),
@@ -153,8 +153,9 @@ func TestPythonDoc(t *testing.T) {
 // (methods documented only in alloc, footnotes #1 and #2 of pin, renamed
 // headings).
 func TestRustDoc(t *testing.T) {
-	if os.Getenv("CI") == "" && os.Getenv("VALIDATE_RUST_DOC") == "" {
-		t.Skip("set VALIDATE_RUST_DOC=1 to check rust-doc (32,000 pages)")
+	// About 6 CPU-seconds; the race detector makes it several minutes.
+	if (raceEnabled || testing.Short()) && os.Getenv("VALIDATE_RUST_DOC") == "" {
+		t.Skip("rust-doc (32,000 pages) is skipped under -race and -short; set VALIDATE_RUST_DOC=1 to run it")
 	}
 	// The tree is read in place: its symlinks are followed as a web
 	// server does, and copying 580 MB adds nothing to the check.
