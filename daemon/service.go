@@ -55,17 +55,15 @@ func (d *Daemon) deploy(ctx context.Context, site, what string, req api.DeployRe
 	}
 	start := time.Now()
 	res, err := d.cur.Load().local.Deploy(ctx, req)
-	d.metrics.observeDeploy(site, time.Since(start), err)
-	if err != nil || site == "" {
-		return res, err
-	}
-	if res.Activated {
+	if err == nil && site != "" && res.Activated {
 		d.setLive(site, res.Release.ID)
-		if err := d.afterSwap(ctx, site, res.Release.ID, res.Previous); err != nil {
-			return nil, err
+		if herr := d.afterSwap(ctx, site, res.Release.ID, res.Previous); herr != nil {
+			res, err = nil, herr
 		}
 	}
-	return res, nil
+	// An unhealthy release counts as a failed deploy.
+	d.metrics.observeDeploy(site, time.Since(start), err)
+	return res, err
 }
 
 // ErrUnhealthy is wrapped by the error of a deploy or activation whose
