@@ -108,7 +108,8 @@ type Options struct {
 	// sizes come from the file systems.
 	Manifest, LiveManifest *manifest.Manifest
 	// Logical and LiveLogical map content-hashed names to logical paths
-	// (from hashassets) for size comparison; nil means names are logical.
+	// for size comparison (HashedToLogical of hashassets' Manifest.Map());
+	// nil means names are logical. A file and its hashed copy count once.
 	Logical, LiveLogical map[string]string
 
 	// Workers bounds the pages parsed at once (default GOMAXPROCS).

@@ -21,25 +21,44 @@ type sized struct {
 	sha           string
 }
 
+// sizesOf lists the own files of a tree by logical path. A content-hashed
+// name and its original (hashassets may keep both, hardlinked) are one
+// logical file and count once.
 func sizesOf(t *tree, m *manifest.Manifest, logical map[string]string) []sized {
 	var out []sized
-	lp := func(p string) string {
-		if l, ok := logical[p]; ok {
-			return l
+	seen := map[string]bool{}
+	add := func(p string, size int64, sha string) {
+		l := p
+		if x, ok := logical[p]; ok {
+			l = x
 		}
-		return p
+		if seen[l] {
+			return
+		}
+		seen[l] = true
+		out = append(out, sized{p, l, size, sha})
 	}
 	if m != nil {
 		for _, e := range m.Entries {
 			if e.Carried || e.IsSymlink() {
 				continue
 			}
-			out = append(out, sized{e.Path, lp(e.Path), e.Size, e.SHA256})
+			add(e.Path, e.Size, e.SHA256)
 		}
 		return out
 	}
 	for i, p := range t.paths {
-		out = append(out, sized{p, lp(p), t.sizes[i], ""})
+		add(p, t.sizes[i], "")
+	}
+	return out
+}
+
+// HashedToLogical inverts a logical → hashed map (hashassets'
+// Manifest.Map) into the hashed → logical map Options.Logical wants.
+func HashedToLogical(logicalToHashed map[string]string) map[string]string {
+	out := make(map[string]string, len(logicalToHashed))
+	for l, h := range logicalToHashed {
+		out[h] = l
 	}
 	return out
 }
