@@ -22,7 +22,7 @@ MINIO_VERSION := v0.0.0-20250907161309-07c3a429bfed
 MC_VERSION    := latest
 HTMLTEST_VERSION := v0.17.0
 
-DEBS := nginx-light openssh-server wrk python3.11-doc postgresql-doc-15 lintian hyperfine zstd systemd
+DEBS := nginx-light caddy openssh-server wrk python3.11-doc postgresql-doc-15 rust-doc lintian hyperfine zstd systemd strace
 
 .PHONY: all build demo test test-short deps tools lint bench soak clean
 all: build
