@@ -206,6 +206,30 @@ func TestRegressionGating(t *testing.T) {
 	}
 }
 
+// TestRegressionHashedNames: a broken url() in a stylesheet that content
+// hashing renamed is the same finding as in live.
+func TestRegressionHashedNames(t *testing.T) {
+	live := fstest.MapFS{
+		"index.html":        page(`<link rel="stylesheet" href="css/site.1111.css">`),
+		"css/site.1111.css": page(`a{background:url(gone.png)}`),
+	}
+	cur := fstest.MapFS{
+		"index.html":        page(`<link rel="stylesheet" href="css/site.2222.css">`),
+		"css/site.2222.css": page(`a{background:url(gone.png)} b{background:url(new-gone.png)}`),
+	}
+	rep := check(t, cur, live, func(o *Options) {
+		o.Logical = map[string]string{"css/site.2222.css": "css/site.css"}
+		o.LiveLogical = map[string]string{"css/site.1111.css": "css/site.css"}
+	})
+	news := map[string]bool{}
+	for _, f := range rep.Findings {
+		news[f.Ref] = f.New
+	}
+	if len(news) != 2 || news["gone.png"] || !news["new-gone.png"] {
+		t.Errorf("findings new: %v, want gone.png existing and new-gone.png new", news)
+	}
+}
+
 func TestRequired(t *testing.T) {
 	site := fstest.MapFS{"index.html": page(`x`)}
 	rep := check(t, site, nil, func(o *Options) { o.Required = []string{"index.html", "404.html"} })

@@ -130,17 +130,35 @@ func Check(ctx context.Context, fsys fs.FS, live fs.FS, opts Options) (*Report, 
 
 // markExisting checks, in the live tree, the pages that have reference
 // findings, and marks each finding whose (kind, file, ref) the live
-// release also has as existing.
+// release also has as existing. Files compare by logical path, so a
+// stylesheet renamed by content hashing is still the same file.
 func markExisting(ctx context.Context, opts *Options, lt *tree, fs []Finding) error {
 	type key struct{ kind, file, ref string }
+	logical := func(m map[string]string, p string) string {
+		if l, ok := m[p]; ok {
+			return l
+		}
+		return p
+	}
+	livePath := map[string]string{} // logical → path in live
+	for h, l := range opts.LiveLogical {
+		livePath[l] = h
+	}
 	var only []int32
 	seen := map[string]bool{}
 	for _, f := range fs {
-		if seen[f.File] {
+		l := logical(opts.Logical, f.File)
+		if seen[l] {
 			continue
 		}
-		seen[f.File] = true
-		if i, ok := lt.files[f.File]; ok {
+		seen[l] = true
+		p := l
+		if h, ok := livePath[l]; ok {
+			p = h
+		}
+		if i, ok := lt.files[p]; ok {
+			only = append(only, i)
+		} else if i, ok := lt.files[l]; ok {
 			only = append(only, i)
 		}
 	}
@@ -154,12 +172,12 @@ func markExisting(ctx context.Context, opts *Options, lt *tree, fs []Finding) er
 			return fmt.Errorf("validate: live release: %w", err)
 		}
 		for _, f := range lr.findings {
-			old[key{f.Kind, f.File, f.Ref}] = true
+			old[key{f.Kind, logical(opts.LiveLogical, f.File), f.Ref}] = true
 		}
 	}
 	for i := range fs {
 		f := &fs[i]
-		f.New = !old[key{f.Kind, f.File, f.Ref}]
+		f.New = !old[key{f.Kind, logical(opts.Logical, f.File), f.Ref}]
 	}
 	return nil
 }
