@@ -363,7 +363,8 @@ type pageWorker struct {
 	// per page
 	idx      int32
 	redirect int32
-	cache    map[string]resolved // resolutions in this page under the current base
+	cache    map[string]resolved // resolutions of references under cacheDir
+	cacheDir string
 	n        counts
 	ord      int32 // ordinal of the next reference in the page
 	page     string
@@ -415,7 +416,10 @@ func (w *pageWorker) check(idx int32) error {
 	}
 	w.idx, w.page, w.ids, w.self, w.ord = idx, p, w.ids[:0], w.self[:0], 0
 	w.b = l.res.base(p, "")
-	w.resetCache()
+	if w.b.dir != w.cacheDir || len(w.cache) > maxCache {
+		w.resetCache()
+		w.cacheDir = w.b.dir
+	}
 	w.redirect = -1
 	if isScript(p) {
 		if !w.idsOnly {
@@ -452,8 +456,11 @@ func (w *pageWorker) check(idx int32) error {
 	return nil
 }
 
-// resetCache empties the resolution cache; a map grown by a big page is
-// dropped rather than cleared (clearing costs its capacity every page).
+// maxCache bounds the resolution cache of a worker.
+const maxCache = 8192
+
+// resetCache empties the resolution cache; a big map is dropped rather
+// than cleared (clearing costs its capacity).
 func (w *pageWorker) resetCache() {
 	if len(w.cache) > 512 {
 		w.cache = nil
@@ -469,10 +476,9 @@ func (w *pageWorker) anchor(name string) {
 }
 
 func (w *pageWorker) base(href string) {
-	if !w.idsOnly {
-		w.b = w.l.res.base(w.page, href)
-		clear(w.cache)
-	}
+	w.b = w.l.res.base(w.page, href)
+	w.resetCache()
+	w.cacheDir = "\x00<base>" // no other page shares this base
 }
 
 func (w *pageWorker) ref(r sref) {
@@ -500,13 +506,21 @@ func (w *pageWorker) ref(r sref) {
 		w.n.refs++
 		return // href="": a link to this page (Sphinx writes it for the current page)
 	}
-	res, ok := w.cache[r.value]
-	if !ok {
-		res = l.res.resolve(w.b, r.value)
-		if w.cache == nil {
-			w.cache = map[string]resolved{}
+	// Resolutions are cached while pages of one directory follow each
+	// other (the workers take pages in walk order); references to the page
+	// itself ("#x", "?q") depend on the page and are not cached.
+	var res resolved
+	if v := r.value; v != "" && v[0] != '#' && v[0] != '?' {
+		var ok bool
+		if res, ok = w.cache[v]; !ok {
+			res = l.res.resolve(w.b, v)
+			if w.cache == nil {
+				w.cache = map[string]resolved{}
+			}
+			w.cache[v] = res
 		}
-		w.cache[r.value] = res
+	} else {
+		res = l.res.resolve(w.b, v)
 	}
 	kind := KindAsset
 	if r.nav {
