@@ -83,8 +83,10 @@ func TestFragments(t *testing.T) {
 // not among the checked pages is still verified (its ids are parsed).
 func TestFragmentTargetOutsidePages(t *testing.T) {
 	site := fstest.MapFS{
-		"a.html": page(`<a href="b.html#yes">1</a><a href="b.html#no">2</a>`),
-		"b.html": page(`<p id="yes"><a href="missing.html">not checked</a>`),
+		"a.html":     page(`<a href="b.html#yes">1</a><a href="b.html#no">2</a><a href="r.html#deep">3</a>`),
+		"b.html":     page(`<p id="yes"><a href="missing.html">not checked</a>`),
+		"r.html":     page(`<base href="sub/"><meta http-equiv="refresh" content="0;url=t.html">`),
+		"sub/t.html": page(`<h1 id="deep">`),
 	}
 	rep := check(t, site, nil, func(o *Options) { o.Pages = []string{"a.html"}; o.Required = nil })
 	if got := strings.Join(refs(rep, ""), " "); got != "b.html#no" {
