@@ -277,7 +277,14 @@ func (d *Daemon) Reload() error {
 			d.cur.Store(st)
 			for name, w := range old.workers {
 				if st.workers[name] != w {
-					w.stop()
+					// It finishes the deploy it is running (without
+					// blocking the main loop and its watchdog pings);
+					// the store's lock keeps it and its successor apart.
+					go w.stop()
+				} else if w.hook != nil {
+					if err := w.hook.ReloadToken(); err != nil {
+						d.log.Error("reload: webhook token not reloaded; the old one stays", "site", name, "err", err)
+					}
 				}
 			}
 			for name, w := range st.workers {

@@ -262,7 +262,8 @@ inbox = %q
 	writeFile(t, cfg, base)
 	n := listenNotify(t, dir)
 	var stderr syncBuffer
-	cmd := exec.Command(ssa, "-l", sock, "--fdname=control",
+	hookAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cmd := exec.Command(ssa, "-l", sock, "-l", hookAddr, "--fdname=control:webhook",
 		"-E", "NOTIFY_SOCKET="+n.path, "-E", "WATCHDOG_USEC=800000",
 		agent, "--config", cfg)
 	cmd.Stderr = &stderr
@@ -296,8 +297,17 @@ inbox = %q
 	i := n.wait(t, 0, `^READY=1$`)
 	n.wait(t, 0, `^STATUS=www: nothing live, idle$`)
 	n.wait(t, i, `^WATCHDOG=1$`)
-	if strings.Contains(stderr.String(), "listening name=control") || !strings.Contains(stderr.String(), "socket-activated") {
-		t.Errorf("daemon did not use the activated socket:\n%s", stderr.String())
+	if strings.Contains(stderr.String(), "listening name=control") || !strings.Contains(stderr.String(), `socket-activated listener" name=control`) {
+		t.Errorf("daemon did not use the activated control socket:\n%s", stderr.String())
+	}
+	// The activated webhook listener answers (no site has a webhook).
+	resp, err := http.Post("http://"+hookAddr+"/v0/hook/www", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatalf("activated webhook listener: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(stderr.String(), `socket-activated listener" name=webhook`) {
+		t.Errorf("webhook listener: status %d\n%s", resp.StatusCode, stderr.String())
 	}
 
 	// Inbox deploy.
@@ -1044,5 +1054,36 @@ policy = "off"
 	b, _ := os.ReadFile(filepath.Join(inbox, "skipped", "b.tar.log"))
 	if !strings.Contains(string(b), "superseded by inbox") {
 		t.Errorf("skipped/b.tar.log = %q", b)
+	}
+}
+
+// TestBadConfigRefusesToStart: the daemon does not start on a bad
+// configuration and names the file, line and key; --check-config agrees.
+func TestBadConfigRefusesToStart(t *testing.T) {
+	agent, _ := bins(t)
+	dir := pubDir(t)
+	cfg := filepath.Join(dir, "config.toml")
+	writeFile(t, cfg, fmt.Sprintf("[daemon]\ncontrol_socket = %q\n[[site]]\nname = \"www\"\nroot = %q\nkeep = 0\n", filepath.Join(dir, "c.sock"), filepath.Join(dir, "www")))
+	want := cfg + `:6: key "site[0].keep": invalid value: 0: must be at least 1`
+	for _, args := range [][]string{{"--config", cfg}, {"--check-config", "--config", cfg}} {
+		var stderr bytes.Buffer
+		cmd := exec.Command(agent, args...)
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), want) {
+			t.Errorf("release-agent %v: %v\n%s\nwant %q", args, err, stderr.String(), want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "c.sock")); err == nil {
+		t.Error("the control socket was created by a daemon with a bad configuration")
+	}
+	out, err := exec.Command(agent, "--help").Output()
+	if err != nil || !strings.Contains(string(out), "--check-config") || !strings.Contains(string(out), "SIGHUP") {
+		t.Errorf("--help: %v\n%s", err, out)
+	}
+	out, err = exec.Command(agent, "--version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "release-agent ") {
+		t.Errorf("--version: %v %q", err, out)
 	}
 }

@@ -23,8 +23,9 @@ import (
 type inbox struct {
 	dir string
 
-	mu   sync.Mutex
-	file *os.File // inotify descriptor, nil if not watching
+	mu     sync.Mutex
+	file   *os.File // inotify descriptor, nil if not watching
+	closed bool
 }
 
 // Subdirectories of an inbox.
@@ -77,6 +78,11 @@ func (in *inbox) watch(out chan<- string) {
 	// unblocks Read.
 	f := os.NewFile(uintptr(fd), "inotify:"+in.dir)
 	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		f.Close()
+		return
+	}
 	in.file = f
 	in.mu.Unlock()
 	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.PathMax))
@@ -103,6 +109,7 @@ func (in *inbox) watch(out chan<- string) {
 func (in *inbox) close() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	in.closed = true
 	if in.file != nil {
 		in.file.Close()
 		in.file = nil
