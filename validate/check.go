@@ -39,6 +39,8 @@ func isPage(p string) bool {
 	return strings.EqualFold(e, ".html") || strings.EqualFold(e, ".htm") || strings.EqualFold(e, ".xhtml")
 }
 
+func isSVG(p string) bool { return strings.EqualFold(path.Ext(p), ".svg") }
+
 func isStyle(p string) bool { return strings.EqualFold(path.Ext(p), ".css") }
 
 func isScript(p string) bool {
@@ -70,6 +72,7 @@ type linkResult struct {
 	pages    int
 	styles   int
 	scripts  int
+	svgs     int
 	refs     int
 	external int
 	other    int
@@ -78,7 +81,7 @@ type linkResult struct {
 
 // counts are the counters of a linker, kept per worker (no shared cache
 // line on the hot path) and summed at the end.
-type counts struct{ refs, external, other, ignored, pages, styles, scripts int }
+type counts struct{ refs, external, other, ignored, pages, styles, scripts, svgs int }
 
 func (c *counts) add(d counts) {
 	c.refs += d.refs
@@ -88,6 +91,7 @@ func (c *counts) add(d counts) {
 	c.pages += d.pages
 	c.styles += d.styles
 	c.scripts += d.scripts
+	c.svgs += d.svgs
 }
 
 // linker checks the references of the pages of one tree.
@@ -134,7 +138,7 @@ func (l *linker) hash(s string) uint64 { return maphash.String(l.seed, s) }
 func (l *linker) selectPages(only []string) []int32 {
 	var out []int32
 	for i, p := range l.t.paths {
-		if !isPage(p) && !isStyle(p) && !(isScript(p) && l.opts.policy(KindSourceMap) != PolicyOff) {
+		if !isPage(p) && !isSVG(p) && !isStyle(p) && !(isScript(p) && l.opts.policy(KindSourceMap) != PolicyOff) {
 			continue
 		}
 		if matchAny(l.opts.IgnoreFiles, p) {
@@ -232,7 +236,7 @@ func (l *linker) run(ctx context.Context, files []int32) (*linkResult, error) {
 		}
 	}
 	r.refs, r.external, r.other, r.ignored = l.counts.refs, l.counts.external, l.counts.other, l.counts.ignored
-	r.pages, r.styles, r.scripts = l.counts.pages, l.counts.styles, l.counts.scripts
+	r.pages, r.styles, r.scripts, r.svgs = l.counts.pages, l.counts.styles, l.counts.scripts, l.counts.svgs
 	return r, nil
 }
 
@@ -438,9 +442,13 @@ func (w *pageWorker) check(idx int32) error {
 		return nil
 	}
 	if !w.idsOnly {
-		w.n.pages++
+		if isSVG(p) {
+			w.n.svgs++
+		} else {
+			w.n.pages++
+		}
 	}
-	scanHTML(src, l.opts, w)
+	scanHTML(src, l.opts, w) // SVG too: its ids are fragment targets (sprites), its hrefs references
 	slices.Sort(w.ids)
 	ids := slices.Compact(slices.Clone(w.ids))
 	l.idMu.Lock()
@@ -547,12 +555,15 @@ func (w *pageWorker) ref(r sref) {
 			Kind: kind, Target: res.target, Reason: res.reason})
 		return
 	}
-	if !res.hasFrag || !isPage(res.target) {
+	if !res.hasFrag || !isPage(res.target) && !isSVG(res.target) {
 		return
 	}
 	frag := res.frag
 	if frag == "" || strings.EqualFold(frag, "top") {
 		return
+	}
+	if isSVG(res.target) && strings.ContainsAny(frag, "(=") {
+		return // an SVG view specification (#svgView(...)), not an id
 	}
 	pd := pending{src: w.idx, line: int32(r.line), ord: w.ord - 1, hRaw: l.hash(frag)}
 	pd.hDec = pd.hRaw

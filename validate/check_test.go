@@ -56,7 +56,9 @@ func TestFragments(t *testing.T) {
 <a href="src/lib.rs.html#10-12">range</a> <a href="src/lib.rs.html#40-42">bad range</a>
 <a href="old.html#target">via redirect</a> <a href="old.html#gone">redirect miss</a>
 <img usemap="#m" src="i.png"><img usemap="#nomap" src="i.png"><map name="m"></map>
-<a href="x.txt#anything">non-html</a> <a href="Kernel.html#Pipe">case</a>`),
+<a href="x.txt#anything">non-html</a> <a href="Kernel.html#Pipe">case</a>
+<svg><use href="icons.svg#home"/><use href="icons.svg#gone"/></svg><img src="icons.svg#svgView(viewBox(0,0,10,10))">`),
+		"icons.svg":       page(`<svg xmlns="http://www.w3.org/2000/svg"><symbol id="home"><image href="missing.png"/></symbol></svg>`),
 		"Kernel.html":     page(`<h2 id="|&gt;/2">pipe</h2><a name="pipe"></a>`),
 		"src/lib.rs.html": page(`<span id="10">10</span><span id="11">11</span>`),
 		"old.html":        page(`<meta http-equiv="refresh" content="0; url=new.html">`),
@@ -65,10 +67,13 @@ func TestFragments(t *testing.T) {
 		"x.txt":           {Data: []byte("txt")},
 	}
 	rep := check(t, site, nil, nil)
+	if a := refs(rep, KindAsset); len(a) != 1 || a[0] != "missing.png" || rep.SVGs != 1 {
+		t.Errorf("asset findings %v (want the image inside icons.svg), svgs %d", a, rep.SVGs)
+	}
 	fr := refs(rep, KindFragment)
 	slices.Sort(fr)
 	got := strings.Join(fr, " ")
-	want := "#missing #nomap Kernel.html#Pipe Kernel.html#nope old.html#gone src/lib.rs.html#40-42"
+	want := "#missing #nomap Kernel.html#Pipe Kernel.html#nope icons.svg#gone old.html#gone src/lib.rs.html#40-42"
 	if got != want {
 		t.Errorf("fragment findings:\n got %s\nwant %s", got, want)
 	}

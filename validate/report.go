@@ -97,6 +97,7 @@ type Report struct {
 	Pages    int                  `json:"pages"`    // HTML pages checked
 	Styles   int                  `json:"styles"`   // CSS files checked
 	Scripts  int                  `json:"scripts"`  // JavaScript files checked (for source maps)
+	SVGs     int                  `json:"svgs"`     // SVG files checked (references; ids are fragment targets)
 	Refs     int                  `json:"refs"`     // local references checked
 	External int                  `json:"external"` // references to other sites: counted, never fetched
 	Other    int                  `json:"other"`    // mailto:, tel:, data:, javascript: ...

@@ -76,7 +76,7 @@ func Check(ctx context.Context, fsys fs.FS, live fs.FS, opts Options) (*Report, 
 		if err != nil {
 			return nil, err
 		}
-		rep.Scripts = lr.scripts
+		rep.Scripts, rep.SVGs = lr.scripts, lr.svgs
 		rep.Pages, rep.Styles, rep.Refs, rep.External, rep.Other, rep.Ignored = lr.pages, lr.styles, lr.refs, lr.external, lr.other, lr.ignored
 		for _, f := range lr.findings {
 			if opts.policy(f.Kind) != PolicyOff {
