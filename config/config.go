@@ -161,9 +161,16 @@ type Triggers struct {
 
 // Hash is the content-hashing policy of a site.
 type Hash struct {
-	Enabled bool     `toml:"enabled"` // default true
-	Include []string `toml:"include"` // doublestar globs of files to hash (default: the hashassets defaults)
+	Enabled bool `toml:"enabled"` // default true
+	// Include and Exclude are doublestar globs of the files to hash;
+	// unset means the hashassets defaults (DefaultInclude,
+	// DefaultExclude).
+	Include []string `toml:"include"`
 	Exclude []string `toml:"exclude"`
+	// CarryOver is how many earlier releases' hashed assets a new release
+	// keeps serving (for pages cached by browsers); 0 means the default
+	// (2), -1 none.
+	CarryOver int `toml:"carry_over"`
 }
 
 // Validate is the validation policy of a site (see package validate).
@@ -572,6 +579,9 @@ func (c *Config) check(p *problems) {
 		case "new", "all", "off":
 		default:
 			p.invalid(k("validate.policy"), "%q: use \"new\" (findings live does not have refuse a release), \"all\" or \"off\"", s.Validate.Policy)
+		}
+		if s.Hash.CarryOver < -1 {
+			p.invalid(k("hash.carry_over"), "%d: use a count, or -1 for none", s.Hash.CarryOver)
 		}
 		if g := s.Validate.MaxGrowthPercent; g < 0 {
 			p.invalid(k("validate.max_growth_percent"), "%v: must not be negative", g)

@@ -230,6 +230,8 @@ root = "/srv/a"
 keep = 3
 [site.hash]
 enabled = false
+include = ["**/*.css"]
+carry_over = -1
 [site.validate]
 policy = "all"
 fragments = false
@@ -248,6 +250,12 @@ policy = "off"
 	a, b := m["a"], m["b"]
 	if a == nil || b == nil || a.Root != "/srv/a" || a.Keep != 3 || !a.Policy.NoHash || a.Policy.NoVerify {
 		t.Fatalf("a = %+v", a)
+	}
+	if a.Policy.Hash == nil || len(a.Policy.Hash.Include) != 1 || a.Policy.Hash.Exclude != nil || a.Policy.CarryOver != -1 {
+		t.Errorf("a hash = %+v carry %d", a.Policy.Hash, a.Policy.CarryOver)
+	}
+	if b.Policy.Hash != nil {
+		t.Errorf("b hash = %+v, want the defaults (nil)", b.Policy.Hash)
 	}
 	o := a.Policy.Validate
 	if o.DefaultPolicy != "all" || o.Policy["fragment"] != "off" || len(o.Budgets) != 2 || o.Budgets[0].MaxBytes != 1<<20 || o.Budgets[1].MaxGrowth != 0.1 {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/example/release-agent/hashassets"
 	"github.com/example/release-agent/service"
 	"github.com/example/release-agent/validate"
 )
@@ -27,8 +28,11 @@ func ServiceSite(s *Site) *service.Site {
 	if s.Validate.MaxGrowthPercent > 0 {
 		o.Budgets = append(o.Budgets, validate.Budget{Glob: "**", MaxGrowth: s.Validate.MaxGrowthPercent / 100})
 	}
-	return &service.Site{Name: s.Name, Root: s.Root, Keep: s.Keep,
-		Policy: &service.Policy{Validate: &o, NoHash: !s.Hash.Enabled, NoVerify: s.Validate.Policy == "off"}}
+	pol := &service.Policy{Validate: &o, NoHash: !s.Hash.Enabled, NoVerify: s.Validate.Policy == "off", CarryOver: s.Hash.CarryOver}
+	if s.Hash.Include != nil || s.Hash.Exclude != nil {
+		pol.Hash = &hashassets.Options{Include: s.Hash.Include, Exclude: s.Hash.Exclude}
+	}
+	return &service.Site{Name: s.Name, Root: s.Root, Keep: s.Keep, Policy: pol}
 }
 
 // ServiceSites returns every site of c for service.Local.Sites.
