@@ -23,7 +23,7 @@ type tree struct {
 
 // maxLinkDepth bounds how many symlinked directories deep buildTree
 // descends (symlink cycles end there).
-const maxLinkDepth = 8
+const maxLinkDepth = 4
 
 func buildTree(fsys fs.FS) (*tree, error) {
 	t := &tree{fsys: fsys, files: map[string]int32{}, dirs: map[string]bool{"": true}}
@@ -55,8 +55,8 @@ func (t *tree) walk(root string, depth int) error {
 				return nil // dangling: the server answers 404, so it is not a target
 			}
 			if info.IsDir() {
-				if p == root || depth >= maxLinkDepth {
-					t.dirs[p] = true
+				t.dirs[p] = true
+				if p == root || depth >= maxLinkDepth || t.linksToAncestor(p) {
 					return nil
 				}
 				return t.walk(p, depth+1)
@@ -68,6 +68,22 @@ func (t *tree) walk(root string, depth int) error {
 		t.sizes = append(t.sizes, size)
 		return nil
 	})
+}
+
+// linksToAncestor reports whether the symlink p points at one of its own
+// ancestors (a loop such as "a -> ." or "a/b -> .."), which is not
+// descended.
+func (t *tree) linksToAncestor(p string) bool {
+	rl, ok := t.fsys.(fs.ReadLinkFS)
+	if !ok {
+		return false
+	}
+	target, err := rl.ReadLink(p)
+	if err != nil || path.IsAbs(target) {
+		return false
+	}
+	r := path.Join(path.Dir(p), target)
+	return r == "." || r == ".." || strings.HasPrefix(r, "../") || strings.HasPrefix(p, r+"/")
 }
 
 func (t *tree) isFile(p string) bool { _, ok := t.files[p]; return ok }

@@ -144,6 +144,9 @@ func TestSymlinks(t *testing.T) {
 	must(os.WriteFile(filepath.Join(dir, "real", "x.html"), []byte(`<p id="here">`), 0o644))
 	must(os.Symlink("real", filepath.Join(dir, "linked")))
 	must(os.Symlink("nowhere.html", filepath.Join(dir, "gone.html")))
+	must(os.Symlink(".", filepath.Join(dir, "real", "loop"))) // a loop: not descended
+	must(os.Symlink("..", filepath.Join(dir, "real", "up")))  // a loop through the parent
+	must(os.Symlink("../real", filepath.Join(dir, "real", "again")))
 	must(os.WriteFile(filepath.Join(dir, "index.html"), []byte(`<a href="linked/x.html#here">1</a><a href="gone.html">2</a>`), 0o644))
 	rep, err := Check(context.Background(), os.DirFS(dir), nil, DefaultOptions())
 	if err != nil {
@@ -151,5 +154,10 @@ func TestSymlinks(t *testing.T) {
 	}
 	if len(rep.Findings) != 1 || rep.Findings[0].Ref != "gone.html" {
 		t.Errorf("findings %+v, want only gone.html", rep.Findings)
+	}
+	// index.html, real/x.html, linked/x.html, and linked/again/... down to
+	// the depth bound: loops end.
+	if rep.Pages < 3 || rep.Pages > 3+maxLinkDepth {
+		t.Errorf("pages %d, want 3 to %d", rep.Pages, 3+maxLinkDepth)
 	}
 }
