@@ -1,8 +1,9 @@
 // Package validate is the offline gate a staged release must pass before it
-// goes live: every local reference in its HTML and CSS must resolve to a
-// file the web server will serve, every page#fragment to an id in the
-// target page, required files must exist, and the tree's size must stay
-// within budgets and must not collapse against the live release.
+// goes live: every local reference in its HTML, CSS and SVG (and the source
+// maps JavaScript names) must resolve to a file the web server will serve,
+// every page#fragment to an id in the target page, required files must
+// exist, and the tree's size must stay within budgets and must not
+// collapse against the live release.
 //
 // # What is checked
 //
