@@ -23,6 +23,23 @@ type daemonService struct{ d *Daemon }
 
 func (s *daemonService) local() *service.Local { return s.d.cur.Load().local }
 
+// ErrNotConfigured is wrapped (with api.ErrNotFound) when a request names a
+// root that is not a configured site's: the daemon works only on its
+// sites (releasectl --root works on any root directly, without it).
+var ErrNotConfigured = errors.New("not the root of a configured site")
+
+// target checks t: a Root must be a configured site's root (else any
+// caller could make the daemon create a store anywhere it may write).
+func (s *daemonService) target(t api.Target) error {
+	if t.Root == "" {
+		return nil
+	}
+	if s.d.siteName(t) == "" {
+		return fmt.Errorf("%w: %w: %s (use --site NAME, or releasectl --root without the daemon)", api.ErrNotFound, ErrNotConfigured, t.Root)
+	}
+	return nil
+}
+
 // siteName resolves the site a target names (for tracking; "" if the
 // target is a root outside the configuration).
 func (d *Daemon) siteName(t api.Target) string {
@@ -168,12 +185,18 @@ func (d *Daemon) setLive(site, id string) {
 // Deploy implements api.Service: a deploy asked for over the control
 // socket, health-checked like a triggered one.
 func (s *daemonService) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployResult, error) {
+	if err := s.target(req.Target); err != nil {
+		return nil, err
+	}
 	return s.d.deploy(ctx, s.d.siteName(req.Target), "releasectl "+req.Source, req)
 }
 
 // Activate implements api.Service; the newly live release is
 // health-checked (and rolled back on failure).
 func (s *daemonService) Activate(ctx context.Context, req api.ActivateRequest) (*api.ActivateResult, error) {
+	if err := s.target(req.Target); err != nil {
+		return nil, err
+	}
 	site := s.d.siteName(req.Target)
 	res, err := s.local().Activate(ctx, req)
 	if err != nil || site == "" {
@@ -190,6 +213,9 @@ func (s *daemonService) Activate(ctx context.Context, req api.ActivateRequest) (
 // Rollback implements api.Service. A rollback is not health-checked: it
 // goes back to a release that was live, and checking it could only bounce.
 func (s *daemonService) Rollback(ctx context.Context, req api.ActivateRequest) (*api.ActivateResult, error) {
+	if err := s.target(req.Target); err != nil {
+		return nil, err
+	}
 	res, err := s.local().Rollback(ctx, req)
 	if site := s.d.siteName(req.Target); err == nil && site != "" {
 		s.d.metrics.rollbacks.WithLabelValues(site, "manual").Inc()
@@ -200,11 +226,17 @@ func (s *daemonService) Rollback(ctx context.Context, req api.ActivateRequest) (
 
 // List implements api.Service.
 func (s *daemonService) List(ctx context.Context, t api.Target) (*api.ListResult, error) {
+	if err := s.target(t); err != nil {
+		return nil, err
+	}
 	return s.local().List(ctx, t)
 }
 
 // Status implements api.Service, adding what the daemon is doing.
 func (s *daemonService) Status(ctx context.Context, t api.Target) (*api.StatusResult, error) {
+	if err := s.target(t); err != nil {
+		return nil, err
+	}
 	res, err := s.local().Status(ctx, t)
 	if err != nil {
 		return nil, err
@@ -218,25 +250,40 @@ func (s *daemonService) Status(ctx context.Context, t api.Target) (*api.StatusRe
 
 // History implements api.Service.
 func (s *daemonService) History(ctx context.Context, t api.Target, limit int) (*api.HistoryResult, error) {
+	if err := s.target(t); err != nil {
+		return nil, err
+	}
 	return s.local().History(ctx, t, limit)
 }
 
 // Diff implements api.Service.
 func (s *daemonService) Diff(ctx context.Context, t api.Target, a, b string) (*api.DiffResult, error) {
+	if err := s.target(t); err != nil {
+		return nil, err
+	}
 	return s.local().Diff(ctx, t, a, b)
 }
 
 // Prune implements api.Service.
 func (s *daemonService) Prune(ctx context.Context, req api.PruneRequest) (*api.PruneResult, error) {
+	if err := s.target(req.Target); err != nil {
+		return nil, err
+	}
 	return s.local().Prune(ctx, req)
 }
 
 // Pin implements api.Service.
 func (s *daemonService) Pin(ctx context.Context, req api.PinRequest) (*api.PinResult, error) {
+	if err := s.target(req.Target); err != nil {
+		return nil, err
+	}
 	return s.local().Pin(ctx, req)
 }
 
 // Validate implements api.Service.
 func (s *daemonService) Validate(ctx context.Context, req api.ValidateRequest) (*api.ValidateResult, error) {
+	if err := s.target(req.Target); err != nil {
+		return nil, err
+	}
 	return s.local().Validate(ctx, req)
 }

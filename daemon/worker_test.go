@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/config"
 )
 
@@ -126,5 +127,23 @@ func TestS3Filter(t *testing.T) {
 	}
 	if _, ok := s3Filter("/srv/x.tar"); ok {
 		t.Error("a local source has an S3 filter")
+	}
+}
+
+func TestTargetMustBeConfigured(t *testing.T) {
+	d := testDaemon(t)
+	d.cur.Store(&state{cfg: &config.Config{Sites: []config.Site{{Name: "www", Root: "/srv/www"}, {Name: "docs", Root: "/srv/docs"}}}})
+	s := &daemonService{d: d}
+	for _, tc := range []struct {
+		root string
+		ok   bool
+	}{{"/srv/www", true}, {"/srv/docs", true}, {"", true}, {"/etc", false}, {"/srv/www/..", false}} {
+		err := s.target(api.Target{Root: tc.root})
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, api.ErrNotFound)) {
+			t.Errorf("root %q: %v", tc.root, err)
+		}
+	}
+	if _, err := s.Status(context.Background(), api.Target{Root: "/etc"}); !errors.Is(err, ErrNotConfigured) {
+		t.Errorf("status of /etc: %v", err)
 	}
 }
