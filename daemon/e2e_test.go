@@ -959,8 +959,10 @@ webhook = true
 	if cur := current(t, root); cur != "" {
 		t.Fatalf("current = %q: an upload to another key was deployed", cur)
 	}
+	start := time.Now()
 	upload("from s3")
 	poll(t, "the webhook deploy", func() bool { return current(t, root) == "v1" })
+	t.Logf("upload to live through the webhook: %v", time.Since(start).Round(time.Millisecond))
 	b, err := os.ReadFile(filepath.Join(root, "current", "index.html"))
 	if err != nil || !strings.Contains(string(b), "from s3") {
 		t.Fatalf("served index.html = %q, %v", b, err)
