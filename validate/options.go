@@ -85,6 +85,14 @@ type Options struct {
 	// a class name, as html-proofer does).
 	IgnoreAttrs []string
 
+	// BaselineFirst makes the first release of a site (no live release to
+	// compare with) its own baseline: under policy "new", its link, asset,
+	// fragment and sourcemap findings are reported but do not block, so a
+	// site with old breakage can adopt the gate without fixing the past
+	// first. Required files, size budgets and policy "all" still block.
+	// Default true.
+	BaselineFirst bool
+
 	// Policy maps a kind (KindLink, ...) to its policy; kinds not listed
 	// use DefaultPolicy.
 	Policy        map[string]Policy
@@ -130,6 +138,7 @@ func DefaultOptions() Options {
 		BasePath:        "/",
 		IgnoreAttrs:     []string{"data-proofer-ignore"},
 		DefaultPolicy:   PolicyNew,
+		BaselineFirst:   true,
 		Required:        []string{"index.html"},
 		ShrinkLimit:     0.5,
 		Movers:          10,

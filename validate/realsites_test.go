@@ -173,7 +173,11 @@ func TestRustDoc(t *testing.T) {
 		}
 	}
 	for _, f := range k[KindAsset] {
-		if !strings.Contains(f.Target, "implementors/") && f.Ref != "sidebar-items1.63.0.js" {
+		// Debian's rust-doc links <book>/fonts to /usr/share/fonts-font-awesome:
+		// a symlink out of the tree, which is not a target (a staged release
+		// cannot even contain one: stage refuses it).
+		fontLink := strings.Contains(f.Target, "/fonts/fontawesome-webfont.")
+		if !strings.Contains(f.Target, "implementors/") && f.Ref != "sidebar-items1.63.0.js" && !fontLink {
 			t.Errorf("unexpected asset finding %+v", f)
 		}
 	}

@@ -117,7 +117,8 @@ func Check(ctx context.Context, fsys fs.FS, live fs.FS, opts Options) (*Report, 
 		if f.New {
 			c.New++
 		}
-		if c.Policy == PolicyAll || c.Policy == PolicyNew && f.New {
+		baseline := lt == nil && opts.BaselineFirst && refKind(f.Kind)
+		if c.Policy == PolicyAll || c.Policy == PolicyNew && f.New && !baseline {
 			c.Blocking++
 			rep.Blocking++
 		}
@@ -181,4 +182,14 @@ func markExisting(ctx context.Context, opts *Options, lt *tree, fs []Finding) er
 		f.New = !old[key{f.Kind, logical(opts.Logical, f.File), f.Ref}]
 	}
 	return nil
+}
+
+// refKind reports whether kind is about references (the kinds a first
+// release takes as its baseline; see Options.BaselineFirst).
+func refKind(kind string) bool {
+	switch kind {
+	case KindLink, KindAsset, KindFragment, KindSourceMap:
+		return true
+	}
+	return false
 }
