@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/example/release-agent/hashassets"
 	"github.com/example/release-agent/manifest"
 	"github.com/example/release-agent/releases"
 )
@@ -208,6 +209,16 @@ type DiffResult struct {
 	Changes []manifest.Change `json:"changes"`
 }
 
+// ManifestResult is the document of `manifest vN`: the release's own
+// files and its content-hashed assets (logical path -> hashed path, sha256,
+// size, SRI integrity).
+type ManifestResult struct {
+	Schema int                `json:"schema"`
+	ID     string             `json:"id"`
+	Files  []manifest.Entry   `json:"files"`
+	Assets []hashassets.Asset `json:"assets"`
+}
+
 // PruneRequest removes old releases beyond Keep.
 type PruneRequest struct {
 	Target
@@ -265,6 +276,7 @@ type Service interface {
 	Status(ctx context.Context, t Target) (*StatusResult, error)
 	History(ctx context.Context, t Target, limit int) (*HistoryResult, error)
 	Diff(ctx context.Context, t Target, a, b string) (*DiffResult, error)
+	Manifest(ctx context.Context, t Target, id string) (*ManifestResult, error)
 	Prune(ctx context.Context, req PruneRequest) (*PruneResult, error)
 	Pin(ctx context.Context, req PinRequest) (*PinResult, error)
 	Validate(ctx context.Context, req ValidateRequest) (*ValidateResult, error)

@@ -39,7 +39,7 @@ func (g *globals) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&g.root, "root", "", "release root `DIR` (holds current, releases/, state/); works without a daemon")
 	fs.StringVar(&g.site, "site", "", "site `NAME` from the configuration")
 	fs.StringVar(&g.config, "config", DefaultConfig, "configuration `FILE` (for --site without a running daemon)")
-	fs.StringVar(&g.socket, "socket", DefaultSocket, "control socket `PATH` of release-agent")
+	fs.StringVar(&g.socket, "socket", defaultSocket(), "control socket `PATH` of release-agent (default $RELEASE_AGENT_SOCKET, else "+DefaultSocket+")")
 	fs.BoolVar(&g.json, "json", false, "print one JSON document (with a schema version) on stdout; errors as JSON on stderr")
 	fs.DurationVar(&g.wait, "wait", 0, "wait up to `DURATION` (e.g. 30s) for another writer's lock instead of failing at once")
 	fs.BoolVarP(&g.help, "help", "h", false, "show help")
@@ -265,5 +265,12 @@ var (
 
 // ErrNoDaemon means no daemon listens on the socket.
 var ErrNoDaemon = errors.New("release-agent is not running")
+
+func defaultSocket() string {
+	if s := os.Getenv("RELEASE_AGENT_SOCKET"); s != "" {
+		return s
+	}
+	return DefaultSocket
+}
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -161,6 +161,28 @@ func printDiff(w io.Writer, r *api.DiffResult) {
 	fmt.Fprintf(w, "%s -> %s: %d added, %d removed, %d changed\n", r.From, r.To, counts["added"], counts["removed"], counts["changed"])
 }
 
+func printManifest(w io.Writer, r *api.ManifestResult) {
+	if len(r.Assets) == 0 {
+		fmt.Fprintf(w, "%s has no content-hashed assets (deployed with --no-hash?)\n", r.ID)
+	} else {
+		tw := newTab(w)
+		fmt.Fprintln(tw, "LOGICAL\tHASHED\tSIZE\tINTEGRITY")
+		for _, a := range r.Assets {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Logical, a.Hashed, humanBytes(a.Size), a.Integrity)
+		}
+		tw.Flush()
+	}
+	n, carried := 0, 0
+	for _, f := range r.Files {
+		if f.Carried {
+			carried++
+		} else {
+			n++
+		}
+	}
+	fmt.Fprintf(w, "%s: %d files, %d hashed assets, %d carried over from earlier releases (--json lists every file)\n", r.ID, n, len(r.Assets), carried)
+}
+
 // ReportWriter is implemented by validation reports that can print
 // themselves for people.
 type ReportWriter interface{ WriteText(io.Writer) error }

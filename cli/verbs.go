@@ -101,6 +101,16 @@ so rolling back again goes further back. --to vN goes to vN.`,
 		},
 	},
 	{
+		name: "manifest", args: "vN", short: "files of vN and its content-hashed assets (logical -> hashed, sha256, SRI)", minArgs: 1, maxArgs: 1,
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
+			r, err := c.svc.Manifest(ctx, c.target(), a[0])
+			if err == nil && !c.g.json {
+				printManifest(c.env.Stdout, r)
+			}
+			return r, err
+		},
+	},
+	{
 		name: "validate", args: "DIR|vN", short: "validate a directory or a release (against the live release with --root)", minArgs: 1, maxArgs: 1,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
 			r, err := c.svc.Validate(ctx, api.ValidateRequest{Target: c.target(), Path: a[0]})

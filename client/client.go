@@ -259,6 +259,14 @@ func (c *Client) History(ctx context.Context, t api.Target, limit int) (*api.His
 	return ok(&res, c.get(ctx, "/v0/history", q, &res))
 }
 
+// Manifest implements api.Service.
+func (c *Client) Manifest(ctx context.Context, t api.Target, id string) (*api.ManifestResult, error) {
+	q := query(t)
+	q.Set("id", id)
+	var res api.ManifestResult
+	return ok(&res, c.get(ctx, "/v0/manifest", q, &res))
+}
+
 // Diff implements api.Service.
 func (c *Client) Diff(ctx context.Context, t api.Target, a, b string) (*api.DiffResult, error) {
 	q := query(t)

@@ -13,7 +13,7 @@
 // code (400 usage, 403 denied, 404 not_found, 409 locked, 422 rejected,
 // 500 failed). Every response carries Release-Agent-Version.
 //
-//	GET  /v0/status  /v0/list  /v0/history?limit=N  /v0/diff?a=vA&b=vB  /v0/sites
+//	GET  /v0/status  /v0/list  /v0/history?limit=N  /v0/diff?a=vA&b=vB  /v0/manifest?id=vN  /v0/sites
 //	POST /v0/deploy  /v0/activate  /v0/rollback  /v0/prune  /v0/pin  /v0/validate
 //
 // # Permissions
@@ -233,6 +233,9 @@ func (s *Server) Handler() http.Handler {
 	read("/v0/diff", func(ctx context.Context, r *http.Request, t api.Target) (any, error) {
 		q := r.URL.Query()
 		return s.Service.Diff(ctx, t, q.Get("a"), q.Get("b"))
+	})
+	read("/v0/manifest", func(ctx context.Context, r *http.Request, t api.Target) (any, error) {
+		return s.Service.Manifest(ctx, t, r.URL.Query().Get("id"))
 	})
 	read("/v0/sites", func(context.Context, *http.Request, api.Target) (any, error) {
 		res := &SitesResult{Schema: api.Schema, Version: s.Version, Sites: []SiteInfo{}}

@@ -257,6 +257,13 @@ func (s *daemonService) History(ctx context.Context, t api.Target, limit int) (*
 }
 
 // Diff implements api.Service.
+func (s *daemonService) Manifest(ctx context.Context, t api.Target, id string) (*api.ManifestResult, error) {
+	if err := s.target(t); err != nil {
+		return nil, err
+	}
+	return s.local().Manifest(ctx, t, id)
+}
+
 func (s *daemonService) Diff(ctx context.Context, t api.Target, a, b string) (*api.DiffResult, error) {
 	if err := s.target(t); err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/hashassets"
 	"github.com/example/release-agent/manifest"
 	"github.com/example/release-agent/pipeline"
 	"github.com/example/release-agent/releases"
@@ -370,6 +371,27 @@ func (l *Local) Diff(ctx context.Context, t api.Target, a, b string) (*api.DiffR
 		ch = []manifest.Change{}
 	}
 	return &api.DiffResult{Schema: api.Schema, From: a, To: b, Changes: ch}, nil
+}
+
+// Manifest implements api.Service.
+func (l *Local) Manifest(ctx context.Context, t api.Target, id string) (*api.ManifestResult, error) {
+	if err := releases.CheckID(id); err != nil {
+		return nil, api.Usagef("%v", err)
+	}
+	_, st, err := l.store(t)
+	if err != nil {
+		return nil, err
+	}
+	m, err := st.Manifest(id)
+	if err != nil {
+		return nil, err
+	}
+	res := &api.ManifestResult{Schema: api.Schema, ID: id, Files: m.Entries, Assets: []hashassets.Asset{}}
+	var hm hashassets.Manifest
+	if err := st.Extra(id, "hashes", &hm); err == nil && hm.Assets != nil {
+		res.Assets = hm.Assets
+	}
+	return res, nil
 }
 
 // Prune implements api.Service.
