@@ -1,0 +1,365 @@
+#!/usr/bin/env bash
+# bench.sh: every figure of the project, each as a ratio against a baseline
+# measured in the same run, written to BENCHMARKS.md (regenerated).
+# Called by `make bench`; runs in about 10-15 minutes on 2 cores.
+#
+#   BENCH_QUICK=1       fewer iterations (a smoke run, minutes)
+#   GO_BENCHTIME=1x     -benchtime of the Go benchmarks
+#   ROLLBACKS=1000      rollbacks timed for the latency percentiles
+#
+# Nothing here fails because a piece is missing: a benchmark that another
+# package has not written yet, or a tool that is not installed, is listed
+# as "not measured" with the reason.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+export PATH="$REPO/.tools/bin:$PATH"
+OUT=$REPO/.bench
+RES=$OUT/results
+rm -rf "$OUT"
+mkdir -p "$OUT" "$RES" bin
+GO=${GO:-go}
+QUICK=${BENCH_QUICK:-}
+ROLLBACKS=${ROLLBACKS:-1000}
+DEPLOY_RUNS=5
+[ -n "$QUICK" ] && { ROLLBACKS=100; DEPLOY_RUNS=2; }
+SITE_SRC=/usr/share/doc/python3.11/html
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+have() { command -v "$1" >/dev/null 2>&1; }
+# figure KEY VALUE: one measured number, kept in results/figures.txt
+figure() { printf '%s=%s\n' "$1" "$2" >>"$RES/figures.txt"; }
+missing() { printf '%s\t%s\n' "$1" "$2" >>"$RES/missing.txt"; log "not measured: $1 ($2)"; }
+touch "$RES/figures.txt" "$RES/missing.txt"
+
+log "building bin/"
+$GO build -trimpath -o bin/releasectl ./cmd/releasectl || { echo "bench: cannot build releasectl" >&2; exit 1; }
+$GO build -trimpath -o bin/release-agent ./cmd/agent 2>/dev/null || log "bin/release-agent does not build yet"
+CTL=$REPO/bin/releasectl
+
+# ---------------------------------------------------------------- Go benchmarks
+log "Go benchmarks (go test -run '^\$' -bench . -benchtime ${GO_BENCHTIME:-1x} ./...)"
+timeout 600 $GO test -run '^$' -bench . -benchtime "${GO_BENCHTIME:-1x}" -timeout 10m ./... >"$OUT/gobench.txt" 2>&1
+grep -E '^(Benchmark|ok|FAIL|---|\s+\S+_test.go)' "$OUT/gobench.txt" >"$RES/gobench.txt" || true
+
+# ---------------------------------------------------------------- the real site
+if [ -d "$SITE_SRC" ]; then
+	log "copying $SITE_SRC"
+	cp -rL "$SITE_SRC" "$OUT/site"
+	SITE_FILES=$(find "$OUT/site" -type f | wc -l)
+	figure site_files "$SITE_FILES"
+	figure site_bytes "$(du -sb "$OUT/site" | cut -f1)"
+	tar -C "$OUT/site" -czf "$OUT/site.tar.gz" .
+	figure archive_bytes "$(stat -c %s "$OUT/site.tar.gz")"
+else
+	SITE_FILES=0
+	missing "deploy, disk, hashing, validation on a real site" "python3.11-doc not installed (apt-get install -y python3.11-doc)"
+fi
+
+hf() { hyperfine --style none --export-json "$@" >/dev/null 2>>"$OUT/hyperfine.log"; }
+# mean/median/p99 of a hyperfine JSON export (first command), in seconds
+stat_of() { python3 - "$1" "$2" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+t = sorted(r["times"])
+q = lambda p: t[min(len(t) - 1, int(p * len(t)))]
+print({"mean": r["mean"], "p50": q(0.50), "p99": q(0.99), "n": len(t)}[sys.argv[2]])
+EOF
+}
+
+# ---------------------------------------------------------------- rollback vs mv -T
+if have hyperfine && [ "$SITE_FILES" -gt 0 ]; then
+	log "rollback vs mv -T ($ROLLBACKS each)"
+	R=$OUT/rb-root
+	mkdir -p "$R"
+	V=$("$CTL" --root "$R" deploy "$OUT/site.tar.gz" --no-validate 2>/dev/null | tail -1)
+	cp -r "$OUT/site" "$OUT/site2" && echo "<!-- changed -->" >>"$OUT/site2/index.html"
+	W=$("$CTL" --root "$R" deploy "$OUT/site2" --no-validate 2>/dev/null | tail -1)
+	if [ -n "$V" ] && [ -n "$W" ]; then
+		# Every timed run is a real switch: the untimed prepare step goes
+		# back to V, the timed command rolls back to W.
+		hf "$RES/rollback.json" -N --warmup 3 --runs "$ROLLBACKS" \
+			--prepare "$CTL --root $R rollback --to $V" "$CTL --root $R rollback --to $W"
+		ln -sfn releases/"$V" "$R/mvbase"
+		hf "$RES/mv.json" -N --warmup 3 --runs "$ROLLBACKS" \
+			--prepare "ln -sfn releases/$W $R/mvnew" "mv -T $R/mvnew $R/mvbase"
+		if [ -s "$RES/rollback.json" ] && [ -s "$RES/mv.json" ]; then
+			figure rollback_mean "$(stat_of "$RES/rollback.json" mean)"
+			figure rollback_p50 "$(stat_of "$RES/rollback.json" p50)"
+			figure rollback_p99 "$(stat_of "$RES/rollback.json" p99)"
+			figure rollback_n "$(stat_of "$RES/rollback.json" n)"
+			figure mv_mean "$(stat_of "$RES/mv.json" mean)"
+			figure mv_p50 "$(stat_of "$RES/mv.json" p50)"
+			figure mv_p99 "$(stat_of "$RES/mv.json" p99)"
+		else
+			missing "rollback vs mv -T" "hyperfine failed (see .bench/hyperfine.log)"
+		fi
+	else
+		missing "rollback vs mv -T" "deploying the site failed"
+	fi
+elif ! have hyperfine; then
+	missing "rollback vs mv -T" "hyperfine not installed"
+fi
+
+# ---------------------------------------------------------------- deploy vs tar -x
+if have hyperfine && [ "$SITE_FILES" -gt 0 ]; then
+	log "deploy vs tar -xzf ($DEPLOY_RUNS each)"
+	D=$OUT/deploy-root T=$OUT/tar-dir
+	VALIDATE=""
+	mkdir -p "$D"
+	"$CTL" --root "$D" --json deploy "$OUT/site.tar.gz" >"$RES/deploy-first.json" 2>"$OUT/deploy-first.err"
+	rc=$?
+	if [ $rc = 3 ]; then
+		VALIDATE="--no-validate"
+		# with --json the error document is on stderr
+		why=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["message"])' "$OUT/deploy-first.err" 2>/dev/null ||
+			head -c 200 "$OUT/deploy-first.err")
+		figure deploy_validation "rejected by validation (exit 3: $why), so deploys are timed with --no-validate"
+		"$CTL" --root "$D" --json deploy "$OUT/site.tar.gz" --no-validate >"$RES/deploy-first.json" 2>>"$OUT/deploy-first.err"
+		rc=$?
+	fi
+	if [ $rc = 0 ]; then
+		hf "$RES/tar.json" -N --warmup 1 --runs "$DEPLOY_RUNS" \
+			--prepare "sh -c 'rm -rf $T && mkdir -p $T'" "tar -xzf $OUT/site.tar.gz -C $T"
+		hf "$RES/deploy.json" -N --warmup 1 --runs "$DEPLOY_RUNS" \
+			--prepare "sh -c 'rm -rf $D && mkdir -p $D'" "$CTL --root $D deploy $OUT/site.tar.gz $VALIDATE"
+		hf "$RES/deploy-bare.json" -N --warmup 1 --runs "$DEPLOY_RUNS" \
+			--prepare "sh -c 'rm -rf $D && mkdir -p $D'" "$CTL --root $D deploy $OUT/site.tar.gz --no-hash --no-validate"
+		figure tar_mean "$(stat_of "$RES/tar.json" mean)"
+		figure deploy_mean "$(stat_of "$RES/deploy.json" mean)"
+		figure deploy_bare_mean "$(stat_of "$RES/deploy-bare.json" mean)"
+		# stage timings of one more deploy, into a fresh root
+		rm -rf "$D" && mkdir -p "$D"
+		"$CTL" --root "$D" --json deploy "$OUT/site.tar.gz" $VALIDATE >"$RES/deploy-timings.json" 2>/dev/null
+		python3 - "$RES/deploy-timings.json" >>"$RES/figures.txt" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for t in d.get("timings", []):
+    print("stage_%s=%s" % (t["stage"], t["seconds"]))
+EOF
+	else
+		missing "deploy vs tar -x" "deploy of the site failed (exit $rc, see .bench/deploy-first.err)"
+	fi
+fi
+
+# ---------------------------------------------------------------- disk: 10 releases vs 1
+if [ "$SITE_FILES" -gt 0 ]; then
+	log "disk used by 10 releases, one file changed each time"
+	K=$OUT/disk-root
+	mkdir -p "$K"
+	cp -r "$OUT/site" "$OUT/site-k"
+	ok=1
+	for i in $(seq 1 10); do
+		echo "<!-- change $i -->" >>"$OUT/site-k/index.html"
+		"$CTL" --root "$K" deploy "$OUT/site-k" --keep 20 --no-validate >/dev/null 2>>"$OUT/disk.err" || { ok=0; break; }
+		[ "$i" = 1 ] && figure disk_one "$(du -sb "$K/releases" | cut -f1)"
+	done
+	if [ $ok = 1 ]; then
+		figure disk_ten "$(du -sb "$K/releases" | cut -f1)"
+		figure disk_ten_human "$(du -sh "$K/releases" | cut -f1)"
+		figure disk_releases "$(ls "$K/releases" | wc -l)"
+	else
+		missing "disk used by 10 releases" "a deploy failed (see .bench/disk.err)"
+	fi
+fi
+
+# ---------------------------------------------------------------- validate vs htmltest
+if [ "$SITE_FILES" -gt 0 ] && have htmltest && have hyperfine; then
+	log "validate vs htmltest"
+	cat >"$OUT/htmltest.yml" <<EOF
+DirectoryPath: $OUT/site
+CheckExternal: false
+IgnoreDirectoryMissingTrailingSlash: true
+OutputDir: $OUT/htmltest-out
+EOF
+	# Both exit non-zero on findings; time them regardless (-i).
+	hf "$RES/htmltest.json" -N -i --warmup 1 --runs 3 "htmltest -c $OUT/htmltest.yml"
+	# An empty root: nothing live to compare with (as htmltest has none).
+	mkdir -p "$OUT/val-root"
+	hf "$RES/validate.json" -N -i --warmup 1 --runs 3 "$CTL --root $OUT/val-root validate $OUT/site"
+	if [ -s "$RES/htmltest.json" ] && [ -s "$RES/validate.json" ]; then
+		figure htmltest_mean "$(stat_of "$RES/htmltest.json" mean)"
+		figure validate_mean "$(stat_of "$RES/validate.json" mean)"
+		rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+		figure htmltest_rss_kb "$(rss htmltest -c "$OUT/htmltest.yml")"
+		figure validate_rss_kb "$(rss "$CTL" --root "$OUT/val-root" validate "$OUT/site")"
+		"$CTL" --root "$OUT/val-root" validate "$OUT/site" >"$OUT/validate.txt" 2>&1
+		figure validate_exit "$?"
+	fi
+else
+	missing "validate vs htmltest" "htmltest (make tools), hyperfine or the site missing"
+fi
+
+# ---------------------------------------------------------------- S3 pull vs mc cp + tar -x
+# Measured when releasectl is built with source/s3 (s3:// sources).
+s3_linked() {
+	mkdir -p "$OUT/s3probe"
+	local msg
+	msg=$(AWS_ENDPOINT_URL=http://127.0.0.1:9 "$CTL" --root "$OUT/s3probe" stage s3://probe/x.tar.gz 2>&1)
+	[[ $msg != *"unsupported scheme"* ]]
+}
+if have minio && have mc && [ "$SITE_FILES" -gt 0 ] && s3_linked; then
+	log "S3 pull vs mc cp + tar -x"
+	MD=$OUT/minio
+	mkdir -p "$MD/data"
+	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	AK=bench$RANDOM$RANDOM SK=secret$RANDOM$RANDOM$RANDOM
+	MINIO_ROOT_USER=$AK MINIO_ROOT_PASSWORD=$SK MINIO_BROWSER=off HOME=$MD \
+		minio server --quiet --address 127.0.0.1:$PORT --console-address 127.0.0.1:0 "$MD/data" >"$MD/log" 2>&1 &
+	MPID=$!
+	for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$PORT/minio/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+	export MC_CONFIG_DIR=$MD/mc
+	mc alias set bench "http://127.0.0.1:$PORT" "$AK" "$SK" >/dev/null 2>&1
+	mc mb bench/site >/dev/null 2>&1 && mc cp "$OUT/site.tar.gz" bench/site/site.tar.gz >/dev/null 2>&1
+	S=$OUT/s3-root X=$OUT/s3-tar
+	hf "$RES/mc.json" -N --warmup 1 --runs "$DEPLOY_RUNS" \
+		--prepare "sh -c 'rm -rf $X && mkdir -p $X'" "sh -c 'mc cp -q bench/site/site.tar.gz $X/a.tgz >/dev/null && tar -xzf $X/a.tgz -C $X'"
+	AWS_ENDPOINT_URL=http://127.0.0.1:$PORT AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_REGION=us-east-1 \
+		hf "$RES/s3deploy.json" -N --warmup 1 --runs "$DEPLOY_RUNS" \
+		--prepare "sh -c 'rm -rf $S && mkdir -p $S'" "$CTL --root $S deploy s3://site/site.tar.gz --no-hash --no-validate"
+	kill "$MPID" 2>/dev/null; wait "$MPID" 2>/dev/null
+	if [ -s "$RES/mc.json" ] && [ -s "$RES/s3deploy.json" ]; then
+		figure mc_mean "$(stat_of "$RES/mc.json" mean)"
+		figure s3_mean "$(stat_of "$RES/s3deploy.json" mean)"
+	else
+		missing "S3 pull vs mc cp + tar -x" "a run failed (see .bench/hyperfine.log)"
+	fi
+else
+	missing "S3 pull vs mc cp + tar -x (CLI)" "needs minio and mc (make tools) and releasectl built with source/s3"
+fi
+
+# ---------------------------------------------------------------- load and swaps
+log "load under swaps (nginx, load client, wrk)"
+BENCH_RESULTS=$RES timeout 900 $GO test -count=1 -timeout 15m -run 'TestLoadSwapsHashed|TestLoadSwapsNoHash|TestLoadWrkThroughput' -v ./loadtest >"$OUT/loadtest.txt" 2>&1 ||
+	log "loadtest failed (see .bench/loadtest.txt)"
+
+# ---------------------------------------------------------------- BENCHMARKS.md
+log "writing BENCHMARKS.md"
+python3 - "$RES" "$OUT" >BENCHMARKS.md <<'EOF'
+import json, os, platform, re, subprocess, sys
+res, out = sys.argv[1], sys.argv[2]
+F = {}
+for line in open(os.path.join(res, "figures.txt")):
+    k, _, v = line.rstrip("\n").partition("=")
+    F[k] = v
+def num(k):
+    try: return float(F[k])
+    except (KeyError, ValueError): return None
+def sh(cmd):
+    try: return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except Exception: return "?"
+def ms(s): return "%.2f ms" % (s * 1e3)
+rows, notes = [], []
+def row(name, value, baseline, ratio, target, ok):
+    verdict = "—" if ok is None else ("meets" if ok else "**misses**")
+    rows.append("| %s | %s | %s | %s | %s | %s |" % (name, value, baseline, ratio, target, verdict))
+def miss(name, why): rows.append("| %s | not measured | | | | %s |" % (name, why))
+
+mem = sh("free -g | awk '/Mem:/{print $2\" GiB\"}'")
+cpu = sh("lscpu | sed -n 's/^Model name: *//p' | head -1")
+disk = sh("findmnt -no SOURCE,FSTYPE --target %s" % out)
+print("# Benchmarks\n")
+print("Regenerated by `make bench` (scripts/bench.sh); do not edit. Every figure is a ratio")
+print("against a baseline measured in the same run on the same machine.\n")
+print("## Machine\n")
+print("| | |\n|---|---|")
+print("| CPUs (nproc) | %s |" % sh("nproc"))
+print("| CPU | %s |" % (cpu or "?"))
+print("| memory | %s |" % mem)
+print("| kernel | %s |" % platform.release())
+print("| disk (benchmark directory) | %s |" % disk)
+print("| Go | %s |" % sh("go version"))
+print("| date | %s |" % sh("date -u +%Y-%m-%dT%H:%MZ"))
+if "site_files" in F:
+    print("\nReal site: python3.11-doc HTML (`cp -rL`), %s files, %.1f MB; tar.gz %.1f MB.\n" % (
+        F["site_files"], num("site_bytes") / 1e6, num("archive_bytes") / 1e6))
+
+print("## Against baselines\n")
+print("| figure | value | baseline | ratio | target | |")
+print("|---|---|---|---|---|---|")
+rb, mv = num("rollback_mean"), num("mv_mean")
+if rb and mv:
+    r = rb / mv
+    row("`releasectl rollback` (whole process, mean of %s)" % F.get("rollback_n"), ms(rb), "`mv -T` of a symlink: " + ms(mv), "%.2f×" % r, "≤ 3× mv -T", r <= 3)
+    row("rollback latency p50 / p99", "%s / %s" % (ms(num("rollback_p50")), ms(num("rollback_p99"))), "mv -T p50 / p99: %s / %s" % (ms(num("mv_p50")), ms(num("mv_p99"))), "%.2f× / %.2f×" % (num("rollback_p50") / num("mv_p50"), num("rollback_p99") / num("mv_p99")), "", None)
+else:
+    miss("rollback vs mv -T", "see below")
+dp, tr = num("deploy_mean"), num("tar_mean")
+if dp and tr:
+    r = dp / tr
+    row("`releasectl deploy site.tar.gz` (fresh root)", ms(dp), "`tar -xzf`: " + ms(tr), "%.2f×" % r, "≤ 1.5× tar -x", r <= 1.5)
+    b = num("deploy_bare_mean")
+    row("deploy --no-hash --no-validate", ms(b), "`tar -xzf`: " + ms(tr), "%.2f×" % (b / tr), "", None)
+    h = num("stage_hash")
+    if h is not None:
+        row("hashing stage of that deploy", ms(h), "`tar -xzf`: " + ms(tr), "%.0f%%" % (100 * h / tr), "≤ 50% of tar -x", h / tr <= 0.5)
+    stages = ", ".join("%s %s" % (k[6:], ms(float(v))) for k, v in F.items() if k.startswith("stage_"))
+    notes.append("Stages of one deploy of the site: " + stages + ".")
+    if "deploy_validation" in F: notes.append("Validation of the site: " + F["deploy_validation"] + ".")
+else:
+    miss("deploy vs tar -x", "see below")
+one, ten = num("disk_one"), num("disk_ten")
+if one and ten:
+    r = ten / one
+    row("disk of 10 releases, one file changed each (`du`, hardlinks once)", "%.1f MB (%s)" % (ten / 1e6, F.get("disk_ten_human")), "one release: %.1f MB" % (one / 1e6), "%.3f×" % r, "≤ 1.15× one", r <= 1.15)
+else:
+    miss("disk of 10 releases", "see below")
+va, ht = num("validate_mean"), num("htmltest_mean")
+if va and ht:
+    r = ht / va
+    row("`releasectl validate` of the site", ms(va), "htmltest: " + ms(ht), "%.1f× faster" % r, "≥ 4× faster", r >= 4)
+    notes.append("`releasectl validate` of the site exited %s (3: findings reported; both tools report the site's file: URLs)." % F.get("validate_exit", "?"))
+    vr, hr = num("validate_rss_kb"), num("htmltest_rss_kb")
+    if vr and hr:
+        row("validate peak RSS", "%.0f MB" % (vr / 1024), "htmltest: %.0f MB" % (hr / 1024), "%.2f of it" % (vr / hr), "≤ 1/10 of htmltest", vr / hr <= 0.1)
+else:
+    miss("validate vs htmltest", "see below")
+s3, mc = num("s3_mean"), num("mc_mean")
+if s3 and mc:
+    r = s3 / mc
+    row("`releasectl deploy s3://…` (--no-hash --no-validate)", ms(s3), "`mc cp` + `tar -x`: " + ms(mc), "%.2f×" % r, "≤ 1.2×", r <= 1.2)
+else:
+    miss("S3 pull vs mc cp + tar -x (CLI)", "see below")
+print("\n".join(rows))
+
+# load tests
+def load(name):
+    p = os.path.join(res, name + ".json")
+    return json.load(open(p)) if os.path.exists(p) else None
+print("\n## Under load (nginx on 127.0.0.1, root at ROOT/current, open_file_cache off)\n")
+lh, ln, wk = load("loadtest-hashed"), load("loadtest-no-hash"), load("wrk")
+if lh or ln:
+    print("| run | swaps | page loads | requests | non-2xx | connection errors | mixed pages | crossed a swap |")
+    print("|---|---|---|---|---|---|---|---|")
+    for l in (lh, ln):
+        if not l: continue
+        r = l["result"]
+        print("| %s | %d | %d | %d | %d | %d | %d | %d |" % (l["mode"], l["swaps"], r["page_loads"], r["requests"], r["non_2xx"], r["conn_errors"], r["mixed_pages"], r["crossed_swaps"]))
+    print("\nTargets: 0 non-2xx, 0 connection errors, 0 mixed pages with hashing; without hashing mixed pages are expected (that is what hashing fixes).")
+else:
+    print("Load runs not measured (see .bench/loadtest.txt).")
+if wk:
+    print("\nwrk (%ds, 1 thread, 8 connections, one page): %.0f req/s quiet, %.0f req/s during %d deploys/rollbacks: **%.2f×** of quiet throughput; errors %d / %d." % (
+        wk["seconds"], wk["quiet"]["requests_sec"], wk["swapping"]["requests_sec"], wk["swaps_during"], wk["ratio"],
+        wk["quiet"]["non_2xx_3xx"] + wk["quiet"]["socket_errors"], wk["swapping"]["non_2xx_3xx"] + wk["swapping"]["socket_errors"]))
+
+# Go benchmarks
+print("\n## Go benchmarks\n")
+gb = open(os.path.join(res, "gobench.txt")).read() if os.path.exists(os.path.join(res, "gobench.txt")) else ""
+lines = [l for l in gb.splitlines() if l.startswith("Benchmark")]
+if lines:
+    print("`go test -run '^$' -bench . ./...`; custom metrics are ratios or times against the baseline named in the unit.\n")
+    print("```\n" + "\n".join(lines) + "\n```")
+else:
+    print("No Go benchmark ran (see .bench/gobench.txt).")
+fails = [l for l in gb.splitlines() if l.startswith("FAIL") or l.startswith("--- SKIP") or l.startswith("--- FAIL")]
+if fails:
+    print("\nPackages whose benchmarks failed or skipped:\n\n```\n" + "\n".join(fails[:30]) + "\n```")
+
+miss_lines = [l.split("\t", 1) for l in open(os.path.join(res, "missing.txt")).read().splitlines() if l]
+if miss_lines or notes:
+    print("\n## Notes\n")
+    for n in notes: print("- " + n)
+    for k, why in miss_lines: print("- Not measured: %s: %s." % (k, why))
+EOF
+log "done: BENCHMARKS.md"
