@@ -2,6 +2,7 @@ package crashtest
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -196,15 +197,44 @@ func TestCrashKillDeploy(t *testing.T) {
 	hit := map[string][2]int{} // stage -> killed, finished first
 	tally := map[string]int{}
 	scale := 1.0
+	_, _, ptyErr := openPTY()
+	if ptyErr != nil {
+		t.Logf("no pseudo-terminal (%v): aiming by time instead of by progress line", ptyErr)
+	}
 	for i := range kills {
-		// Deploys get faster or slower with the machine's load: scale
-		// the windows by the last deploy that finished before its
-		// signal.
 		w := ws[i%len(ws)]
-		at := time.Duration(scale * (float64(w.start) + rng.Float64()*float64(w.end-w.start)))
-		killed, out, took := killAt(t, at, "--root", root, "deploy", archives[i%2], "--keep", "2")
-		if !killed {
-			scale = float64(took) / float64(wall)
+		var killed bool
+		var out, what string
+		if ptyErr == nil {
+			// Aim by the progress line: kill a uniformly random time
+			// into the stage's median duration after it starts. Pruning
+			// has no progress line: it follows activation.
+			stage, off := w.stage, rng.Float64()*float64(w.end-w.start)
+			if stage == "prune" {
+				stage = "activate"
+				for _, v := range ws {
+					if v.stage == "activate" {
+						off += float64(v.end - v.start)
+					}
+				}
+			}
+			var seenStage bool
+			killed, seenStage, out = killInStage(t, stage, time.Duration(off), "--root", root, "deploy", archives[i%2], "--keep", "2")
+			what = fmt.Sprintf("kill %d, %v into %s", i, time.Duration(off), w.stage)
+			if !seenStage {
+				t.Logf("kill %d: stage %s never showed on the progress line", i, stage)
+			}
+		} else {
+			// Deploys get faster or slower with the machine's load:
+			// scale the windows by the last deploy that finished before
+			// its signal.
+			at := time.Duration(scale * (float64(w.start) + rng.Float64()*float64(w.end-w.start)))
+			var took time.Duration
+			killed, out, took = killAt(t, at, "--root", root, "deploy", archives[i%2], "--keep", "2")
+			if !killed {
+				scale = float64(took) / float64(wall)
+			}
+			what = fmt.Sprintf("kill %d at %v aimed at %s", i, at, w.stage)
 		}
 		h := hit[w.stage]
 		if killed {
@@ -216,10 +246,10 @@ func TestCrashKillDeploy(t *testing.T) {
 			}
 		}
 		hit[w.stage] = h
-		rec := afterKill(t, root, "kill "+strconv.Itoa(i)+" aimed at "+w.stage+" at "+at.String(), seen, tally)
+		rec := afterKill(t, root, what, seen, tally)
 		// Aimed after the commit but the staging tree was still there:
 		// this run was slower than the windows say.
-		if killed && (w.stage == "commit" || w.stage == "activate" || w.stage == "prune") &&
+		if ptyErr != nil && killed && (w.stage == "commit" || w.stage == "activate" || w.stage == "prune") &&
 			len(rec) > 0 && strings.Contains(rec[0], "staging tree") {
 			scale *= 1.15
 		}
