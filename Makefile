@@ -29,8 +29,8 @@ all: build
 
 build:
 	@mkdir -p bin
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/releasectl ./cmd/releasectl
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/release-agent ./cmd/agent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o bin/releasectl ./cmd/releasectl
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o bin/release-agent ./cmd/agent
 
 demo: build
 	@bash scripts/demo.sh

@@ -82,7 +82,8 @@ type cmd struct {
 	g    globals
 	o    verbOpts
 	svc  api.Service
-	note string // how the service was reached, for people
+	args []string // the command line, for handing over to the S3 helper
+	note string   // how the service was reached, for people
 }
 
 func (c *cmd) target() api.Target { return api.Target{Root: c.g.root, Site: c.g.site} }
@@ -93,7 +94,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
-	c := &cmd{env: env}
+	c := &cmd{env: env, args: args}
 	name, rest := splitVerb(args)
 	v := findVerb(name)
 	fs := pflag.NewFlagSet("releasectl", pflag.ContinueOnError)

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/service"
 )
 
 var verbs = []verb{
@@ -171,6 +172,9 @@ func deployFlags(fs *pflag.FlagSet, o *verbOpts) {
 }
 
 func (c *cmd) deploy(ctx context.Context, src string, activate bool) (any, error) {
+	if _, direct := c.svc.(*service.Local); direct && needsS3Helper(src) {
+		return nil, execS3Helper(c.args)
+	}
 	r, err := c.svc.Deploy(ctx, api.DeployRequest{Target: c.target(), Source: src, SHA256: c.o.sha256,
 		Activate: activate, NoHash: c.o.noHash, NoVerify: c.o.noVerify, Keep: c.o.keep, Wait: c.g.wait})
 	if err != nil {

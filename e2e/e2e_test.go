@@ -35,6 +35,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building releasectl: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	// release-agent beside releasectl: it runs s3:// deploys for it.
+	out, err = exec.Command("go", append([]string{"build"}, append(buildFlags(), "-o", filepath.Join(dir, "release-agent"), "../cmd/agent")...)...).CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building release-agent: %v\n%s", err, out)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

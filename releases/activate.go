@@ -38,7 +38,9 @@ func (s *Store) pushLive(id string) error {
 	if len(ls.History) > maxHistory {
 		ls.History = ls.History[len(ls.History)-maxHistory:]
 	}
-	return writeJSONAtomic(s.state(liveName), ls)
+	// Not fsynced: after a power loss Recover re-derives the last entry
+	// from where current points (see recover).
+	return writeJSONReplace(s.state(liveName), ls)
 }
 
 // Previous returns the release a rollback would go to: the most recent
@@ -131,8 +133,12 @@ func (s *Store) activate(id string, o ActivateOptions, ev string) (from string, 
 	if ev == EvActivated {
 		rec.Bad = ""
 	}
-	if err := s.PutRecord(rec); err != nil {
-		errs = append(errs, err)
+	// The activation time is informational: atomic, not fsynced. (A
+	// cleared bad mark is re-set by nothing, so losing it is harmless.)
+	if err := s.checkLocked(); err == nil {
+		if err := writeJSONReplace(s.recordPath(rec.ID), rec); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := s.Append(Event{Event: ev, Release: id, From: from, Who: o.Who, Detail: o.Reason,
 		Source: rec.Source.Spec, SHA256: rec.Source.SHA256}); err != nil {

@@ -20,7 +20,11 @@
 // # Guarantees
 //
 // current changes only by symlink.Replace (rename of a fresh link, then
-// fsync of ROOT). A release tree appears in releases/ only by rename from
+// fsync of ROOT), and every switch is then appended to the fsynced journal:
+// those two fsyncs are what a switch costs. Records, manifests and next-id
+// are written atomically and durably; live.json and a record's activation
+// time are written atomically but not fsynced, because Recover re-derives
+// the former from the current symlink and the latter is informational. A release tree appears in releases/ only by rename from
 // staging, after a syncfs(2) made its data durable, and before its record
 // is written; a tree without a record is a leftover of a killed process and
 // is removed by Recover. Release ids come from next-id, which is written
@@ -171,6 +175,19 @@ func (s *Store) Current() (string, error) {
 // rename, then fsyncs the directory: readers see the old or the new file,
 // and the new one survives a crash once this returns.
 func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
+	return writeFile(path, data, perm, true)
+}
+
+// writeFileReplace is writeFileAtomic without the fsyncs: still atomic for
+// readers (rename), but a power loss may bring back the old file. It is
+// used only for state that recovery re-derives (live.json from the
+// current symlink) or that is cosmetic (an activation time), to keep the
+// fsyncs of a switch to the two that matter: ROOT and the journal.
+func writeFileReplace(path string, data []byte, perm fs.FileMode) error {
+	return writeFile(path, data, perm, false)
+}
+
+func writeFile(path string, data []byte, perm fs.FileMode, durable bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-")
 	if err != nil {
@@ -190,8 +207,10 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
 	if err := f.Chmod(perm); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", path, err)
+	if durable {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("fsync %s: %w", path, err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
@@ -200,6 +219,9 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
 		return err
 	}
 	ok = true
+	if !durable {
+		return nil
+	}
 	return symlink.SyncDir(dir)
 }
 
@@ -209,6 +231,14 @@ func writeJSONAtomic(path string, v any) error {
 		return err
 	}
 	return writeFileAtomic(path, append(b, '\n'), 0o644)
+}
+
+func writeJSONReplace(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileReplace(path, append(b, '\n'), 0o644)
 }
 
 func readJSON(path string, v any) error {

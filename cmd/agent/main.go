@@ -8,7 +8,11 @@ import (
 	"os/signal"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/example/release-agent/cli"
 	"github.com/example/release-agent/daemon"
+	_ "github.com/example/release-agent/source/s3" // s3:// sources
 )
 
 // version is set at build time: -ldflags '-X main.version=1.2.3'.
@@ -17,5 +21,14 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// `release-agent ctl ARGS` is releasectl with the S3 source linked in:
+	// releasectl hands s3:// deploys to it when no daemon runs, so that
+	// releasectl itself stays small and starts fast (see cli.S3Helper).
+	if len(os.Args) > 1 && os.Args[1] == "ctl" {
+		_, err := unix.IoctlGetTermios(int(os.Stderr.Fd()), unix.TCGETS)
+		code := cli.Run(ctx, os.Args[2:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: err == nil})
+		stop()
+		os.Exit(code)
+	}
 	os.Exit(daemon.Main(ctx, os.Args[1:], version, os.Stdout, os.Stderr))
 }

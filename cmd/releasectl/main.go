@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/example/release-agent/cli"
-	_ "github.com/example/release-agent/source/s3" // s3://bucket/key and s3://bucket/prefix/ sources
 )
 
 func main() {
