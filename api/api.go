@@ -152,6 +152,9 @@ type DeployRequest struct {
 	NoVerify bool          `json:"no_validate,omitempty"`
 	Keep     int           `json:"keep,omitempty"` // 0: the site's default
 	Wait     time.Duration `json:"wait,omitempty"` // how long to wait for the lock
+	// Timeout bounds the whole deploy (0: none); a deploy that runs out
+	// fails and changes nothing, like any other failure.
+	Timeout time.Duration `json:"timeout,omitempty"`
 }
 
 // DeployResult is the document of `deploy` and `stage`.

@@ -74,6 +74,7 @@ type verbOpts struct {
 	dryRun   bool
 	reason   string
 	allow    string
+	timeout  time.Duration
 }
 
 // cmd is one invocation.
@@ -156,7 +157,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 // the value of a global flag that takes one.
 func splitVerb(args []string) (string, []string) {
 	valued := map[string]bool{"--root": true, "--site": true, "--config": true, "--socket": true, "--wait": true,
-		"--sha256": true, "--keep": true, "--to": true, "--limit": true, "-n": true, "--reason": true, "--allow": true}
+		"--timeout": true, "--sha256": true, "--keep": true, "--to": true, "--limit": true, "-n": true, "--reason": true, "--allow": true}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {

@@ -169,6 +169,7 @@ func deployFlags(fs *pflag.FlagSet, o *verbOpts) {
 	fs.BoolVar(&o.noHash, "no-hash", false, "do not rename assets to content-hashed names")
 	fs.BoolVar(&o.noVerify, "no-validate", false, "skip validation (links, assets, size budgets)")
 	fs.IntVar(&o.keep, "keep", 0, "after activating, keep the `N` newest releases (default: the site's keep, 5)")
+	fs.DurationVar(&o.timeout, "timeout", time.Hour, "give up after `DURATION` (a stalled download, a huge artifact); nothing changes")
 }
 
 func (c *cmd) deploy(ctx context.Context, src string, activate bool) (any, error) {
@@ -176,7 +177,7 @@ func (c *cmd) deploy(ctx context.Context, src string, activate bool) (any, error
 		return nil, execS3Helper(c.args)
 	}
 	r, err := c.svc.Deploy(ctx, api.DeployRequest{Target: c.target(), Source: src, SHA256: c.o.sha256,
-		Activate: activate, NoHash: c.o.noHash, NoVerify: c.o.noVerify, Keep: c.o.keep, Wait: c.g.wait})
+		Activate: activate, NoHash: c.o.noHash, NoVerify: c.o.noVerify, Keep: c.o.keep, Wait: c.g.wait, Timeout: c.o.timeout})
 	if err != nil {
 		return nil, err
 	}

@@ -273,3 +273,19 @@ func TestPlainCurrentDirectoryRefused(t *testing.T) {
 
 // buildFlags lets a developer pass extra go build flags (E2E_BUILDFLAGS).
 func buildFlags() []string { return strings.Fields(os.Getenv("E2E_BUILDFLAGS")) }
+
+func TestDeployTimeoutChangesNothing(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "root")
+	os.Mkdir(root, 0o755)
+	mustCtl(t, "--root", root, "deploy", siteArchive(t, "one", nil))
+	r := ctl(t, "--root", root, "deploy", siteArchive(t, "two", nil), "--timeout", "1ns")
+	if r.code != 1 || !strings.Contains(r.stderr, "timed out after 1ns") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if l, _ := os.Readlink(filepath.Join(root, "current")); l != "releases/v1" {
+		t.Fatalf("current -> %s", l)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "state", "staging")); len(ents) != 0 {
+		t.Fatalf("staging left behind: %v", ents)
+	}
+}

@@ -197,6 +197,11 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 	}
 	w.ID, w.Dir = st.ID, st.Dir
 	fail := func(status releases.Status, err error) (*releases.Record, error) {
+		// A cancelled or timed-out deploy says why (the cause), not only
+		// "context deadline exceeded" from deep in a stage.
+		if c := context.Cause(ctx); c != nil && !errors.Is(err, c) {
+			err = fmt.Errorf("%v: %w", c, err)
+		}
 		if derr := st.Discard(status, w.Record, err); derr != nil {
 			err = fmt.Errorf("%w (and cleaning up failed: %v)", err, derr)
 		}
@@ -242,7 +247,7 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 	ss := sw.Stats()
 	w.Record.LinkedFiles, w.Record.LinkedBytes = int(ss.LinkedFiles), ss.LinkedBytes
 	res.Timings = append(res.Timings, Timing{"fetch", time.Since(t)})
-	if err := ctx.Err(); err != nil {
+	if err := context.Cause(ctx); err != nil {
 		return fail(releases.StatusFailed, err)
 	}
 
@@ -252,7 +257,7 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 		err := sg.Run(ctx, w)
 		res.Timings = append(res.Timings, Timing{sg.Name(), time.Since(t)})
 		if err == nil {
-			err = ctx.Err()
+			err = context.Cause(ctx)
 		}
 		if err != nil {
 			status := releases.StatusFailed

@@ -159,6 +159,11 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 	if err != nil {
 		return nil, err
 	}
+	if req.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, req.Timeout, fmt.Errorf("deploy timed out after %s (--timeout)", req.Timeout))
+		defer cancel()
+	}
 	keep := req.Keep
 	if keep == 0 {
 		keep = site.Keep
