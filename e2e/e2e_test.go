@@ -270,7 +270,6 @@ func TestPlainCurrentDirectoryRefused(t *testing.T) {
 	}
 }
 
-
 // buildFlags lets a developer pass extra go build flags (E2E_BUILDFLAGS).
 func buildFlags() []string { return strings.Fields(os.Getenv("E2E_BUILDFLAGS")) }
 
