@@ -95,6 +95,9 @@ func Open(root string) (*Store, error) {
 		return nil, err
 	}
 	fi, err := os.Stat(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("release root %s does not exist (create it first: mkdir -p %s): %w", abs, abs, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("release root %s: %w", abs, err)
 	}
