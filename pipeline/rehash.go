@@ -62,8 +62,14 @@ func (w *Work) rehash(paths []string) error {
 				}
 			}
 			if le := live[sum]; le != nil && le.Mode == mode && w.LiveDir != "" {
-				if err := relink(filepath.Join(w.LiveDir, filepath.FromSlash(le.Path)), full); err != nil {
+				linked, err := relink(filepath.Join(w.LiveDir, filepath.FromSlash(le.Path)), full)
+				if err != nil {
 					return fmt.Errorf("%s: %w", p, err)
+				}
+				if linked {
+					// Pages that equal live only after hashing rewrote them.
+					w.Record.LinkedFiles++
+					w.Record.LinkedBytes += n
 				}
 			}
 		default:
@@ -91,23 +97,24 @@ func (w *Work) rehash(paths []string) error {
 }
 
 // relink replaces dst by a hardlink of src, atomically (link to a
-// temporary name, rename over dst). Already the same file: nothing to do.
-func relink(src, dst string) error {
+// temporary name, rename over dst), and reports whether it did. Already
+// the same file: nothing to do.
+func relink(src, dst string) (bool, error) {
 	a, err1 := os.Stat(src)
 	b, err2 := os.Stat(dst)
 	if err1 == nil && err2 == nil && os.SameFile(a, b) {
-		return nil
+		return false, nil
 	}
 	tmp := dst + ".tmp-relink"
 	os.Remove(tmp)
 	if err := os.Link(src, tmp); err != nil {
-		return err
+		return false, err
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		os.Remove(tmp)
-		return err
+		return false, err
 	}
-	return nil
+	return true, nil
 }
 
 func exists(dir, rel string) bool {

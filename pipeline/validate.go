@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/example/release-agent/hashassets"
+	"github.com/example/release-agent/releases"
 	"github.com/example/release-agent/validate"
 )
 
@@ -34,6 +36,8 @@ func (v ValidateStage) Run(ctx context.Context, w *Work) error {
 	}
 	if m, ok := w.Extras[liveLogicalKey].(map[string]string); ok {
 		opts.LiveLogical = m
+	} else if w.Live != "" {
+		opts.LiveLogical = LogicalNames(w.Store, w.Live)
 	}
 	delete(w.Extras, logicalKey)
 	delete(w.Extras, liveLogicalKey)
@@ -47,6 +51,20 @@ func (v ValidateStage) Run(ctx context.Context, w *Work) error {
 		return &RejectedError{Stage: "validate", Report: rep, Reason: summary(rep)}
 	}
 	return nil
+}
+
+// LogicalNames returns the hashed -> logical name map of release id (nil
+// if it was not hashed), for comparing sizes by logical path.
+func LogicalNames(s *releases.Store, id string) map[string]string {
+	var m hashassets.Manifest
+	if err := s.Extra(id, "hashes", &m); err != nil {
+		return nil
+	}
+	out := make(map[string]string, len(m.Assets))
+	for _, a := range m.Assets {
+		out[a.Hashed] = a.Logical
+	}
+	return out
 }
 
 // Keys of Work.Extras that carry hashed→logical name maps from the hash

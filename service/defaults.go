@@ -54,6 +54,7 @@ func init() {
 				if m, err := s.Manifest(cur); err == nil {
 					opts.LiveManifest = m
 				}
+				opts.LiveLogical = pipeline.LogicalNames(s, cur)
 				rep, err = validate.Check(ctx, os.DirFS(dir), os.DirFS(s.Dir(cur)), opts)
 				if err != nil {
 					return nil, err
