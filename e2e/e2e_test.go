@@ -124,6 +124,7 @@ var normalizers = []struct {
 	{regexp.MustCompile(`"(seconds|pid|uid)": [0-9.e-]+`), `"$1": N`},
 	{regexp.MustCompile(`"user": "[^"]*"`), `"user": "USER"`},
 	{regexp.MustCompile(`"sha256": "[0-9a-f]{64}"`), `"sha256": "SHA256"`},
+	{regexp.MustCompile(`("sha256": "SHA256",\s+"size": )\d+`), `${1}N`}, // compressed size: gzip-version dependent
 	{regexp.MustCompile(`"(disk_bytes|logical_bytes)": \d+`), `"$1": N`},
 	{regexp.MustCompile(`/tmp/[^"]*?/(\d+/)?(site-[a-z0-9]+\.tar\.gz|root)`), `TMP/$2`},
 }
