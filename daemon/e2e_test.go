@@ -35,16 +35,10 @@ import (
 )
 
 // need returns tool's path, or skips (outside CI) / fails (in CI).
+// need returns the path of tool, or skips (fails in CI) when it is missing.
 func need(t *testing.T, tool string) string {
 	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", tool, err)
-		}
-		t.Skipf("%s not installed: %v", tool, err)
-	}
-	return p
+	return testenv.Command(t, tool)
 }
 
 func needRoot(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/example/release-agent/internal/testenv"
 )
 
 var units = []string{"release-agent.service", "release-agent.socket", "release-agent-webhook.socket"}
@@ -20,14 +22,7 @@ var units = []string{"release-agent.service", "release-agent.socket", "release-a
 // need returns the path of tool, or skips (fails in CI) when it is missing.
 func need(t *testing.T, tool string) string {
 	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", tool, err)
-		}
-		t.Skipf("%s not installed: %v", tool, err)
-	}
-	return p
+	return testenv.Command(t, tool)
 }
 
 // unitDir copies the units into a temporary directory with ExecStart

@@ -85,6 +85,18 @@ func Tool(t testing.TB, name string) string {
 	return p
 }
 
+// Command returns the path of a system tool from Debian's packages (nginx,
+// sshd, systemd-analyze...): a missing one skips the test outside CI, naming
+// it and `sudo make deps`, and fails it when CI is set.
+func Command(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, fmt.Sprintf("%s not installed (sudo make deps): %v", name, err))
+	}
+	return p
+}
+
 // Missing skips the test (or fails it when CI is set) because something the
 // test needs is not installed; msg names it.
 func Missing(t testing.TB, msg string) {
