@@ -43,9 +43,12 @@ func (s *Store) NextID() (string, error) {
 	return FormatID(n), nil
 }
 
-// reserveSeen makes next-id greater than every id seen on disk.
+// reserveSeen makes next-id greater than every id of a tree recovery may
+// delete (releases/ and staging/). Records and manifests are written after
+// their id was reserved, so they need no scan here; NextID scans them too.
+// It runs on every lock, so it reads only those two directories.
 func (s *Store) reserveSeen() error {
-	hi, err := s.maxSeenID()
+	hi, err := s.maxIDIn(filepath.Join(s.Root, ReleasesDir), s.state(stagingDir))
 	if err != nil || hi == 0 {
 		return err
 	}
@@ -60,8 +63,13 @@ func (s *Store) reserveSeen() error {
 // maxSeenID is the highest id with a tree, a record, a manifest or a
 // staging directory: a second line of defence behind next-id.
 func (s *Store) maxSeenID() (int64, error) {
+	return s.maxIDIn(filepath.Join(s.Root, ReleasesDir), s.state(recordsDir), s.state(stagingDir), s.state(manifestsDir))
+}
+
+// maxIDIn returns the highest vN among the entries (vN or vN.json) of dirs.
+func (s *Store) maxIDIn(dirs ...string) (int64, error) {
 	var hi int64
-	for _, d := range []string{filepath.Join(s.Root, ReleasesDir), s.state(recordsDir), s.state(stagingDir), s.state(manifestsDir)} {
+	for _, d := range dirs {
 		ents, err := os.ReadDir(d)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return 0, err
