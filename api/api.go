@@ -83,10 +83,6 @@ func ErrorOf(err error) *Error {
 		e.Code, e.Exit = "usage", ExitUsage
 	case errors.Is(err, ErrRejected):
 		e.Code, e.Exit = "rejected", ExitRejected
-		var r interface{ ReportDoc() any }
-		if errors.As(err, &r) {
-			e.Report = r.ReportDoc()
-		}
 	case errors.Is(err, ErrNotFound), errors.Is(err, releases.ErrNoRelease):
 		e.Code = "not_found"
 	case errors.Is(err, ErrLocked):

@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/client"
+	"github.com/example/release-agent/config"
 	"github.com/example/release-agent/service"
 )
 
@@ -84,7 +86,6 @@ type cmd struct {
 	o    verbOpts
 	svc  api.Service
 	args []string // the command line, for handing over to the S3 helper
-	note string   // how the service was reached, for people
 }
 
 func (c *cmd) target() api.Target { return api.Target{Root: c.g.root, Site: c.g.site} }
@@ -227,26 +228,22 @@ func (c *cmd) connect(ctx context.Context, v *verb) error {
 		c.svc = local
 		return nil
 	}
-	if Dial != nil {
-		svc, err := Dial(ctx, c.g.socket)
-		if err == nil {
-			c.svc, c.note = svc, "daemon"
-			return nil
-		}
-		if !errors.Is(err, ErrNoDaemon) {
-			return err
-		}
-		if c.g.site == "" && c.g.config == DefaultConfig && !fileExists(c.g.config) {
-			return api.Usagef("no --root given and release-agent is not running (%v); give --root DIR to work on a release root directly", err)
-		}
-		if !c.g.json {
-			fmt.Fprintf(c.env.Stderr, "releasectl: release-agent is not running (%v); working on the store directly\n", err)
-		}
+	d := &client.Client{Socket: c.g.socket}
+	_, err := d.Ping(ctx)
+	if err == nil {
+		c.svc = d
+		return nil
 	}
-	if LoadSites == nil {
-		return api.Usagef("give --root DIR (this build cannot read %s)", c.g.config)
+	if !errors.Is(err, client.ErrNoDaemon) {
+		return err
 	}
-	sites, err := LoadSites(c.g.config)
+	if c.g.site == "" && c.g.config == DefaultConfig && !fileExists(c.g.config) {
+		return api.Usagef("no --root given and release-agent is not running (%v); give --root DIR to work on a release root directly", err)
+	}
+	if !c.g.json {
+		fmt.Fprintf(c.env.Stderr, "releasectl: release-agent is not running (%v); working on the store directly\n", err)
+	}
+	sites, err := config.LoadSites(c.g.config)
 	if err != nil {
 		return err
 	}
@@ -254,19 +251,6 @@ func (c *cmd) connect(ctx context.Context, v *verb) error {
 	c.svc = local
 	return nil
 }
-
-// Hooks wired by cmd/releasectl (keeps this package free of the daemon's
-// client and config packages until they exist).
-var (
-	// Dial returns a client of the daemon at socket, or an error wrapping
-	// ErrNoDaemon if none is listening.
-	Dial func(ctx context.Context, socket string) (api.Service, error)
-	// LoadSites reads the sites of a configuration file.
-	LoadSites func(path string) (map[string]*service.Site, error)
-)
-
-// ErrNoDaemon means no daemon listens on the socket.
-var ErrNoDaemon = errors.New("release-agent is not running")
 
 func defaultSocket() string {
 	if s := os.Getenv("RELEASE_AGENT_SOCKET"); s != "" {

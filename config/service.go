@@ -45,7 +45,7 @@ func (c *Config) ServiceSites() map[string]*service.Site {
 }
 
 // LoadSites reads the configuration at path and returns its sites, for
-// releasectl's cli.LoadSites hook.
+// releasectl when no daemon is running.
 func LoadSites(path string) (map[string]*service.Site, error) {
 	c, err := Load(path)
 	if err != nil {

@@ -73,9 +73,6 @@ func (e *RejectedError) Error() string {
 }
 func (e *RejectedError) Unwrap() error { return ErrRejected }
 
-// ReportDoc returns the report for the API's error document.
-func (e *RejectedError) ReportDoc() any { return e.Report }
-
 // Request is one deploy.
 type Request struct {
 	Source   string

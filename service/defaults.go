@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"io/fs"
 	"os"
 
 	"github.com/example/release-agent/api"
@@ -31,43 +32,39 @@ func (p *Policy) validateOptions() validate.Options {
 	return validate.DefaultOptions()
 }
 
-func init() {
-	DefaultStages = func(site *Site, req api.DeployRequest) []pipeline.Stage {
-		var st []pipeline.Stage
-		if !req.NoHash && !site.Policy.noHash() {
-			st = append(st, hashStage(site)...)
-		}
-		if !req.NoVerify && !site.Policy.noVerify() {
-			st = append(st, pipeline.ValidateStage{Options: site.Policy.validateOptions()})
-		}
-		return st
+// stages returns the stages between extraction and commit of a deploy:
+// hashing and validation, unless the request or the site's policy turns
+// them off.
+func stages(site *Site, req api.DeployRequest) []pipeline.Stage {
+	var st []pipeline.Stage
+	if !req.NoHash && !site.Policy.noHash() {
+		st = append(st, hashStage(site)...)
 	}
-	DefaultBeforeSwitch = func(s *releases.Store) releases.Hook {
-		return pipeline.CarryOnSwitch(context.Background(), s)
+	if !req.NoVerify && !site.Policy.noVerify() {
+		st = append(st, pipeline.ValidateStage{Options: site.Policy.validateOptions()})
 	}
-	DefaultValidate = func(ctx context.Context, site *Site, s *releases.Store, dir string) (*api.ValidateResult, error) {
-		opts := site.Policy.validateOptions()
-		var rep *validate.Report
-		var err error
-		if s != nil {
-			if cur, _ := s.Current(); cur != "" && s.Dir(cur) != dir {
-				if m, err := s.Manifest(cur); err == nil {
-					opts.LiveManifest = m
-				}
-				opts.LiveLogical = pipeline.LogicalNames(s, cur)
-				rep, err = validate.Check(ctx, os.DirFS(dir), os.DirFS(s.Dir(cur)), opts)
-				if err != nil {
-					return nil, err
-				}
+	return st
+}
+
+// validateDir checks dir with the site's policy, against the live release
+// of s when there is one (and dir is not it).
+func validateDir(ctx context.Context, site *Site, s *releases.Store, dir string) (*api.ValidateResult, error) {
+	opts := site.Policy.validateOptions()
+	var live fs.FS
+	if s != nil {
+		if cur, _ := s.Current(); cur != "" && s.Dir(cur) != dir {
+			if m, err := s.Manifest(cur); err == nil {
+				opts.LiveManifest = m
 			}
+			opts.LiveLogical = pipeline.LogicalNames(s, cur)
+			live = os.DirFS(s.Dir(cur))
 		}
-		if rep == nil {
-			if rep, err = validate.Check(ctx, os.DirFS(dir), nil, opts); err != nil {
-				return nil, err
-			}
-		}
-		return &api.ValidateResult{Schema: api.Schema, Rejected: rep.Rejected(), Report: rep}, nil
 	}
+	rep, err := validate.Check(ctx, os.DirFS(dir), live, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &api.ValidateResult{Schema: api.Schema, Rejected: rep.Rejected(), Report: rep}, nil
 }
 
 func hashStage(site *Site) []pipeline.Stage {

@@ -30,26 +30,9 @@ type Site struct {
 	Root   string
 	Keep   int // 0: releases.DefaultKeep
 	Limits stage.Limits
-	// Policy for hashing and validation.
+	// Policy for hashing and validation (nil: the defaults).
 	Policy *Policy
-	// Stages returns the stages between extraction and commit for a
-	// deploy (hashing, validation). Nil means DefaultStages.
-	Stages func(req api.DeployRequest) []pipeline.Stage
-	// BeforeSwitch runs under the lock before current moves (carry-over of
-	// hashed assets). Nil means DefaultBeforeSwitch.
-	BeforeSwitch func(s *releases.Store) releases.Hook
-	// Validate checks a tree against the site's live release for the
-	// `validate` verb. Nil means DefaultValidate.
-	Validate func(ctx context.Context, s *releases.Store, dir string) (*api.ValidateResult, error)
 }
-
-// Hooks that packages wired in later provide (hashing, validation). They
-// are variables so that this package does not depend on them.
-var (
-	DefaultStages       func(site *Site, req api.DeployRequest) []pipeline.Stage
-	DefaultBeforeSwitch func(s *releases.Store) releases.Hook
-	DefaultValidate     func(ctx context.Context, site *Site, s *releases.Store, dir string) (*api.ValidateResult, error)
-)
 
 // Local implements api.Service on local stores.
 type Local struct {
@@ -172,18 +155,8 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 		Source: req.Source, SHA256: req.SHA256, Activate: req.Activate, Keep: keep, Wait: req.Wait,
 		Limits: site.Limits, Who: l.who(ctx), Progress: l.Progress,
 	}
-	switch {
-	case site.Stages != nil:
-		preq.Stages = site.Stages(req)
-	case DefaultStages != nil:
-		preq.Stages = DefaultStages(site, req)
-	}
-	switch {
-	case site.BeforeSwitch != nil:
-		preq.BeforeSwitch = site.BeforeSwitch(st)
-	case DefaultBeforeSwitch != nil:
-		preq.BeforeSwitch = DefaultBeforeSwitch(st)
-	}
+	preq.Stages = stages(site, req)
+	preq.BeforeSwitch = pipeline.CarryOnSwitch(ctx, st)
 	res, err := pipeline.Deploy(ctx, st, preq)
 	if err != nil {
 		var rej *pipeline.RejectedError
@@ -211,7 +184,7 @@ func (l *Local) switchTo(ctx context.Context, req api.ActivateRequest, rollback 
 	} else if !rollback {
 		return nil, api.Usagef("activate needs a release id (vN); see `releasectl list`")
 	}
-	site, st, err := l.store(req.Target)
+	_, st, err := l.store(req.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -226,13 +199,7 @@ func (l *Local) switchTo(ctx context.Context, req api.ActivateRequest, rollback 
 		return nil, err
 	}
 	defer lk.Unlock()
-	o := releases.ActivateOptions{Who: who, Reason: req.Reason}
-	switch {
-	case site.BeforeSwitch != nil:
-		o.Before = site.BeforeSwitch(st)
-	case DefaultBeforeSwitch != nil:
-		o.Before = DefaultBeforeSwitch(st)
-	}
+	o := releases.ActivateOptions{Who: who, Reason: req.Reason, Before: pipeline.CarryOnSwitch(ctx, st)}
 	res := &api.ActivateResult{Schema: api.Schema, Cleaned: cleaned}
 	if rollback {
 		res.From, res.To, err = st.Rollback(req.ID, o)
@@ -488,13 +455,7 @@ func (l *Local) Validate(ctx context.Context, req api.ValidateRequest) (*api.Val
 	if site == nil {
 		site = &Site{}
 	}
-	switch {
-	case site.Validate != nil:
-		return site.Validate(ctx, st, dir)
-	case DefaultValidate != nil:
-		return DefaultValidate(ctx, site, st, dir)
-	}
-	return nil, errors.New("validate: this build has no validator")
+	return validateDir(ctx, site, st, dir)
 }
 
 var _ api.Service = (*Local)(nil)
