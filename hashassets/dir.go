@@ -4,18 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"sync"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/example/release-agent/manifest"
 )
 
 // HashDir hashes the staged tree rooted at dir in place. Every path goes
@@ -151,105 +145,4 @@ func (w *RootWriter) Link(oldname, newname string) error {
 		return err
 	}
 	return nil
-}
-
-// Release is an earlier release whose hashed assets may be carried over.
-type Release struct {
-	// Dir is the release's root directory.
-	Dir string
-	// Manifest is the hashassets manifest of its own assets.
-	Manifest *Manifest
-}
-
-// ErrUnsafeManifestPath is returned (wrapped, naming the path) when a
-// manifest names a path that is not a clean relative path.
-var ErrUnsafeManifestPath = errors.New("unsafe path in asset manifest")
-
-// CarryOver links into dst every hashed asset listed in the manifests of
-// olds that dst does not have, under its hashed name (creating missing
-// directories), and returns the paths it linked, in order. Hashed names
-// embed the content hash, so an existing path is never replaced. Both
-// sides are accessed through os.Root (no symlink can lead outside dst or
-// an old release) and link(2) never copies bytes. A hashed file missing
-// from an old release (pruned by hand) is skipped. Not durable until the
-// caller syncs the file system.
-func CarryOver(ctx context.Context, dst string, olds []Release) ([]string, error) {
-	droot, err := os.OpenRoot(dst)
-	if err != nil {
-		return nil, fmt.Errorf("hashassets: carry-over: %w", err)
-	}
-	defer droot.Close()
-	var linked []string
-	for _, old := range olds {
-		if old.Manifest == nil {
-			continue
-		}
-		sroot, err := os.OpenRoot(old.Dir)
-		if err != nil {
-			return linked, fmt.Errorf("hashassets: carry-over from %s: %w", old.Dir, err)
-		}
-		for _, a := range old.Manifest.Assets {
-			if err := ctx.Err(); err != nil {
-				sroot.Close()
-				return linked, err
-			}
-			ok, err := carryOne(droot, sroot, a.Hashed)
-			if err != nil {
-				sroot.Close()
-				return linked, fmt.Errorf("hashassets: carry-over of %s from %s: %w", a.Hashed, old.Dir, err)
-			}
-			if ok {
-				linked = append(linked, a.Hashed)
-			}
-		}
-		sroot.Close()
-	}
-	return linked, nil
-}
-
-func carryOne(droot, sroot *os.Root, p string) (bool, error) {
-	if !manifest.ValidPath(p) {
-		return false, ErrUnsafeManifestPath
-	}
-	if _, err := droot.Lstat(p); err == nil {
-		return false, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return false, err
-	}
-	info, err := sroot.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if !info.Mode().IsRegular() {
-		return false, nil
-	}
-	dir, base := path.Split(p)
-	if dir != "" {
-		if err := droot.MkdirAll(dir, 0o755); err != nil {
-			return false, err
-		}
-	} else {
-		dir = "."
-	}
-	sd, err := sroot.Open(dir)
-	if err != nil {
-		return false, err
-	}
-	defer sd.Close()
-	dd, err := droot.Open(dir)
-	if err != nil {
-		return false, err
-	}
-	defer dd.Close()
-	err = unix.Linkat(int(sd.Fd()), base, int(dd.Fd()), base, 0)
-	if errors.Is(err, unix.EEXIST) {
-		return false, nil
-	}
-	if err != nil {
-		return false, &os.LinkError{Op: "link", Old: filepath.Join(sroot.Name(), p), New: filepath.Join(droot.Name(), p), Err: err}
-	}
-	return true, nil
 }

@@ -2,7 +2,6 @@ package hashassets
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,44 +134,5 @@ func TestHashDirSymlinkEscape(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
 		t.Errorf("wrote outside the tree: %v", entries)
-	}
-}
-
-func TestCarryOver(t *testing.T) {
-	root := t.TempDir()
-	v1 := filepath.Join(root, "v1")
-	v2 := filepath.Join(root, "v2")
-	writeTree(t, v1, map[string]string{"index.html": `<script src="js/chunk.js"></script>`, "js/chunk.js": "one"})
-	writeTree(t, v2, map[string]string{"index.html": `<p>no chunks</p>`, "js/other.js": "two"})
-	m1, err := HashDir(context.Background(), v1, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := HashDir(context.Background(), v2, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	chunk := m1.Lookup("js/chunk.js").Hashed
-	linked, err := CarryOver(context.Background(), v2, []Release{{Dir: v1, Manifest: m1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(linked) != 1 || linked[0] != chunk {
-		t.Fatalf("linked %v, want [%s]", linked, chunk)
-	}
-	if inode(t, filepath.Join(v1, chunk)) != inode(t, filepath.Join(v2, chunk)) {
-		t.Error("carried asset is not a hard link")
-	}
-	if _, err := os.Stat(filepath.Join(v2, "js/chunk.js")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the logical name must not be carried over: %v", err)
-	}
-	// Again: nothing to do.
-	linked, err = CarryOver(context.Background(), v2, []Release{{Dir: v1, Manifest: m1}})
-	if err != nil || len(linked) != 0 {
-		t.Errorf("second carry-over: %v %v", linked, err)
-	}
-	// A manifest path that leaves the tree is refused.
-	_, err = CarryOver(context.Background(), v2, []Release{{Dir: v1, Manifest: &Manifest{Assets: []Asset{{Hashed: "../x.js"}}}}})
-	if !errors.Is(err, ErrUnsafeManifestPath) {
-		t.Errorf("unsafe path: err = %v", err)
 	}
 }

@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
+	"os"
+	"path/filepath"
 
+	"github.com/example/release-agent/carry"
 	"github.com/example/release-agent/hashassets"
 	"github.com/example/release-agent/releases"
 )
@@ -34,7 +36,7 @@ func (h HashStage) Run(ctx context.Context, w *Work) error {
 		return err
 	}
 	w.Record.Hashed = true
-	w.Extras["hashes"] = hm
+	w.Extras[carry.HashesExtra] = hm
 	logical := make(map[string]string, len(hm.Assets))
 	for _, a := range hm.Assets {
 		logical[a.Hashed] = a.Logical
@@ -45,13 +47,16 @@ func (h HashStage) Run(ctx context.Context, w *Work) error {
 	if k == 0 {
 		k = 2
 	}
-	var olds []hashassets.Release
+	var linked []string
 	for _, id := range recentLive(w.Store, w.Live, k) {
 		var m hashassets.Manifest
-		if err := w.Store.Extra(id, "hashes", &m); err != nil {
+		if err := w.Store.Extra(id, carry.HashesExtra, &m); err != nil {
 			continue // not hashed, or pruned: nothing to carry
 		}
-		olds = append(olds, hashassets.Release{Dir: w.Store.Dir(id), Manifest: &m})
+		hashed := make([]string, len(m.Assets))
+		for i, a := range m.Assets {
+			hashed[i] = a.Hashed
+		}
 		if id == w.Live {
 			ll := make(map[string]string, len(m.Assets))
 			for _, a := range m.Assets {
@@ -59,13 +64,14 @@ func (h HashStage) Run(ctx context.Context, w *Work) error {
 			}
 			w.Extras[liveLogicalKey] = ll
 		}
+		l, err := carry.Link(ctx, w.Dir, w.Store.Dir(id), hashed)
+		linked = append(linked, l...)
+		if err != nil {
+			return err
+		}
 	}
-	if len(olds) == 0 {
+	if len(linked) == 0 {
 		return nil
-	}
-	linked, err := hashassets.CarryOver(ctx, w.Dir, olds)
-	if err != nil {
-		return fmt.Errorf("carry-over: %w", err)
 	}
 	if err := w.Rehash(linked); err != nil {
 		return err
@@ -104,41 +110,14 @@ func recentLive(s *releases.Store, live string, k int) []string {
 	return out
 }
 
-// CarryOnSwitch returns the hook that, before current moves from one
-// release to another (rollback, activate), makes the hashed assets of the
-// release being left reachable in the one being activated, so tabs opened
-// on it keep working. Files are added by link(2) under their hashed names,
-// which never collide; they are listed in the target's "carried" extra
-// before they are linked, so a crash in between leaves only listed names
-// missing, never unlisted files present.
+// CarryOnSwitch is carry.OnSwitch: the hook that, before current moves,
+// makes the hashed assets of the release being left reachable in the one
+// being activated.
 func CarryOnSwitch(ctx context.Context, s *releases.Store) releases.Hook {
-	return func(from, to string) error {
-		if from == "" {
-			return nil
-		}
-		var hm hashassets.Manifest
-		if err := s.Extra(from, "hashes", &hm); err != nil {
-			return nil // from was not hashed
-		}
-		var missing []hashassets.Asset
-		dst := s.Dir(to)
-		for _, a := range hm.Assets {
-			if !exists(dst, a.Hashed) {
-				missing = append(missing, a)
-			}
-		}
-		if len(missing) == 0 {
-			return nil
-		}
-		var carried []string
-		s.Extra(to, "carried", &carried)
-		for _, a := range missing {
-			carried = append(carried, a.Hashed)
-		}
-		if err := s.PutExtra(to, "carried", carried); err != nil {
-			return err
-		}
-		_, err := hashassets.CarryOver(ctx, dst, []hashassets.Release{{Dir: s.Dir(from), Manifest: &hashassets.Manifest{Assets: missing}}})
-		return err
-	}
+	return carry.OnSwitch(ctx, s)
+}
+
+func exists(dir, rel string) bool {
+	_, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rel)))
+	return err == nil
 }

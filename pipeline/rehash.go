@@ -116,8 +116,3 @@ func relink(src, dst string) (bool, error) {
 	}
 	return true, nil
 }
-
-func exists(dir, rel string) bool {
-	_, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rel)))
-	return err == nil
-}
