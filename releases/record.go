@@ -10,8 +10,21 @@ import (
 	"time"
 
 	"github.com/example/release-agent/manifest"
-	"github.com/example/release-agent/source"
 )
+
+// SourceInfo describes the artifact a release was made from. It is the
+// same type as source.Info (an alias of an unnamed struct with identical
+// fields and tags), so values convert in both directions without a
+// conversion, while this package, and everything that only reads the store
+// (releasectl's rollback), does not link the extraction machinery behind
+// package source.
+type SourceInfo = struct {
+	Spec   string            `json:"spec"`             // as given by the user, credentials never included
+	Kind   string            `json:"kind"`             // "dir", "tar", "tar.gz", "tar.zst", "zip", "s3-object", "s3-prefix"
+	SHA256 string            `json:"sha256,omitempty"` // of the artifact file/object, when there is one
+	Size   int64             `json:"size,omitempty"`   // bytes read from the source
+	Meta   map[string]string `json:"meta,omitempty"`   // e.g. etag, version_id, x-amz-meta-git-sha
+}
 
 // Status of a release id.
 type Status string
@@ -30,11 +43,11 @@ const (
 // Record is what the store knows of one release id. It is written
 // atomically (rename) and read without locks.
 type Record struct {
-	ID      string      `json:"id"`
-	Status  Status      `json:"status"`
-	Created time.Time   `json:"created"`
-	Source  source.Info `json:"source"`
-	Who     Who         `json:"who"`
+	ID      string     `json:"id"`
+	Status  Status     `json:"status"`
+	Created time.Time  `json:"created"`
+	Source  SourceInfo `json:"source"`
+	Who     Who        `json:"who"`
 	// Files and Bytes count the release's own regular files.
 	Files int   `json:"files"`
 	Bytes int64 `json:"bytes"`

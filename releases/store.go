@@ -47,7 +47,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -134,16 +133,20 @@ func (s *Store) Dir(id string) string { return filepath.Join(s.Root, ReleasesDir
 // StateDir is ROOT/state.
 func (s *Store) StateDir() string { return s.state() }
 
-var idRE = regexp.MustCompile(`^v([1-9][0-9]{0,17})$`)
-
-// ParseID returns the number of a release id "vN".
+// ParseID returns the number of a release id "vN": "v" and 1 to 18
+// decimal digits without a leading zero.
 func ParseID(id string) (int64, bool) {
-	m := idRE.FindStringSubmatch(id)
-	if m == nil {
+	if len(id) < 2 || len(id) > 19 || id[0] != 'v' || id[1] == '0' {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(m[1], 10, 64)
-	return n, err == nil
+	var n int64
+	for _, c := range []byte(id[1:]) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // FormatID returns "vN".

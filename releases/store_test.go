@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/example/release-agent/manifest"
-	"github.com/example/release-agent/source"
 )
 
 var testWho = Who{UID: 1000, User: "tester", Via: "test"}
@@ -53,7 +52,7 @@ func stageFiles(t *testing.T, s *Store, files map[string]string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Commit(Record{Who: testWho, Source: source.Info{Spec: "test"}}, m); err != nil {
+	if err := st.Commit(Record{Who: testWho, Source: SourceInfo{Spec: "test"}}, m); err != nil {
 		t.Fatal(err)
 	}
 	return st.ID
@@ -274,5 +273,25 @@ func TestOpenRefusesPlainCurrentDir(t *testing.T) {
 	_, err := Open(root)
 	if err == nil || !strings.Contains(err.Error(), "not a symlink") || !strings.Contains(err.Error(), "mv ") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestParseID checks the hand-written parser against the regular
+// expression it replaced, ^v([1-9][0-9]{0,17})$.
+func TestParseID(t *testing.T) {
+	for _, tc := range []struct {
+		id string
+		n  int64
+		ok bool
+	}{
+		{"v1", 1, true}, {"v42", 42, true}, {"v999999999999999999", 999999999999999999, true},
+		{"v1000000000000000000", 0, false}, {"v0", 0, false}, {"v01", 0, false}, {"v", 0, false},
+		{"", 0, false}, {"1", 0, false}, {"V1", 0, false}, {"v1x", 0, false}, {"v-1", 0, false},
+		{"v1 ", 0, false}, {" v1", 0, false}, {"v1.json", 0, false}, {"v٣", 0, false},
+	} {
+		n, ok := ParseID(tc.id)
+		if n != tc.n || ok != tc.ok {
+			t.Errorf("ParseID(%q) = %d, %v; want %d, %v", tc.id, n, ok, tc.n, tc.ok)
+		}
 	}
 }
