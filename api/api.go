@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/example/release-agent/hashassets"
 	"github.com/example/release-agent/manifest"
 	"github.com/example/release-agent/releases"
 )
@@ -39,6 +38,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrLocked   = releases.ErrLocked
 	ErrDenied   = errors.New("permission denied")
+	// ErrNoDaemon is wrapped by the errors of a client whose socket nobody
+	// listens on (package client's ErrNoDaemon is this value).
+	ErrNoDaemon = errors.New("release-agent is not running")
 )
 
 // Error is the JSON body of a failed request (and, with --json, what
@@ -212,10 +214,26 @@ type DiffResult struct {
 // files and its content-hashed assets (logical path -> hashed path, sha256,
 // size, SRI integrity).
 type ManifestResult struct {
-	Schema int                `json:"schema"`
-	ID     string             `json:"id"`
-	Files  []manifest.Entry   `json:"files"`
-	Assets []hashassets.Asset `json:"assets"`
+	Schema int              `json:"schema"`
+	ID     string           `json:"id"`
+	Files  []manifest.Entry `json:"files"`
+	Assets []Asset          `json:"assets"`
+}
+
+// Asset is one content-hashed file of a release, as the hash stage
+// records it (the "hashes" extra of the store): the same JSON as
+// hashassets.Asset, declared here so that the documents, and releasectl,
+// do not depend on the hashing code.
+type Asset struct {
+	// Logical is the original path, relative to the site root.
+	Logical string `json:"logical"`
+	// Hashed is the content-hashed path that references now name.
+	Hashed string `json:"hashed"`
+	// SHA256 is the lowercase hex sha256 of the file's bytes.
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+	// Integrity is the Subresource Integrity value ("sha256-<base64>").
+	Integrity string `json:"integrity"`
 }
 
 // PruneRequest removes old releases beyond Keep.

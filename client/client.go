@@ -50,7 +50,7 @@ const (
 
 // ErrNoDaemon is wrapped by every error of a Client whose socket nobody
 // listens on (missing socket, connection refused).
-var ErrNoDaemon = errors.New("release-agent is not running")
+var ErrNoDaemon = api.ErrNoDaemon
 
 // DialError is the error of a connection to the socket that failed.
 type DialError struct {

@@ -9,19 +9,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/example/release-agent/api"
-	"github.com/example/release-agent/hashassets"
-	"github.com/example/release-agent/manifest"
 	"github.com/example/release-agent/pipeline"
 	"github.com/example/release-agent/releases"
 	"github.com/example/release-agent/stage"
+	"github.com/example/release-agent/storesvc"
 )
 
 // Site is one release root and its policy.
@@ -188,33 +185,7 @@ func (l *Local) switchTo(ctx context.Context, req api.ActivateRequest, rollback 
 	if err != nil {
 		return nil, err
 	}
-	who := l.who(ctx)
-	op := "activate " + req.ID
-	if rollback {
-		op = "rollback"
-	}
-	start := time.Now()
-	lk, cleaned, err := st.Lock(ctx, req.Wait, who, op)
-	if err != nil {
-		return nil, err
-	}
-	defer lk.Unlock()
-	o := releases.ActivateOptions{Who: who, Reason: req.Reason, Before: pipeline.CarryOnSwitch(ctx, st)}
-	res := &api.ActivateResult{Schema: api.Schema, Cleaned: cleaned}
-	if rollback {
-		res.From, res.To, err = st.Rollback(req.ID, o)
-	} else {
-		res.To = req.ID
-		res.From, err = st.Activate(req.ID, o)
-	}
-	res.Seconds = time.Since(start).Seconds()
-	if err != nil {
-		if errors.Is(err, releases.ErrNoPrevious) {
-			return nil, fmt.Errorf("%w: %w", api.ErrNotFound, err)
-		}
-		return nil, err
-	}
-	return res, nil
+	return storesvc.Switch(ctx, st, req, l.who(ctx), rollback)
 }
 
 // Activate implements api.Service.
@@ -233,52 +204,12 @@ func (l *Local) List(ctx context.Context, t api.Target) (*api.ListResult, error)
 	if err != nil {
 		return nil, err
 	}
-	recs, err := st.Records()
-	if err != nil {
-		return nil, err
-	}
-	res := &api.ListResult{Schema: api.Schema, Root: st.Root, Releases: []api.Release{}}
-	res.Current, _ = st.Current()
-	res.Previous, _ = st.Previous()
-	var dirs []string
-	for _, r := range recs {
-		res.Releases = append(res.Releases, api.Release{Record: *r, Current: r.ID == res.Current, Previous: r.ID == res.Previous})
-		if r.Live() {
-			dirs = append(dirs, st.Dir(r.ID))
-		}
-	}
-	res.DiskBytes, res.LogicalBytes = DiskUsage(dirs)
-	return res, nil
+	return storesvc.List(st)
 }
 
 // DiskUsage returns the bytes of regular files under dirs counting each
 // inode once (disk) and once per name (logical).
-func DiskUsage(dirs []string) (disk, logical int64) {
-	type key struct{ dev, ino uint64 }
-	seen := map[key]bool{}
-	for _, d := range dirs {
-		filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
-			if err != nil || !e.Type().IsRegular() {
-				return nil
-			}
-			fi, err := e.Info()
-			if err != nil {
-				return nil
-			}
-			logical += fi.Size()
-			if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-				k := key{uint64(sys.Dev), sys.Ino}
-				if seen[k] {
-					return nil
-				}
-				seen[k] = true
-			}
-			disk += fi.Size()
-			return nil
-		})
-	}
-	return disk, logical
-}
+func DiskUsage(dirs []string) (disk, logical int64) { return storesvc.DiskUsage(dirs) }
 
 // Status implements api.Service.
 func (l *Local) Status(ctx context.Context, t api.Target) (*api.StatusResult, error) {
@@ -286,21 +217,7 @@ func (l *Local) Status(ctx context.Context, t api.Target) (*api.StatusResult, er
 	if err != nil {
 		return nil, err
 	}
-	res := &api.StatusResult{Schema: api.Schema, Root: st.Root, Lock: st.LockHolder()}
-	cur, err := st.Current()
-	if err != nil {
-		return nil, err
-	}
-	if cur != "" {
-		r, err := st.Record(cur)
-		if err != nil {
-			return nil, fmt.Errorf("current points to %s: %w", cur, err)
-		}
-		rel := l.release(st, r)
-		res.Current = &rel
-	}
-	res.Previous, _ = st.Previous()
-	return res, nil
+	return storesvc.Status(st)
 }
 
 // History implements api.Service.
@@ -309,14 +226,7 @@ func (l *Local) History(ctx context.Context, t api.Target, limit int) (*api.Hist
 	if err != nil {
 		return nil, err
 	}
-	evs, bad, err := st.Journal(limit)
-	if err != nil {
-		return nil, err
-	}
-	if evs == nil {
-		evs = []releases.Event{}
-	}
-	return &api.HistoryResult{Schema: api.Schema, Events: evs, Skipped: bad}, nil
+	return storesvc.History(st, limit)
 }
 
 // Diff implements api.Service.
@@ -330,19 +240,7 @@ func (l *Local) Diff(ctx context.Context, t api.Target, a, b string) (*api.DiffR
 	if err != nil {
 		return nil, err
 	}
-	ma, err := st.Manifest(a)
-	if err != nil {
-		return nil, err
-	}
-	mb, err := st.Manifest(b)
-	if err != nil {
-		return nil, err
-	}
-	ch := manifest.Diff(ma, mb)
-	if ch == nil {
-		ch = []manifest.Change{}
-	}
-	return &api.DiffResult{Schema: api.Schema, From: a, To: b, Changes: ch}, nil
+	return storesvc.Diff(st, a, b)
 }
 
 // Manifest implements api.Service.
@@ -354,16 +252,7 @@ func (l *Local) Manifest(ctx context.Context, t api.Target, id string) (*api.Man
 	if err != nil {
 		return nil, err
 	}
-	m, err := st.Manifest(id)
-	if err != nil {
-		return nil, err
-	}
-	res := &api.ManifestResult{Schema: api.Schema, ID: id, Files: m.Entries, Assets: []hashassets.Asset{}}
-	var hm hashassets.Manifest
-	if err := st.Extra(id, "hashes", &hm); err == nil && hm.Assets != nil {
-		res.Assets = hm.Assets
-	}
-	return res, nil
+	return storesvc.Manifest(st, id)
 }
 
 // Prune implements api.Service.
@@ -379,28 +268,7 @@ func (l *Local) Prune(ctx context.Context, req api.PruneRequest) (*api.PruneResu
 	if keep == 0 {
 		keep = site.Keep
 	}
-	if keep == 0 {
-		keep = releases.DefaultKeep
-	}
-	res := &api.PruneResult{Schema: api.Schema}
-	if req.DryRun {
-		res.Kept, res.Pruned, err = st.PrunePlan(keep)
-		return res, err
-	}
-	lk, cleaned, err := st.Lock(ctx, req.Wait, l.who(ctx), "prune")
-	if err != nil {
-		return nil, err
-	}
-	defer lk.Unlock()
-	res.Cleaned = cleaned
-	if res.Pruned, err = st.Prune(keep, l.who(ctx)); err != nil {
-		return res, err
-	}
-	res.Kept, _, err = st.PrunePlan(keep)
-	if res.Pruned == nil {
-		res.Pruned = []string{}
-	}
-	return res, err
+	return storesvc.Prune(ctx, st, req, keep, l.who(ctx))
 }
 
 // Pin implements api.Service.
@@ -412,20 +280,7 @@ func (l *Local) Pin(ctx context.Context, req api.PinRequest) (*api.PinResult, er
 	if err != nil {
 		return nil, err
 	}
-	op := "pin"
-	if !req.Pin {
-		op = "unpin"
-	}
-	lk, _, err := st.Lock(ctx, req.Wait, l.who(ctx), op+" "+req.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer lk.Unlock()
-	changed, err := st.SetPinned(req.ID, req.Pin, l.who(ctx))
-	if err != nil {
-		return nil, err
-	}
-	return &api.PinResult{Schema: api.Schema, ID: req.ID, Pinned: req.Pin, Changed: changed}, nil
+	return storesvc.Pin(ctx, st, req, l.who(ctx))
 }
 
 // Validate implements api.Service.
