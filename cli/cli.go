@@ -16,9 +16,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/example/release-agent/api"
-	"github.com/example/release-agent/client"
-	"github.com/example/release-agent/config"
-	"github.com/example/release-agent/service"
+	"github.com/example/release-agent/cli/full"
+	"github.com/example/release-agent/storesvc"
 )
 
 // Env is what a run of releasectl sees of the world.
@@ -62,7 +61,10 @@ type verb struct {
 	flags             func(fs *pflag.FlagSet, o *verbOpts)
 	minArgs, maxArgs  int
 	noConnect         bool // the verb picks its service itself
-	run               func(ctx context.Context, c *cmd, args []string) (any, error)
+	// heavy verbs need the deploy machinery: without a full.Backend
+	// (releasectl), they are handed to release-agent ctl.
+	heavy bool
+	run   func(ctx context.Context, c *cmd, args []string) (any, error)
 }
 
 // verbOpts holds every verb's flags (each verb registers the ones it uses).
@@ -81,11 +83,14 @@ type verbOpts struct {
 
 // cmd is one invocation.
 type cmd struct {
-	env  Env
-	g    globals
-	o    verbOpts
-	svc  api.Service
-	args []string // the command line, for handing over to the S3 helper
+	env Env
+	g   globals
+	o   verbOpts
+	svc api.Service
+	// direct is set when svc works on the stores in this process (not
+	// through the daemon).
+	direct bool
+	args   []string // the command line, for handing over to release-agent ctl
 }
 
 func (c *cmd) target() api.Target { return api.Target{Root: c.g.root, Site: c.g.site} }
@@ -135,8 +140,14 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if len(pos) < v.minArgs || (v.maxArgs >= 0 && len(pos) > v.maxArgs) {
 		return c.fail(api.Usagef("usage: releasectl %s %s", v.name, v.args))
 	}
+	if v.heavy && backend() == nil {
+		// Nothing has been done yet: release-agent ctl runs the same
+		// command line from the start, with the same output and exit
+		// status.
+		return c.fail(handOver(c.args))
+	}
 	if !v.noConnect {
-		if err := c.connect(ctx, v); err != nil {
+		if err := c.connect(ctx); err != nil {
 			return c.fail(err)
 		}
 	}
@@ -214,27 +225,35 @@ func (c *cmd) fail(err error) int {
 }
 
 // connect picks the service: the daemon over its socket for --site (or no
-// target) when the socket exists, otherwise the stores directly.
-func (c *cmd) connect(ctx context.Context, v *verb) error {
+// target) when the socket answers, otherwise the stores directly: with
+// --root the store at DIR, with --site the sites of --config. Everything
+// but --root needs the full.Backend (the control client, the
+// configuration); releasectl, which has none, hands it to release-agent
+// ctl.
+func (c *cmd) connect(ctx context.Context) error {
 	if c.g.root != "" && c.g.site != "" {
 		return api.Usagef("give --root or --site, not both")
 	}
-	local := &service.Local{Via: "cli"}
-	if c.env.IsTerminal && !c.g.json {
-		local.Progress = newProgress(c.env.Stderr)
-	}
+	fb := backend()
 	if c.g.root != "" {
-		local.Sites = map[string]*service.Site{}
-		c.svc = local
-		return nil
+		c.direct = true
+		if fb == nil {
+			c.svc = &storesvc.Local{Via: "cli"}
+			return nil
+		}
+		var err error
+		c.svc, err = fb.Open("", c.progress())
+		return err
 	}
-	d := &client.Client{Socket: c.g.socket}
-	_, err := d.Ping(ctx)
+	if fb == nil {
+		return handOver(c.args)
+	}
+	d, err := fb.Daemon(ctx, c.g.socket)
 	if err == nil {
 		c.svc = d
 		return nil
 	}
-	if !errors.Is(err, client.ErrNoDaemon) {
+	if !errors.Is(err, api.ErrNoDaemon) {
 		return err
 	}
 	if c.g.site == "" && c.g.config == DefaultConfig && !fileExists(c.g.config) {
@@ -243,12 +262,16 @@ func (c *cmd) connect(ctx context.Context, v *verb) error {
 	if !c.g.json {
 		fmt.Fprintf(c.env.Stderr, "releasectl: release-agent is not running (%v); working on the store directly\n", err)
 	}
-	sites, err := config.LoadSites(c.g.config)
-	if err != nil {
-		return err
+	c.direct = true
+	c.svc, err = fb.Open(c.g.config, c.progress())
+	return err
+}
+
+// progress returns the progress line drawer for direct deploys, or nil.
+func (c *cmd) progress() func(full.Progress) {
+	if c.env.IsTerminal && !c.g.json {
+		return newProgress(c.env.Stderr)
 	}
-	local.Sites = sites
-	c.svc = local
 	return nil
 }
 

@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"github.com/example/release-agent/api"
-	"github.com/example/release-agent/pipeline"
+	"github.com/example/release-agent/cli/full"
 	"github.com/example/release-agent/releases"
-	"github.com/example/release-agent/validate"
 )
 
 func humanBytes(n int64) string {
@@ -197,24 +196,22 @@ func printReport(w io.Writer, rep any) {
 		rw.WriteText(w)
 		return
 	}
-	// A report that crossed the control socket is plain JSON.
-	b, _ := json.Marshal(rep)
-	var r validate.Report
-	if json.Unmarshal(b, &r) == nil && r.Schema != 0 {
-		r.WriteText(w)
+	// A report that crossed the control socket is plain JSON; the
+	// validation code that prints it is part of the deploy machinery.
+	if fb := backend(); fb != nil && fb.PrintReport(w, rep) {
 		return
 	}
-	b, _ = json.MarshalIndent(rep, "", "  ")
+	b, _ := json.MarshalIndent(rep, "", "  ")
 	fmt.Fprintln(w, string(b))
 }
 
 // newProgress returns a progress callback drawing one line on a terminal,
 // at most five times a second.
-func newProgress(w io.Writer) func(pipeline.Progress) {
+func newProgress(w io.Writer) func(full.Progress) {
 	var mu sync.Mutex
 	var last time.Time
 	var stage string
-	return func(p pipeline.Progress) {
+	return func(p full.Progress) {
 		mu.Lock()
 		defer mu.Unlock()
 		if p.Stage == stage && time.Since(last) < 200*time.Millisecond {

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/example/release-agent/api"
-	"github.com/example/release-agent/service"
 )
 
 var verbs = []verb{
@@ -20,12 +19,12 @@ var verbs = []verb{
 s3://bucket/key (one archive object) or s3://bucket/prefix/ (a tree of objects).
 The new id goes to stdout, details to stderr. Nothing changes unless every
 stage succeeds; the release that was live stays live on any failure.`,
-		flags: deployFlags, minArgs: 1, maxArgs: 1,
+		flags: deployFlags, minArgs: 1, maxArgs: 1, heavy: true,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.deploy(ctx, a[0], true) },
 	},
 	{
 		name: "stage", args: "SOURCE", short: "like deploy, but do not activate",
-		flags: deployFlags, minArgs: 1, maxArgs: 1,
+		flags: deployFlags, minArgs: 1, maxArgs: 1, heavy: true,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.deploy(ctx, a[0], false) },
 	},
 	{
@@ -112,7 +111,7 @@ so rolling back again goes further back. --to vN goes to vN.`,
 		},
 	},
 	{
-		name: "validate", args: "DIR|vN", short: "validate a directory or a release (against the live release with --root)", minArgs: 1, maxArgs: 1,
+		name: "validate", args: "DIR|vN", short: "validate a directory or a release (against the live release with --root)", minArgs: 1, maxArgs: 1, heavy: true,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
 			r, err := c.svc.Validate(ctx, api.ValidateRequest{Target: c.target(), Path: a[0]})
 			if err != nil {
@@ -173,8 +172,8 @@ func deployFlags(fs *pflag.FlagSet, o *verbOpts) {
 }
 
 func (c *cmd) deploy(ctx context.Context, src string, activate bool) (any, error) {
-	if _, direct := c.svc.(*service.Local); direct && needsS3Helper(src) {
-		return nil, execS3Helper(c.args)
+	if fb := backend(); c.direct && fb != nil && fb.NeedsHelper(src) {
+		return nil, handOver(c.args)
 	}
 	r, err := c.svc.Deploy(ctx, api.DeployRequest{Target: c.target(), Source: src, SHA256: c.o.sha256,
 		Activate: activate, NoHash: c.o.noHash, NoVerify: c.o.noVerify, Keep: c.o.keep, Wait: c.g.wait, Timeout: c.o.timeout})
