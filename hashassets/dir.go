@@ -10,6 +10,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // HashDir hashes the staged tree rooted at dir in place. Every path goes
@@ -32,6 +33,17 @@ func HashDir(ctx context.Context, dir string, opts Options) (*Manifest, error) {
 type dirFS struct {
 	fs.FS
 	w *RootWriter
+}
+
+func (d dirFS) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	r, base, err := d.w.dir(name)
+	if err != nil {
+		return nil, err
+	}
+	return r.Open(base)
 }
 
 func (d dirFS) ReadFile(name string) ([]byte, error) {
@@ -122,6 +134,57 @@ func (w *RootWriter) WriteFile(name string, data []byte, perm fs.FileMode) error
 		_ = r.Remove(tmp)
 	}
 	return err
+}
+
+// Overwrite replaces the bytes of the existing file name in place (write,
+// then truncate) and gives it permission perm, if name is a regular file
+// with exactly one link; otherwise it changes nothing and reports false.
+// It is not atomic for readers of name, and a failure leaves the file
+// partly written: only for a tree private to the caller that is discarded
+// on failure (a staging directory). It saves the cost of creating a new
+// file and renaming it over name.
+func (w *RootWriter) Overwrite(name string, data []byte, perm fs.FileMode) (bool, error) {
+	r, base, err := w.dir(name)
+	if err != nil {
+		return false, err
+	}
+	fi, err := r.Lstat(base)
+	if err != nil {
+		return false, err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || !fi.Mode().IsRegular() || st.Nlink != 1 {
+		return false, nil
+	}
+	if fi.Mode().Perm()&0o200 == 0 {
+		// Staged files are read-only; without CAP_DAC_OVERRIDE the owner
+		// must make it writable to open it for writing.
+		if err := r.Chmod(base, fi.Mode().Perm()|0o200); err != nil {
+			return false, err
+		}
+	}
+	f, err := r.OpenFile(base, os.O_WRONLY, 0)
+	if err != nil {
+		return false, err
+	}
+	// Checked again on the open file: the name may have been replaced.
+	if fi2, err := f.Stat(); err != nil || !os.SameFile(fi, fi2) {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%s changed while being rewritten", name)
+		}
+		return false, err
+	}
+	_, err = f.WriteAt(data, 0)
+	if err == nil {
+		err = f.Truncate(int64(len(data)))
+	}
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err == nil, err
 }
 
 // Link makes newname a hard link to oldname: it links a temporary name and

@@ -2,8 +2,12 @@ package hashassets
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,6 +51,12 @@ func read(t *testing.T, p string) string {
 // links of an older release (as the store does) and checks that hashing
 // it never changes a byte of the older release.
 func TestHashDirSharedLinks(t *testing.T) {
+	for _, inPlace := range []bool{false, true} {
+		t.Run(fmt.Sprintf("InPlace=%v", inPlace), func(t *testing.T) { testHashDirSharedLinks(t, inPlace) })
+	}
+}
+
+func testHashDirSharedLinks(t *testing.T, inPlace bool) {
 	root := t.TempDir()
 	old := filepath.Join(root, "v1")
 	stg := filepath.Join(root, "v2")
@@ -69,7 +79,7 @@ func TestHashDirSharedLinks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	man, err := HashDir(context.Background(), stg, Options{})
+	man, err := HashDir(context.Background(), stg, Options{InPlace: inPlace})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,5 +144,100 @@ func TestHashDirSymlinkEscape(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
 		t.Errorf("wrote outside the tree: %v", entries)
+	}
+}
+
+// TestHashDirInPlace checks Options.InPlace: a page with one link is
+// rewritten in place (same inode), a page that is a hard link of a file
+// elsewhere is not (the other file keeps its bytes), and ChangedFiles
+// gives the digests of the bytes on disk.
+func TestHashDirInPlace(t *testing.T) {
+	root := t.TempDir()
+	stg := filepath.Join(root, "stg")
+	writeTree(t, stg, map[string]string{
+		"index.html":  `<link rel=stylesheet href="s.css"><p>own page`,
+		"shared.html": `<img src="a.png">`,
+		"s.css":       `p{background:url(a.png)}`,
+		"a.png":       "PNG",
+		"plain.html":  `<p>no assets`,
+	})
+	other := filepath.Join(root, "elsewhere.html")
+	if err := os.Link(filepath.Join(stg, "shared.html"), other); err != nil {
+		t.Fatal(err)
+	}
+	before := inode(t, filepath.Join(stg, "index.html"))
+	man, err := HashDir(context.Background(), stg, Options{InPlace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := inode(t, filepath.Join(stg, "index.html")); got != before {
+		t.Errorf("index.html was replaced (inode %d -> %d), not rewritten in place", before, got)
+	}
+	if got := read(t, other); got != `<img src="a.png">` {
+		t.Errorf("a hard link outside the tree changed: %q", got)
+	}
+	if !strings.Contains(read(t, filepath.Join(stg, "shared.html")), man.Lookup("a.png").Hashed) {
+		t.Errorf("shared.html not rewritten: %q", read(t, filepath.Join(stg, "shared.html")))
+	}
+	fi, err := os.Stat(filepath.Join(stg, "index.html"))
+	if err != nil || fi.Mode().Perm() != 0o444 {
+		t.Errorf("index.html mode after rewrite: %v %v", fi.Mode(), err)
+	}
+	got := map[string]bool{}
+	for _, f := range man.ChangedFiles() {
+		got[f.Path] = true
+		b, err := os.ReadFile(filepath.Join(stg, f.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sha256.Sum256(b) != f.SHA256 || int64(len(b)) != f.Size {
+			t.Errorf("%s: ChangedFiles digest/size does not match the file", f.Path)
+		}
+	}
+	for _, p := range []string{"index.html", "shared.html", "s.css", man.Lookup("s.css").Hashed, man.Lookup("a.png").Hashed} {
+		if !got[p] {
+			t.Errorf("%s missing from ChangedFiles %v", p, man.Changed())
+		}
+	}
+	if got["plain.html"] || got["a.png"] {
+		t.Errorf("unchanged files listed as changed: %v", man.Changed())
+	}
+}
+
+// TestHashDirReuse checks Options.Reuse: a page whose final bytes the
+// callee provides is not written by Hash, and is still listed as changed.
+func TestHashDirReuse(t *testing.T) {
+	stg := t.TempDir()
+	writeTree(t, stg, map[string]string{"index.html": `<img src="a.png">`, "b.html": `<img src="./a.png">`, "a.png": "PNG"})
+	var asked []string
+	man, err := HashDir(context.Background(), stg, Options{Reuse: func(name string, sum [32]byte, size int64, mode fs.FileMode) (bool, error) {
+		asked = append(asked, name) // one page only: no race
+		if name != "index.html" {
+			return false, nil
+		}
+		// Put the final bytes there as a caller linking an equal file would.
+		want := `<img src="` + "a.7961208376.png" + `">`
+		if sha256.Sum256([]byte(want)) != sum || size != int64(len(want)) || mode != 0o444 {
+			return false, fmt.Errorf("unexpected digest for %s", name)
+		}
+		return true, nil
+	}, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := man.Lookup("a.png").Hashed; h != "a.7961208376.png" {
+		t.Fatalf("hashed name %s; the test's expected page needs updating", h)
+	}
+	if got := read(t, filepath.Join(stg, "index.html")); got != `<img src="a.png">` {
+		t.Errorf("index.html was written although Reuse provided it: %q", got)
+	}
+	if got := read(t, filepath.Join(stg, "b.html")); got != `<img src="./a.7961208376.png">` {
+		t.Errorf("b.html = %q", got)
+	}
+	if len(asked) != 2 {
+		t.Errorf("Reuse asked for %v, want both pages", asked)
+	}
+	if !slices.Contains(man.Changed(), "index.html") {
+		t.Errorf("a reused page is not listed as changed: %v", man.Changed())
 	}
 }

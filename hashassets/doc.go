@@ -54,11 +54,24 @@
 // # Writes
 //
 // Staged files are read-only and often hard links shared with earlier
-// releases: no existing file is ever opened for writing. New content is
-// written to a temporary name in the same directory and renamed over the
-// target (rename(2) is atomic for readers of that path and breaks only that
-// path's link). Nothing is fsynced: the pipeline makes the staged tree
-// durable once (syncfs) before activation.
+// releases: a file with more than one link is never opened for writing.
+// New content is written to a temporary name in the same directory and
+// renamed over the target (rename(2) is atomic for readers of that path
+// and breaks only that path's link). With Options.InPlace (the deploy
+// pipeline's setting: its staging tree is private and discarded on
+// failure), a page with exactly one link is rewritten in place instead,
+// which costs a write rather than a file creation, a rename and a freed
+// inode. With Options.Reuse, a file whose final bytes the caller already
+// has (the live release's copy) is linked by the caller, not written.
+// Nothing is fsynced: the pipeline makes the staged tree durable once
+// (syncfs) before activation.
+//
+// # Cost
+//
+// Assets are read, ordered and written first; then each page is read
+// once into a reused buffer, scanned, rewritten and written, on
+// Options.Workers goroutines. Manifest.ChangedFiles gives the digests of
+// everything written, so the caller need not read it again.
 //
 // Hashing is idempotent (a hashed tree is a fixed point: an asset whose
 // hashed sibling already exists with the same bytes is recognised as done)

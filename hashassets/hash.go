@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"path"
@@ -15,7 +16,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/example/release-agent/htmlrefs"
@@ -72,15 +72,16 @@ type asset struct {
 }
 
 type pageFile struct {
-	path    string
-	mode    fs.FileMode
-	edits   []edit
-	content []byte // kept from the read phase within keepBudget
+	path string
+	mode fs.FileMode
 }
 
-// keepBudget bounds the bytes of pages kept in memory between reading and
-// rewriting; pages beyond it are read again.
-const keepBudget = 256 << 20
+// overwriter is a Writer that can replace a file's bytes in place; it
+// reports false (and changes nothing) when it cannot, e.g. because the
+// file has other links.
+type overwriter interface {
+	Overwrite(name string, data []byte, perm fs.FileMode) (bool, error)
+}
 
 type hasher struct {
 	ctx     context.Context
@@ -96,8 +97,8 @@ type hasher struct {
 	pages   []*pageFile
 
 	mu      sync.Mutex
-	changed []string
-	kept    atomic.Int64
+	changed []File
+	bufs    sync.Pool // *[]byte: page buffers, reused (fresh memory costs page faults)
 }
 
 // Hash hashes the assets of the tree fsys, writing through w, and returns
@@ -126,7 +127,7 @@ func Hash(ctx context.Context, fsys fs.FS, w Writer, opts Options) (*Manifest, e
 	for _, ph := range []struct {
 		name string
 		fn   func() error
-	}{{"walk", h.walk}, {"read", h.read}, {"order", h.order}, {"write_assets", h.writeAssets}, {"write_pages", h.writePages}} {
+	}{{"walk", h.walk}, {"read_assets", h.readAssets}, {"order", h.order}, {"write_assets", h.writeAssets}, {"pages", h.pagesPass}} {
 		t0 := time.Now()
 		if err := ph.fn(); err != nil {
 			return nil, err
@@ -144,7 +145,7 @@ func Hash(ctx context.Context, fsys fs.FS, w Writer, opts Options) (*Manifest, e
 		})
 	}
 	slices.SortFunc(m.Assets, func(a, b Asset) int { return strings.Compare(a.Logical, b.Logical) })
-	slices.Sort(h.changed)
+	slices.SortFunc(h.changed, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	m.changed = h.changed
 	h.log.Debug("hashassets: done", append([]any{"assets", len(m.Assets), "pages", len(h.pages), "changed", len(m.changed)}, phases...)...)
 	return m, nil
@@ -254,9 +255,9 @@ func (h *hasher) parallel(n int, fn func(i int) error) error {
 	return first
 }
 
-// read hashes every asset, and finds the references of style sheets,
-// scripts and pages.
-func (h *hasher) read() error {
+// readAssets hashes every asset, and finds the references of style
+// sheets and scripts.
+func (h *hasher) readAssets() error {
 	err := h.parallel(len(h.assets), func(i int) error {
 		a := h.assets[i]
 		b, err := fs.ReadFile(h.fsys, a.path)
@@ -281,28 +282,57 @@ func (h *hasher) read() error {
 		}
 		return nil
 	})
-	if err != nil {
-		return err
+	return err
+}
+
+// buf returns a buffer from the pool; put it back with h.bufs.Put.
+func (h *hasher) buf() *[]byte {
+	if bp, _ := h.bufs.Get().(*[]byte); bp != nil {
+		return bp
 	}
-	filter := h.filter()
-	return h.parallel(len(h.pages), func(i int) error {
-		p := h.pages[i]
-		b, err := fs.ReadFile(h.fsys, p.path)
+	return new([]byte)
+}
+
+// readPage reads page name into a pooled buffer (fresh memory costs page
+// faults, reused memory does not).
+func (h *hasher) readPage(name string) (*[]byte, error) {
+	bp := h.buf()
+	f, err := h.fsys.Open(name)
+	if err == nil {
+		var fi fs.FileInfo
+		if fi, err = f.Stat(); err == nil {
+			n := int(fi.Size())
+			if cap(*bp) < n+1 {
+				*bp = make([]byte, 0, n+n/8+512)
+			}
+			var b []byte
+			b, err = readAll((*bp)[:0], f)
+			*bp = b
+		}
+		f.Close()
+	}
+	if err != nil {
+		h.bufs.Put(bp)
+		return nil, fmt.Errorf("hashassets: reading page %s: %w", name, err)
+	}
+	return bp, nil
+}
+
+// readAll appends r's bytes to b, like io.ReadAll but into b's capacity.
+func readAll(b []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
 		if err != nil {
-			return fmt.Errorf("hashassets: reading page %s: %w", p.path, err)
+			return b, err
 		}
-		refs, base, err := scanPage(b, h.opts.DataAttrs, filter)
-		if err != nil {
-			return fmt.Errorf("hashassets: scanning page %s: %w", p.path, err)
-		}
-		for _, r := range refs {
-			h.addEdit(&p.edits, p.path, base, r)
-		}
-		if len(p.edits) > 0 && h.kept.Add(int64(len(b))) <= keepBudget {
-			p.content = b
-		}
-		return nil
-	})
+	}
 }
 
 func scanPage(b []byte, data []string, filter func([]byte) bool) (refs []htmlrefs.Ref, base string, err error) {
@@ -507,10 +537,21 @@ func (h *hasher) sumOf(p string) ([32]byte, error) {
 // apply returns src with the edits applied, except those whose target
 // skip reports true for; it returns src itself if nothing changes.
 func (h *hasher) apply(src []byte, edits []edit, skip func(int) bool) []byte {
-	if len(edits) == 0 {
+	out, changed := h.applyTo(nil, src, edits, skip)
+	if !changed {
 		return src
 	}
-	var out []byte
+	return out
+}
+
+// applyTo appends src with the edits applied to dst[:0] and reports
+// whether any edit changed the bytes; if none did, it returns dst[:0].
+func (h *hasher) applyTo(dst, src []byte, edits []edit, skip func(int) bool) ([]byte, bool) {
+	if len(edits) == 0 {
+		return dst[:0], false
+	}
+	out := dst[:0]
+	changed := false
 	last := 0
 	for _, e := range edits {
 		if skip != nil && skip(e.target) {
@@ -521,22 +562,25 @@ func (h *hasher) apply(src []byte, edits []edit, skip func(int) bool) []byte {
 		if !ok || nr == e.raw || e.start < last {
 			continue
 		}
-		if out == nil {
-			out = make([]byte, 0, len(src)+16*len(edits))
+		if !changed {
+			changed = true
+			if need := len(src) + 16*len(edits); cap(out) < need {
+				out = make([]byte, 0, need)
+			}
 		}
 		out = append(out, src[last:e.start]...)
 		out = append(out, nr...)
 		last = e.end
 	}
-	if out == nil {
-		return src
+	if !changed {
+		return out, false
 	}
-	return append(out, src[last:]...)
+	return append(out, src[last:]...), true
 }
 
-func (h *hasher) addChanged(p ...string) {
+func (h *hasher) addChanged(f ...File) {
 	h.mu.Lock()
-	h.changed = append(h.changed, p...)
+	h.changed = append(h.changed, f...)
 	h.mu.Unlock()
 }
 
@@ -556,49 +600,98 @@ func (h *hasher) writeAssets() error {
 			if err := h.w.Link(a.path, a.hashed); err != nil {
 				return fmt.Errorf("hashassets: linking %s to %s: %w", a.hashed, a.path, err)
 			}
-			h.addChanged(a.hashed)
+			h.addChanged(File{a.hashed, a.finalSum, a.finalLen, a.mode})
 			return nil
 		} else {
-			if err := h.w.WriteFile(a.hashed, a.final, a.mode); err != nil {
+			done, err := h.reuse(a.hashed, a.finalSum, a.finalLen, a.mode)
+			if err == nil && !done {
+				err = h.w.WriteFile(a.hashed, a.final, a.mode)
+			}
+			if err != nil {
 				return fmt.Errorf("hashassets: writing %s: %w", a.hashed, err)
 			}
-			h.addChanged(a.hashed)
+			h.addChanged(File{a.hashed, a.finalSum, a.finalLen, a.mode})
 		}
 		if a.final != nil {
 			// The original name now shows the rewritten bytes too.
-			if err := h.w.Link(a.hashed, a.path); err != nil {
+			done, err := h.reuse(a.path, a.finalSum, a.finalLen, a.mode)
+			if err == nil && !done {
+				err = h.w.Link(a.hashed, a.path)
+			}
+			if err != nil {
 				return fmt.Errorf("hashassets: relinking %s to %s: %w", a.path, a.hashed, err)
 			}
-			h.addChanged(a.path)
+			h.addChanged(File{a.path, a.finalSum, a.finalLen, a.mode})
 		}
 		a.content, a.final = nil, nil
 		return nil
 	})
 }
 
-// writePages rewrites the pages that reference hashed assets.
-func (h *hasher) writePages() error {
+// reuse asks Options.Reuse whether it provides the file name with the
+// given digest, size and mode.
+func (h *hasher) reuse(name string, sum [32]byte, size int64, mode fs.FileMode) (bool, error) {
+	if h.opts.Reuse == nil {
+		return false, nil
+	}
+	return h.opts.Reuse(name, sum, size, mode)
+}
+
+// pagesPass reads each page once, finds its references to assets (whose
+// hashed names are known by now) and rewrites them: in place if
+// Options.InPlace and the page has one link, else through a temporary
+// file; or not at all if Options.Reuse provides the bytes.
+func (h *hasher) pagesPass() error {
+	ow, _ := h.w.(overwriter)
+	if !h.opts.InPlace {
+		ow = nil
+	}
+	filter := h.filter()
 	return h.parallel(len(h.pages), func(i int) error {
 		p := h.pages[i]
-		if len(p.edits) == 0 {
+		bp, err := h.readPage(p.path)
+		if err != nil {
+			return err
+		}
+		defer h.bufs.Put(bp)
+		refs, base, err := scanPage(*bp, h.opts.DataAttrs, filter)
+		if err != nil {
+			return fmt.Errorf("hashassets: scanning page %s: %w", p.path, err)
+		}
+		var edits []edit
+		for _, r := range refs {
+			h.addEdit(&edits, p.path, base, r)
+		}
+		if len(edits) == 0 {
 			return nil
 		}
-		b := p.content
-		p.content = nil
-		if b == nil {
-			var err error
-			if b, err = fs.ReadFile(h.fsys, p.path); err != nil {
-				return fmt.Errorf("hashassets: reading page %s: %w", p.path, err)
+		op := h.buf()
+		defer h.bufs.Put(op)
+		out, changed := h.applyTo(*op, *bp, edits, nil)
+		*op = out
+		if !changed {
+			return nil
+		}
+		f := File{Path: p.path, SHA256: sha256.Sum256(out), Size: int64(len(out)), Mode: p.mode}
+		done, err := h.reuse(p.path, f.SHA256, f.Size, p.mode)
+		if err != nil {
+			return fmt.Errorf("hashassets: page %s: %w", p.path, err)
+		}
+		if done {
+			h.addChanged(f)
+			return nil
+		}
+		if ow != nil {
+			if done, err = ow.Overwrite(p.path, out, p.mode); err != nil {
+				return fmt.Errorf("hashassets: writing page %s: %w", p.path, err)
 			}
 		}
-		out := h.apply(b, p.edits, nil)
-		if bytes.Equal(out, b) {
-			return nil
+		if !done {
+			if err := h.w.WriteFile(p.path, out, p.mode); err != nil {
+				return fmt.Errorf("hashassets: writing page %s: %w", p.path, err)
+			}
 		}
-		if err := h.w.WriteFile(p.path, out, p.mode); err != nil {
-			return fmt.Errorf("hashassets: writing page %s: %w", p.path, err)
-		}
-		h.addChanged(p.path)
+		h.addChanged(f)
 		return nil
 	})
 }

@@ -1,6 +1,7 @@
 package hashassets
 
 import (
+	"io/fs"
 	"slices"
 	"strings"
 )
@@ -24,8 +25,18 @@ type Asset struct {
 // nobody modifies.
 type Manifest struct {
 	Assets []Asset `json:"assets"`
-	// changed lists the paths Hash created or replaced (see Changed).
-	changed []string
+	// changed lists the files Hash created or replaced (see Changed).
+	changed []File
+}
+
+// File is a file that Hash created or replaced, with the digest of the
+// bytes it now holds.
+type File struct {
+	Path   string
+	SHA256 [32]byte
+	Size   int64
+	// Mode is the file's permission bits.
+	Mode fs.FileMode
 }
 
 // Changed returns, sorted, every path whose bytes Hash wrote or whose
@@ -33,7 +44,18 @@ type Manifest struct {
 // originals it replaced by a link to rewritten content, and the rewritten
 // pages. Everything else in the tree is untouched, so a caller that keeps
 // a manifest of the tree re-hashes only these.
-func (m *Manifest) Changed() []string { return slices.Clone(m.changed) }
+func (m *Manifest) Changed() []string {
+	out := make([]string, len(m.changed))
+	for i, f := range m.changed {
+		out[i] = f.Path
+	}
+	return out
+}
+
+// ChangedFiles returns the files of Changed with the digests of their
+// bytes, so that a caller that keeps a manifest of the tree need not read
+// them again. Files that Options.Reuse provided are included.
+func (m *Manifest) ChangedFiles() []File { return slices.Clone(m.changed) }
 
 // Lookup returns the asset whose logical path is p, or nil.
 func (m *Manifest) Lookup(p string) *Asset {

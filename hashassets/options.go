@@ -1,6 +1,7 @@
 package hashassets
 
 import (
+	"io/fs"
 	"log/slog"
 	"path"
 	"strings"
@@ -54,6 +55,19 @@ type Options struct {
 	Workers int
 	// Logger receives debug records; nil means slog.Default().
 	Logger *slog.Logger
+	// InPlace lets HashDir rewrite a page in place (open, write, truncate)
+	// when it has exactly one link, instead of writing a temporary file
+	// and renaming it over the page. Only for a tree private to the caller
+	// (a staging directory) that is discarded on failure: a reader could
+	// see a partly written page, and a crash leaves one.
+	InPlace bool
+	// Reuse, if set, is called (possibly concurrently) with the final
+	// digest of each page and rewritten asset (its hashed and its original
+	// name) before Hash writes it. If it returns true, the callee has
+	// already put a file with exactly those bytes and mode at name
+	// (typically a hard link to an equal file of the live release) and
+	// Hash does not write it.
+	Reuse func(name string, sum [32]byte, size int64, mode fs.FileMode) (bool, error)
 }
 
 // ValidateGlobs reports the first malformed pattern of o, naming it.
