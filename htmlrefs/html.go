@@ -151,7 +151,7 @@ func (s *scanner) scan(a, b int, top bool) error {
 						lb[i] = c + 'a' - 'A'
 					}
 				}
-				tag = knownTags[string(lb[:n])]
+				tag = knownTag(lb[:n])
 			}
 			if tag == "style" || tag == "noscript" {
 				rawCtx = tag
@@ -272,19 +272,176 @@ const (
 	refresh
 )
 
-var knownTags = map[string]string{}
-
-func init() {
-	for _, t := range []string{"a", "area", "link", "img", "source", "script", "iframe", "frame", "embed", "audio",
-		"video", "track", "input", "button", "form", "object", "body", "meta", "base", "map", "style", "noscript",
-		"div", "span", "p", "li", "ul", "td", "tr", "section", "h1", "h2", "h3", "h4", "h5", "h6", "dt", "dd", "dl",
-		"table", "th", "pre", "code", "em", "strong", "head", "html", "title", "nav", "main", "header", "footer",
-		"article", "aside", "svg", "path", "g", "label", "select", "option", "textarea", "picture", "figure", "i", "b"} {
-		knownTags[t] = t
+// knownTag returns the interned name of a common or referencing element
+// (b is lower case), or "" (the caller then allocates the name). A switch
+// on string(b) does not allocate and is faster than a map lookup; every
+// element of svgHref must be listed (TestKnownTagsCoverSVG).
+func knownTag(b []byte) string {
+	switch string(b) {
+	case "a":
+		return "a"
+	case "area":
+		return "area"
+	case "link":
+		return "link"
+	case "img":
+		return "img"
+	case "source":
+		return "source"
+	case "script":
+		return "script"
+	case "iframe":
+		return "iframe"
+	case "frame":
+		return "frame"
+	case "embed":
+		return "embed"
+	case "audio":
+		return "audio"
+	case "video":
+		return "video"
+	case "track":
+		return "track"
+	case "input":
+		return "input"
+	case "button":
+		return "button"
+	case "form":
+		return "form"
+	case "object":
+		return "object"
+	case "body":
+		return "body"
+	case "meta":
+		return "meta"
+	case "base":
+		return "base"
+	case "map":
+		return "map"
+	case "style":
+		return "style"
+	case "noscript":
+		return "noscript"
+	case "div":
+		return "div"
+	case "span":
+		return "span"
+	case "p":
+		return "p"
+	case "li":
+		return "li"
+	case "ul":
+		return "ul"
+	case "td":
+		return "td"
+	case "tr":
+		return "tr"
+	case "section":
+		return "section"
+	case "h1":
+		return "h1"
+	case "h2":
+		return "h2"
+	case "h3":
+		return "h3"
+	case "h4":
+		return "h4"
+	case "h5":
+		return "h5"
+	case "h6":
+		return "h6"
+	case "dt":
+		return "dt"
+	case "dd":
+		return "dd"
+	case "dl":
+		return "dl"
+	case "table":
+		return "table"
+	case "th":
+		return "th"
+	case "pre":
+		return "pre"
+	case "code":
+		return "code"
+	case "em":
+		return "em"
+	case "strong":
+		return "strong"
+	case "head":
+		return "head"
+	case "html":
+		return "html"
+	case "title":
+		return "title"
+	case "nav":
+		return "nav"
+	case "main":
+		return "main"
+	case "header":
+		return "header"
+	case "footer":
+		return "footer"
+	case "article":
+		return "article"
+	case "aside":
+		return "aside"
+	case "svg":
+		return "svg"
+	case "path":
+		return "path"
+	case "g":
+		return "g"
+	case "label":
+		return "label"
+	case "select":
+		return "select"
+	case "option":
+		return "option"
+	case "textarea":
+		return "textarea"
+	case "picture":
+		return "picture"
+	case "figure":
+		return "figure"
+	case "i":
+		return "i"
+	case "b":
+		return "b"
+	case "image":
+		return "image"
+	case "use":
+		return "use"
+	case "feimage":
+		return "feimage"
+	case "pattern":
+		return "pattern"
+	case "lineargradient":
+		return "lineargradient"
+	case "radialgradient":
+		return "radialgradient"
+	case "textpath":
+		return "textpath"
+	case "mpath":
+		return "mpath"
+	case "filter":
+		return "filter"
+	case "tref":
+		return "tref"
+	case "cursor":
+		return "cursor"
+	case "set":
+		return "set"
+	case "animate":
+		return "animate"
+	case "animatemotion":
+		return "animatemotion"
+	case "animatetransform":
+		return "animatetransform"
+	case "animatecolor":
+		return "animatecolor"
 	}
-	for t := range svgHref {
-		knownTags[t] = t
-	}
+	return ""
 }
 
 var svgHref = map[string]bool{

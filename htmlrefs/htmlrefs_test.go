@@ -207,3 +207,16 @@ func TestOffsetMap(t *testing.T) {
 		t.Errorf("map for mismatching strings")
 	}
 }
+
+// TestKnownTagsCoverSVG: the scanner finds SVG references only in
+// elements whose names knownTag interns.
+func TestKnownTagsCoverSVG(t *testing.T) {
+	for tag := range svgHref {
+		if knownTag([]byte(tag)) != tag {
+			t.Errorf("knownTag(%q) = %q", tag, knownTag([]byte(tag)))
+		}
+	}
+	if knownTag([]byte("no-such-element")) != "" {
+		t.Error("knownTag interns unknown names")
+	}
+}
