@@ -2,11 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 
 	"github.com/example/release-agent/carry"
 	"github.com/example/release-agent/hashassets"
+	"github.com/example/release-agent/manifest"
 	"github.com/example/release-agent/releases"
 )
 
@@ -28,13 +30,20 @@ func (HashStage) Name() string { return "hash" }
 
 // Run implements Stage.
 func (h HashStage) Run(ctx context.Context, w *Work) error {
-	hm, err := hashassets.HashDir(ctx, w.Dir, h.Options)
+	opts := h.Options
+	// The staging tree is private to this deploy and discarded on failure.
+	opts.InPlace = true
+	opts.Reuse = w.reuseLive()
+	hm, err := hashassets.HashDir(ctx, w.Dir, opts)
 	if err != nil {
 		return err
 	}
-	if err := w.Rehash(hm.Changed()); err != nil {
-		return err
+	changed := hm.ChangedFiles()
+	entries := make([]manifest.Entry, len(changed))
+	for i, f := range changed {
+		entries[i] = manifest.Entry{Path: f.Path, Size: f.Size, SHA256: hex.EncodeToString(f.SHA256[:]), Mode: manifest.NormalMode(f.Mode)}
 	}
+	w.Update(entries)
 	w.Record.Hashed = true
 	w.Extras[carry.HashesExtra] = hm
 	logical := make(map[string]string, len(hm.Assets))

@@ -291,3 +291,10 @@ func (w *Work) Rehash(paths []string) error {
 	// Implemented in rehash.go.
 	return w.rehash(paths)
 }
+
+// Update records in the manifest of w the entries es (by path) of files a
+// stage wrote and knows the digests of, without reading them.
+func (w *Work) Update(es []manifest.Entry) {
+	// Implemented in rehash.go.
+	w.update(es)
+}

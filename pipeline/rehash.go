@@ -1,11 +1,13 @@
 package pipeline
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/example/release-agent/manifest"
 )
@@ -94,6 +96,58 @@ func (w *Work) rehash(paths []string) error {
 	}
 	w.Manifest.Sort()
 	return nil
+}
+
+// update sets the manifest entries of es (by path), keeping their Carried
+// marks: the digests are the caller's, nothing is read.
+func (w *Work) update(es []manifest.Entry) {
+	if w.Manifest == nil {
+		w.Manifest = &manifest.Manifest{}
+	}
+	idx := make(map[string]int, len(w.Manifest.Entries))
+	for i, e := range w.Manifest.Entries {
+		idx[e.Path] = i
+	}
+	for _, e := range es {
+		if i, ok := idx[e.Path]; ok {
+			e.Carried = w.Manifest.Entries[i].Carried
+			w.Manifest.Entries[i] = e
+		} else {
+			idx[e.Path] = len(w.Manifest.Entries)
+			w.Manifest.Entries = append(w.Manifest.Entries, e)
+		}
+	}
+	w.Manifest.Sort()
+}
+
+// reuseLive returns the hashassets.Options.Reuse function that, instead of
+// writing a rewritten page, hardlinks the live release's file with the
+// same bytes and mode (the page did not change since the live release),
+// counting it in the record's linked files. Nil if there is no live
+// release.
+func (w *Work) reuseLive() func(name string, sum [32]byte, size int64, mode fs.FileMode) (bool, error) {
+	if w.LiveManifest == nil || w.LiveDir == "" {
+		return nil
+	}
+	live := w.LiveManifest.BySHA256()
+	var mu sync.Mutex
+	return func(name string, sum [32]byte, size int64, mode fs.FileMode) (bool, error) {
+		le := live[hex.EncodeToString(sum[:])]
+		if le == nil || le.Mode != manifest.NormalMode(mode) || le.Size != size {
+			return false, nil
+		}
+		linked, err := relink(filepath.Join(w.LiveDir, filepath.FromSlash(le.Path)), filepath.Join(w.Dir, filepath.FromSlash(name)))
+		if err != nil {
+			return false, err
+		}
+		if linked {
+			mu.Lock()
+			w.Record.LinkedFiles++
+			w.Record.LinkedBytes += size
+			mu.Unlock()
+		}
+		return true, nil
+	}
 }
 
 // relink replaces dst by a hardlink of src, atomically (link to a
