@@ -1,47 +1,11 @@
 package releases
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"time"
 
 	"github.com/example/release-agent/symlink"
 )
-
-// live.json: the ids that were made current, oldest first.
-type liveState struct {
-	History []string `json:"history"`
-}
-
-const maxHistory = 1000
-
-func (s *Store) readLive() (liveState, error) {
-	var ls liveState
-	err := readJSON(s.state(liveName), &ls)
-	if errors.Is(err, fs.ErrNotExist) {
-		err = nil
-	}
-	return ls, err
-}
-
-func (s *Store) pushLive(id string) error {
-	ls, err := s.readLive()
-	if err != nil {
-		return err
-	}
-	if n := len(ls.History); n > 0 && ls.History[n-1] == id {
-		return nil
-	}
-	ls.History = append(ls.History, id)
-	if len(ls.History) > maxHistory {
-		ls.History = ls.History[len(ls.History)-maxHistory:]
-	}
-	// Not fsynced: after a power loss Recover re-derives the last entry
-	// from where current points (see recover).
-	return writeJSONReplace(s.state(liveName), ls)
-}
 
 // Previous returns the release a rollback would go to: the most recent
 // release that was live before the current one, still has its tree, and
@@ -51,25 +15,29 @@ func (s *Store) Previous() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ls, err := s.readLive()
+	ls, err := s.loadLive(nil)
 	if err != nil {
 		return "", err
 	}
+	return s.previous(ls, cur), nil
+}
+
+func (s *Store) previous(ls *liveState, cur string) string {
 	for i := len(ls.History) - 1; i >= 0; i-- {
 		id := ls.History[i]
 		if id == cur {
 			continue
 		}
-		r, err := s.Record(id)
+		r, err := s.record(id, ls)
 		if err != nil || !r.Live() || r.Bad != "" {
 			continue
 		}
 		if _, err := os.Stat(s.Dir(id)); err != nil {
 			continue
 		}
-		return id, nil
+		return id
 	}
-	return "", nil
+	return ""
 }
 
 // Hook runs under the lock just before current moves from one release to
@@ -85,19 +53,119 @@ type ActivateOptions struct {
 	Before Hook
 }
 
-// Activate makes release id current: symlink.Replace of ROOT/current
-// (atomic, then durable), then live.json, the record and the journal. It
-// requires the lock. Activating the current release changes nothing. An
-// explicit activation clears the release's bad mark.
+// Activate makes release id current. It requires the lock. Activating
+// the current release changes nothing. An explicit activation clears the
+// release's bad mark.
+//
+// What is atomic and what is durable, for Activate and Rollback alike:
+// ROOT/current is replaced by rename(2) of a new symlink (every reader of
+// the path sees the old or the new release, never neither), then ROOT is
+// fsynced; then one line is appended to the journal (one write(2) on an
+// O_APPEND descriptor: the whole line or none of it) and fsynced. When
+// the call returns nil both are durable, and so is everything derived
+// from the line (see "The live state"): the rollback order, the
+// activation time, the bad mark of the release a rollback left. A
+// process killed after the rename and before the line leaves current
+// switched and the line missing; the next writer's recovery appends a
+// "recovered" line for it. Nothing else is written, except a checkpoint of
+// the live state now and then (atomic, not fsynced, written while the
+// fsyncs run).
 func (s *Store) Activate(id string, o ActivateOptions) (from string, err error) {
-	return s.activate(id, o, EvActivated)
-}
-
-func (s *Store) activate(id string, o ActivateOptions, ev string) (from string, err error) {
 	if err := s.checkLocked(); err != nil {
 		return "", err
 	}
-	rec, err := s.Record(id)
+	sw, err := s.beginSwitch()
+	if err != nil {
+		return "", err
+	}
+	defer sw.close()
+	return s.switchTo(sw, id, o, EvActivated)
+}
+
+// Rollback makes to current (or, if to is "", the release Previous names)
+// and marks the release it leaves as bad, so a second rollback goes further
+// back instead of returning to it. It requires the lock. See Activate for
+// what is atomic and durable; the bad mark is derived from the journal
+// line, durable with it.
+func (s *Store) Rollback(to string, o ActivateOptions) (from, target string, err error) {
+	if err := s.checkLocked(); err != nil {
+		return "", "", err
+	}
+	sw, err := s.beginSwitch()
+	if err != nil {
+		return "", "", err
+	}
+	defer sw.close()
+	cur := sw.cur
+	if to == "" {
+		if to = s.previous(sw.ls, cur); to == "" {
+			return cur, "", fmt.Errorf("%w (current is %q); list the releases with `releasectl list`", ErrNoPrevious, cur)
+		}
+	}
+	if to == cur {
+		return cur, to, fmt.Errorf("%s is already current", to)
+	}
+	from, err = s.switchTo(sw, to, o, EvRolledBack)
+	return from, to, err
+}
+
+// switching is one switch in progress: the journal, opened for reading
+// and appending, the live state read from it, and where current points.
+type switching struct {
+	journal *os.File
+	ls      *liveState
+	cur     string
+}
+
+func (sw *switching) close() { sw.journal.Close() }
+
+// lockWho is the Who of the lock's holder.
+func (s *Store) lockWho() Who {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.locked == nil {
+		return Who{}
+	}
+	return s.locked.who
+}
+
+func (s *Store) beginSwitch() (*switching, error) {
+	cur, err := s.Current()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(s.state(journalName), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	ls, err := s.loadLive(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if ls.legacy {
+		// Recovery migrated it when the lock was taken, unless a writer
+		// of an older version replaced it since.
+		if err := s.migrateLive(ls); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	if cur != "" && ls.last() != cur {
+		// current was changed by hand, or by a switch whose line is
+		// missing: record it first, so that the rollback order has it.
+		ev := Event{Event: EvRecovered, Release: cur, Who: s.lockWho(), Detail: "current was switched but not recorded; recorded now"}
+		if err := appendEvent(f, &ev); err != nil {
+			f.Close()
+			return nil, err
+		}
+		ls.apply(&ev)
+	}
+	return &switching{journal: f, ls: ls, cur: cur}, nil
+}
+
+func (s *Store) switchTo(sw *switching, id string, o ActivateOptions, ev string) (from string, err error) {
+	rec, err := s.record(id, sw.ls)
 	if err != nil {
 		return "", err
 	}
@@ -107,10 +175,7 @@ func (s *Store) activate(id string, o ActivateOptions, ev string) (from string, 
 	if fi, err := os.Stat(s.Dir(id)); err != nil || !fi.IsDir() {
 		return "", fmt.Errorf("%w: %s has a record but no tree at %s", ErrNoRelease, id, s.Dir(id))
 	}
-	from, err = s.Current()
-	if err != nil {
-		return "", err
-	}
+	from = sw.cur
 	if from == id {
 		return from, nil
 	}
@@ -119,76 +184,29 @@ func (s *Store) activate(id string, o ActivateOptions, ev string) (from string, 
 			return from, fmt.Errorf("preparing %s: %w", id, err)
 		}
 	}
+	// Refresh the checkpoint while the fsyncs below wait for the disk; it
+	// covers the journal up to before this switch's line.
+	var checkpoint chan error
+	if sw.ls.tail >= checkpointLines {
+		checkpoint = make(chan error, 1)
+		c := sw.ls.clone()
+		go func() { checkpoint <- s.writeCheckpoint(c) }()
+	}
 	if err := symlink.Replace(s.CurrentPath(), ReleasesDir+"/"+id); err != nil {
 		return from, fmt.Errorf("switching %s to %s: %w", s.CurrentPath(), id, err)
 	}
-	// current has moved; what follows is bookkeeping that Recover can
-	// redo from the symlink if we die here.
-	var errs []error
-	if err := s.pushLive(id); err != nil {
-		errs = append(errs, err)
+	e := Event{Event: ev, Release: id, From: from, Who: o.Who, Detail: o.Reason,
+		Source: rec.Source.Spec, SHA256: rec.Source.SHA256}
+	if err := appendEvent(sw.journal, &e); err != nil {
+		return from, fmt.Errorf("%s is live, but recording it failed: %w", id, err)
 	}
-	now := time.Now().UTC()
-	rec.Activated = &now
-	if ev == EvActivated {
-		rec.Bad = ""
-	}
-	// The activation time is informational: atomic, not fsynced. (A
-	// cleared bad mark is re-set by nothing, so losing it is harmless.)
-	if err := s.checkLocked(); err == nil {
-		if err := writeJSONReplace(s.recordPath(rec.ID), rec); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := s.Append(Event{Event: ev, Release: id, From: from, Who: o.Who, Detail: o.Reason,
-		Source: rec.Source.Spec, SHA256: rec.Source.SHA256}); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		return from, fmt.Errorf("%s is live, but recording it failed: %w", id, errors.Join(errs...))
+	sw.ls.apply(&e)
+	sw.cur = id
+	if checkpoint != nil {
+		// A failed checkpoint loses nothing (the journal has it all).
+		<-checkpoint
 	}
 	return from, nil
-}
-
-// Rollback makes to current (or, if to is "", the release Previous names)
-// and marks the release it leaves as bad, so a second rollback goes further
-// back instead of returning to it. It requires the lock.
-func (s *Store) Rollback(to string, o ActivateOptions) (from, target string, err error) {
-	if err := s.checkLocked(); err != nil {
-		return "", "", err
-	}
-	cur, err := s.Current()
-	if err != nil {
-		return "", "", err
-	}
-	if to == "" {
-		if to, err = s.Previous(); err != nil {
-			return cur, "", err
-		}
-		if to == "" {
-			return cur, "", fmt.Errorf("%w (current is %q); list the releases with `releasectl list`", ErrNoPrevious, cur)
-		}
-	}
-	if to == cur {
-		return cur, to, fmt.Errorf("%s is already current", to)
-	}
-	from, err = s.activate(to, o, EvRolledBack)
-	if err != nil {
-		return from, to, err
-	}
-	if from != "" {
-		if rec, err := s.Record(from); err == nil {
-			reason := o.Reason
-			if reason == "" {
-				reason = "rolled back"
-			}
-			rec.Bad = fmt.Sprintf("%s at %s", reason, time.Now().UTC().Format(time.RFC3339))
-			if err := s.PutRecord(rec); err != nil {
-				return from, to, fmt.Errorf("%s is live, but marking %s bad failed: %w", to, from, err)
-			}
-		}
-	}
-	return from, to, nil
 }
 
 // SetPinned pins or unpins id; pinned releases are never pruned. It
@@ -216,10 +234,4 @@ func (s *Store) SetPinned(id string, pin bool, who Who) (bool, error) {
 		ev = EvUnpinned
 	}
 	return true, s.Append(Event{Event: ev, Release: id, Who: who})
-}
-
-// LiveHistory returns the ids that were made current, oldest first.
-func (s *Store) LiveHistory() ([]string, error) {
-	ls, err := s.readLive()
-	return ls.History, err
 }

@@ -68,6 +68,19 @@ type Event struct {
 // a killed process leaves either the whole line or none of it. Append does
 // not need the lock (the daemon records failed attempts that never got it).
 func (s *Store) Append(ev Event) error {
+	f, err := os.OpenFile(s.state(journalName), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	defer f.Close()
+	return appendEvent(f, &ev)
+}
+
+// appendEvent fills in ev's time and outcome and appends it to the
+// journal f (opened O_RDWR|O_APPEND) with one write(2), then fsyncs f.
+// If the journal does not end with a newline (a line torn by a power
+// loss), the write starts with one, so that this line stays whole.
+func appendEvent(f *os.File, ev *Event) error {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
 	}
@@ -81,12 +94,15 @@ func (s *Store) Append(ev Event) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(s.state(journalName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
+	line := make([]byte, 0, len(b)+2)
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], fi.Size()-1); err == nil && last[0] != '\n' {
+			line = append(line, '\n')
+		}
 	}
-	defer f.Close()
-	if _, err := f.Write(append(b, '\n')); err != nil {
+	line = append(append(line, b...), '\n')
+	if _, err := f.Write(line); err != nil {
 		return fmt.Errorf("journal %s: %w", f.Name(), err)
 	}
 	if err := f.Sync(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -60,13 +61,20 @@ func (e *LockedError) Unwrap() error { return ErrLocked }
 // value in it) at a time. It is an flock(2) on state/lock, so it is
 // released by the kernel when the process dies, however it dies.
 type Lock struct {
-	s *Store
-	f *os.File
+	s   *Store
+	f   *os.File
+	who Who
 }
 
 // Lock takes the writer lock, waiting up to wait (0: fail at once) or until
-// ctx is done. It then runs Recover, whose report of cleaned leftovers it
-// returns. op describes the operation for a waiting writer's message.
+// ctx is done. op describes the operation for a waiting writer's message.
+//
+// If the previous holder did not finish cleanly (it was killed, or the
+// machine went down since), Lock first runs recovery and returns what it
+// cleaned: a holder that finishes leaves "clean BOOT-ID" in the lock file
+// as it unlocks, and anything else found there (the description of a
+// holder that died holding the lock, or the marker of another boot, or
+// nothing) makes the next writer recover. A clean store is not scanned.
 func (s *Store) Lock(ctx context.Context, wait time.Duration, who Who, op string) (*Lock, []string, error) {
 	f, err := os.OpenFile(s.state("lock"), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -102,14 +110,22 @@ func (s *Store) Lock(ctx context.Context, wait time.Duration, who Who, op string
 		}
 		delay = min(delay*2, 50*time.Millisecond)
 	}
+	marker := cleanMarker()
+	buf := make([]byte, len(marker)+1)
+	n, _ := f.ReadAt(buf, 0)
+	clean := marker != "" && string(buf[:n]) == marker
 	h := Holder{PID: os.Getpid(), Command: commandLine(), Since: time.Now().UTC(), Who: &who, Op: op}
 	b, _ := json.Marshal(h)
-	f.Truncate(0)
-	f.WriteAt(append(b, '\n'), 0)
-	l := &Lock{s: s, f: f}
+	b = append(b, '\n')
+	f.WriteAt(b, 0)
+	f.Truncate(int64(len(b)))
+	l := &Lock{s: s, f: f, who: who}
 	s.mu.Lock()
 	s.locked = l
 	s.mu.Unlock()
+	if clean {
+		return l, nil, nil
+	}
 	cleaned, err := s.recover(who)
 	if err != nil {
 		l.Unlock()
@@ -118,7 +134,8 @@ func (s *Store) Lock(ctx context.Context, wait time.Duration, who Who, op string
 	return l, cleaned, nil
 }
 
-// Unlock releases the lock. It is safe to call more than once.
+// Unlock releases the lock, leaving the clean marker for the next
+// holder. It is safe to call more than once.
 func (l *Lock) Unlock() {
 	if l == nil || l.f == nil {
 		return
@@ -128,10 +145,41 @@ func (l *Lock) Unlock() {
 		l.s.locked = nil
 	}
 	l.s.mu.Unlock()
-	l.f.Truncate(0)
+	m := cleanMarker()
+	l.f.WriteAt([]byte(m), 0)
+	l.f.Truncate(int64(len(m)))
 	l.f.Close() // closing the last fd releases the flock
 	l.f = nil
 }
+
+// abandon releases the lock as a killed process does: without the clean
+// marker (tests).
+func (l *Lock) abandon() {
+	l.s.mu.Lock()
+	l.s.locked = nil
+	l.s.mu.Unlock()
+	l.f.Close()
+	l.f = nil
+}
+
+// cleanMarker is what a holder that finished writes in the lock file: it
+// names this boot, so that a holder that finished before a crash of the
+// machine (whose work may not all have reached the disk) does not count.
+// It is "" (never clean) where the boot id cannot be read.
+func cleanMarker() string {
+	if id := bootID(); id != "" {
+		return "clean " + id + "\n"
+	}
+	return ""
+}
+
+var bootID = sync.OnceValue(func() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+})
 
 func (s *Store) checkLocked() error {
 	s.mu.Lock()
@@ -166,11 +214,7 @@ func (s *Store) LockHolder() *Holder {
 }
 
 func commandLine() string {
-	b, err := os.ReadFile("/proc/self/cmdline")
-	if err != nil || len(b) == 0 {
-		return os.Args[0]
-	}
-	s := strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ")
+	s := strings.Join(os.Args, " ")
 	if len(s) > 200 {
 		s = s[:200] + "..."
 	}

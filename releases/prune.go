@@ -89,13 +89,16 @@ func (s *Store) Prune(keep int, who Who) (pruned []string, err error) {
 }
 
 // recover repairs what a killed writer left, under the lock, and says what
-// it did, one line per action:
+// it did, one line per action (Lock runs it only when the previous holder
+// did not finish cleanly):
 //   - staging trees (interrupted deploys) are removed and their ids
 //     recorded as failed;
 //   - trees in releases/ without a record (killed between the rename and
 //     the record) are removed, unless current points at them;
 //   - trash (interrupted prunes) and temporary files are removed;
-//   - live.json is brought in line with where current points.
+//   - an old-form live.json becomes a checkpoint (see "The live state");
+//   - a switch whose journal line is missing (killed between the rename
+//     and the line) gets a "recovered" line.
 func (s *Store) recover(who Who) ([]string, error) {
 	var did []string
 	// Leftovers about to be removed may carry ids next-id has not seen
@@ -113,7 +116,7 @@ func (s *Store) recover(who Who) ([]string, error) {
 		}
 		did = append(did, fmt.Sprintf("removed staging tree %s of an interrupted deploy", e.Name()))
 		if _, ok := ParseID(e.Name()); ok {
-			if _, err := s.Record(e.Name()); err != nil {
+			if _, err := s.record(e.Name(), nil); err != nil {
 				rec := Record{ID: e.Name(), Status: StatusFailed, Who: who, Error: "interrupted: the deploying process died"}
 				if err := s.PutRecord(&rec); err != nil {
 					return did, err
@@ -138,7 +141,7 @@ func (s *Store) recover(who Who) ([]string, error) {
 		if _, ok := ParseID(id); !ok || id == cur {
 			continue
 		}
-		if rec, err := s.Record(id); err == nil && rec.Status != StatusPruned {
+		if rec, err := s.record(id, nil); err == nil && rec.Status != StatusPruned {
 			continue
 		}
 		if err := removeTree(p); err != nil {
@@ -163,18 +166,20 @@ func (s *Store) recover(who Who) ([]string, error) {
 			}
 		}
 	}
-	if cur != "" {
-		ls, err := s.readLive()
-		if err != nil {
+	ls, err := s.loadLive(nil)
+	if err != nil {
+		return did, err
+	}
+	if ls.legacy {
+		if err := s.migrateLive(ls); err != nil {
 			return did, err
 		}
-		if n := len(ls.History); n == 0 || ls.History[n-1] != cur {
-			if err := s.pushLive(cur); err != nil {
-				return did, err
-			}
-			s.Append(Event{Event: EvRecovered, Release: cur, Who: who, Detail: "current was switched but not recorded; recorded now"})
-			did = append(did, fmt.Sprintf("recorded %s as live (the switch happened, its bookkeeping did not)", cur))
-		}
+	} else if ls.tail >= checkpointLines {
+		s.writeCheckpoint(ls) // best effort: the journal has it all
+	}
+	if cur != "" && ls.last() != cur {
+		s.Append(Event{Event: EvRecovered, Release: cur, Who: who, Detail: "current was switched but not recorded; recorded now"})
+		did = append(did, fmt.Sprintf("recorded %s as live (the switch happened, its bookkeeping did not)", cur))
 	}
 	return did, nil
 }

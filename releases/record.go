@@ -71,8 +71,21 @@ func (r *Record) Live() bool { return r.Status == StatusStaged }
 
 func (s *Store) recordPath(id string) string { return s.state(recordsDir, id+".json") }
 
-// Record reads the record of id. A missing record wraps ErrNoRelease.
+// Record reads the record of id, with its activation time and bad mark
+// from the live state. A missing record wraps ErrNoRelease.
 func (s *Store) Record(id string) (*Record, error) {
+	if err := CheckID(id); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoRelease, err)
+	}
+	ls, err := s.loadLive(nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.record(id, ls)
+}
+
+// record reads the record of id and merges ls into it.
+func (s *Store) record(id string, ls *liveState) (*Record, error) {
 	if err := CheckID(id); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoRelease, err)
 	}
@@ -84,10 +97,13 @@ func (s *Store) Record(id string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	ls.merge(&r)
 	return &r, nil
 }
 
-// PutRecord writes r atomically and durably. It requires the lock.
+// PutRecord writes r atomically and durably. It requires the lock. The
+// activation time and bad mark in r are written too, but the live state's
+// values take precedence while it has them (see "The live state").
 func (s *Store) PutRecord(r *Record) error {
 	if err := s.checkLocked(); err != nil {
 		return err
@@ -102,6 +118,10 @@ func (s *Store) Records() ([]*Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	ls, err := s.loadLive(nil)
+	if err != nil {
+		return nil, err
+	}
 	var out []*Record
 	for _, e := range ents {
 		name := e.Name()
@@ -112,7 +132,7 @@ func (s *Store) Records() ([]*Record, error) {
 		if _, ok := ParseID(id); !ok {
 			continue
 		}
-		r, err := s.Record(id)
+		r, err := s.record(id, ls)
 		if err != nil {
 			return nil, err
 		}

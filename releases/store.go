@@ -7,10 +7,12 @@
 //	  releases/v41/ releases/v42/  immutable release trees (files read-only, unchanged
 //	                               files hardlinked between releases)
 //	  state/                    never served:
-//	    lock                    flock(2) of every writer; holds the holder's description
+//	    lock                    flock(2) of every writer; holds the holder's description,
+//	                            or "clean BOOT-ID" once the last holder finished
 //	    journal.jsonl           append-only, one JSON event per line, fsynced
 //	    next-id                 the next release number (monotonic, never reused)
-//	    live.json               ids that were live, oldest first (rollback order)
+//	    live.json               checkpoint of the live state (rollback order, activation
+//	                            times, bad marks) derived from the journal
 //	    records/vN.json         one record per release id ever allocated
 //	    manifests/vN.json       file list (path, size, mode, sha256) of vN
 //	    reports/vN.json         validation report of vN, if any
@@ -19,17 +21,30 @@
 //
 // # Guarantees
 //
-// current changes only by symlink.Replace (rename of a fresh link, then
-// fsync of ROOT), and every switch is then appended to the fsynced journal:
-// those two fsyncs are what a switch costs. Records, manifests and next-id
-// are written atomically and durably; live.json and a record's activation
-// time are written atomically but not fsynced, because Recover re-derives
-// the former from the current symlink and the latter is informational. A release tree appears in releases/ only by rename from
-// staging, after a syncfs(2) made its data durable, and before its record
-// is written; a tree without a record is a leftover of a killed process and
-// is removed by Recover. Release ids come from next-id, which is written
-// durably before the id is used, so an id is never handed out twice, even
-// across crashes and pruning.
+// Atomic means readers see the old or the new version, never a mix or
+// nothing; durable means it survives a crash of the machine once the call
+// returns.
+//
+//   - current changes only by symlink.Replace: rename(2) of a fresh link
+//     (atomic), then fsync of ROOT (durable).
+//   - Every switch (Activate, Rollback) then appends one line to the
+//     journal with a single write(2) (atomic: whole or absent) and fsyncs
+//     it (durable). Those two fsyncs, one after the other, are all a
+//     switch writes durably: the rollback order, activation times and bad
+//     marks are derived from the journal (see "The live state" in
+//     live.go), so they are durable with the line; their checkpoint,
+//     live.json, is atomic and not fsynced.
+//   - Records, manifests, extras and next-id are written atomically and
+//     durably (temporary file, fsync, rename, fsync of the directory).
+//   - A release tree appears in releases/ only by rename from staging,
+//     after a syncfs(2) made its data durable, and before its record is
+//     written; a tree without a record is a leftover of a killed process
+//     and is removed by recovery.
+//   - Release ids come from next-id, which is written durably before the id
+//     is used, so an id is never handed out twice, even across crashes and
+//     pruning.
+//   - Recovery (under the lock) runs when the previous holder did not
+//     finish cleanly, which includes every crash of the machine (see Lock).
 //
 // # Concurrency
 //
@@ -107,6 +122,12 @@ func Open(root string) (*Store, error) {
 	if fi, err := os.Lstat(s.CurrentPath()); err == nil && fi.Mode()&fs.ModeSymlink == 0 {
 		return nil, fmt.Errorf("%w\nmigrate it once (a brief gap while it moves): mv %s %s.old && releasectl --root %s deploy %s.old",
 			&symlink.NotSymlinkError{Path: s.CurrentPath(), Mode: fi.Mode()}, s.CurrentPath(), s.CurrentPath(), abs, s.CurrentPath())
+	}
+	// The directories are made in this order, so an existing staging/
+	// means the others exist too (unless removed by hand, which the
+	// operations that need them report).
+	if fi, err := os.Stat(s.state(stagingDir)); err == nil && fi.IsDir() {
+		return s, nil
 	}
 	for _, d := range []string{ReleasesDir, StateDir, s.state(recordsDir), s.state(manifestsDir), s.state(reportsDir), s.state(stagingDir)} {
 		p := d
@@ -186,9 +207,8 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
 
 // writeFileReplace is writeFileAtomic without the fsyncs: still atomic for
 // readers (rename), but a power loss may bring back the old file. It is
-// used only for state that recovery re-derives (live.json from the
-// current symlink) or that is cosmetic (an activation time), to keep the
-// fsyncs of a switch to the two that matter: ROOT and the journal.
+// used only for the checkpoint of the live state, which the journal can
+// always rebuild.
 func writeFileReplace(path string, data []byte, perm fs.FileMode) error {
 	return writeFile(path, data, perm, false)
 }
@@ -237,14 +257,6 @@ func writeJSONAtomic(path string, v any) error {
 		return err
 	}
 	return writeFileAtomic(path, append(b, '\n'), 0o644)
-}
-
-func writeJSONReplace(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileReplace(path, append(b, '\n'), 0o644)
 }
 
 func readJSON(path string, v any) error {

@@ -1,0 +1,276 @@
+package releases
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"slices"
+	"time"
+)
+
+// # The live state
+//
+// What a switch changes besides the symlink — which releases were live,
+// in order (the rollback order), when each was last made live, and which
+// are marked bad — is not stored by the switch: it is derived from the
+// journal, where every switch writes one fsynced line anyway
+// ("activated"/"rolled-back" with the release and the one it replaced,
+// "recovered" for a switch whose line a killed process never wrote). So
+// a switch durably writes exactly two things: the symlink (rename, fsync
+// of ROOT) and its journal line (write, fsync), and once its journal line
+// is durable, so is everything derived from it, the bad mark included.
+//
+// state/live.json is a checkpoint of the derived state as of a byte offset
+// of the journal ("journal_offset"). It is replaced atomically (rename)
+// but never fsynced: a lost or stale checkpoint only means more journal
+// lines to apply. Readers load it and apply the journal lines after its
+// offset (complete lines only; a torn last line is ignored); writers
+// refresh it, under the lock, when more than checkpointLines lines follow
+// it, concurrently with the fsyncs of a switch.
+//
+// Activation times and bad marks live in the checkpoint's maps for
+// releases that still have trees; Record merges them into what it
+// returns. When a release is pruned its record is rewritten with the
+// merged values (Prune writes the record before the "pruned" line), and
+// the "pruned" line drops them from the maps, so the maps stay as small as
+// the set of kept releases. A release absent from a map keeps its
+// record's own value.
+//
+// Stores written before this scheme have a live.json without a version
+// ({"history": [...]}) and keep bad marks and activation times in the
+// records themselves: they are read as they are (the old live.json is
+// complete; there is no journal offset to apply lines from), and the
+// first writer's recovery turns the file into a checkpoint at the
+// journal's current length, leaving the records' values in place as the
+// fallback.
+
+// liveVersion marks a live.json that is a checkpoint of the journal.
+const liveVersion = 2
+
+// checkpointLines: a writer holding the lock rewrites the checkpoint once
+// this many journal lines follow it.
+const checkpointLines = 32
+
+// maxHistory bounds the rollback order kept (oldest entries go first).
+const maxHistory = 1000
+
+// liveState is the derived state (see above) as of journal offset end.
+type liveState struct {
+	Version int      `json:"version,omitempty"`
+	Offset  int64    `json:"journal_offset"`
+	History []string `json:"history"`
+	// Activated: when each release was last made live.
+	Activated map[string]time.Time `json:"activated,omitempty"`
+	// Bad: the bad mark of each release ("" once an activation cleared it).
+	Bad map[string]string `json:"bad,omitempty"`
+
+	legacy bool  // an old-form live.json: marks are in the records
+	end    int64 // the journal offset this state reflects
+	tail   int   // journal lines read after the checkpoint
+}
+
+func newLiveState() *liveState {
+	return &liveState{Version: liveVersion, Activated: map[string]time.Time{}, Bad: map[string]string{}}
+}
+
+func (ls *liveState) last() string {
+	if n := len(ls.History); n > 0 {
+		return ls.History[n-1]
+	}
+	return ""
+}
+
+// apply folds one journal event into the state.
+func (ls *liveState) apply(ev *Event) {
+	if ev.Outcome == "error" || ev.Release == "" {
+		return
+	}
+	switch ev.Event {
+	case EvActivated, EvRolledBack, EvRecovered:
+		if ls.last() != ev.Release {
+			ls.History = append(ls.History, ev.Release)
+			if len(ls.History) > maxHistory {
+				ls.History = slices.Delete(ls.History, 0, len(ls.History)-maxHistory)
+			}
+		}
+		if ev.Event == EvRecovered {
+			return
+		}
+		ls.Activated[ev.Release] = ev.Time
+		if ev.Event == EvActivated {
+			ls.Bad[ev.Release] = ""
+		} else if ev.From != "" {
+			ls.Bad[ev.From] = badMark(ev.Detail, ev.Time)
+		}
+	case EvPruned:
+		delete(ls.Activated, ev.Release)
+		delete(ls.Bad, ev.Release)
+	}
+}
+
+// badMark is the Bad of a release rolled back from at t.
+func badMark(reason string, t time.Time) string {
+	if reason == "" {
+		reason = "rolled back"
+	}
+	return fmt.Sprintf("%s at %s", reason, t.UTC().Format(time.RFC3339))
+}
+
+// merge puts the derived activation time and bad mark of r.ID into r.
+func (ls *liveState) merge(r *Record) {
+	if ls == nil || ls.legacy {
+		return
+	}
+	if t, ok := ls.Activated[r.ID]; ok {
+		r.Activated = &t
+	}
+	if b, ok := ls.Bad[r.ID]; ok {
+		r.Bad = b
+	}
+}
+
+// clone returns a copy that later applies do not change.
+func (ls *liveState) clone() *liveState {
+	c := *ls
+	c.History = slices.Clone(ls.History)
+	c.Activated = maps.Clone(ls.Activated)
+	c.Bad = maps.Clone(ls.Bad)
+	return &c
+}
+
+// switchKinds are the journal events apply looks at, as json.Marshal
+// writes them: lines without one are skipped without being decoded.
+var switchKinds = [][]byte{
+	[]byte(`"event":"` + EvActivated + `"`), []byte(`"event":"` + EvRolledBack + `"`),
+	[]byte(`"event":"` + EvRecovered + `"`), []byte(`"event":"` + EvPruned + `"`),
+}
+
+// applyLines applies the complete lines of b, which starts at journal
+// offset off, and returns the offset after the last complete line.
+func (ls *liveState) applyLines(b []byte, off int64) int64 {
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return off
+		}
+		line := b[:i]
+		b, off = b[i+1:], off+int64(i)+1
+		ls.tail++
+		if !slices.ContainsFunc(switchKinds, func(k []byte) bool { return bytes.Contains(line, k) }) {
+			continue
+		}
+		var ev Event
+		if json.Unmarshal(line, &ev) == nil {
+			ls.apply(&ev)
+		}
+	}
+}
+
+// loadLive returns the live state: the checkpoint and the journal lines
+// after it. journal, if not nil, is the journal opened for reading;
+// otherwise loadLive opens it. It takes no lock.
+func (s *Store) loadLive(journal *os.File) (*liveState, error) {
+	ls := newLiveState()
+	b, err := os.ReadFile(s.state(liveName))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// no checkpoint yet: everything is in the journal
+	case err != nil:
+		return nil, err
+	default:
+		*ls = liveState{}
+		if err := json.Unmarshal(b, ls); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.state(liveName), err)
+		}
+		if ls.Version == 0 {
+			ls.legacy = true
+			return ls, nil
+		}
+		if ls.Activated == nil {
+			ls.Activated = map[string]time.Time{}
+		}
+		if ls.Bad == nil {
+			ls.Bad = map[string]string{}
+		}
+	}
+	if journal == nil {
+		f, err := os.Open(s.state(journalName))
+		if errors.Is(err, fs.ErrNotExist) {
+			ls.end = ls.Offset
+			return ls, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		journal = f
+	}
+	if err := ls.readTail(journal); err != nil {
+		return nil, fmt.Errorf("journal %s: %w", s.state(journalName), err)
+	}
+	return ls, nil
+}
+
+// readTail applies the journal lines after the checkpoint's offset. A
+// journal shorter than the offset (truncated by hand) is read again from
+// its start.
+func (ls *liveState) readTail(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	if size < ls.Offset {
+		*ls = *newLiveState()
+	}
+	b := make([]byte, size-ls.Offset)
+	if _, err := f.ReadAt(b, ls.Offset); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	ls.end = ls.applyLines(b, ls.Offset)
+	return nil
+}
+
+// writeCheckpoint replaces live.json with ls as of journal offset ls.end:
+// atomic (rename), not durable (see above).
+func (s *Store) writeCheckpoint(ls *liveState) error {
+	c := *ls
+	c.Version, c.Offset = liveVersion, ls.end
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return err
+	}
+	return writeFileReplace(s.state(liveName), append(b, '\n'), 0o644)
+}
+
+// migrateLive turns an old-form live.json into a checkpoint at the
+// journal's current length (see above). It requires the lock.
+func (s *Store) migrateLive(ls *liveState) error {
+	var size int64
+	if fi, err := os.Stat(s.state(journalName)); err == nil {
+		size = fi.Size()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	m := newLiveState()
+	m.History, m.end = ls.History, size
+	if err := s.writeCheckpoint(m); err != nil {
+		return err
+	}
+	*ls = *m
+	return nil
+}
+
+// LiveHistory returns the ids that were made current, oldest first.
+func (s *Store) LiveHistory() ([]string, error) {
+	ls, err := s.loadLive(nil)
+	if err != nil {
+		return nil, err
+	}
+	return ls.History, nil
+}
