@@ -24,13 +24,13 @@
 package symlink
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -73,9 +73,11 @@ func Replace(path, target string) error {
 		return err
 	}
 	dir := filepath.Dir(path)
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	tmp := filepath.Join(dir, TempPrefix+filepath.Base(path)+"."+hex.EncodeToString(rnd[:]))
+	// The name only has to be unused: symlink(2) fails rather than follow
+	// or replace an existing entry. math/rand/v2's generator is seeded
+	// from the kernel per process (crypto/rand would link, and initialise,
+	// the FIPS module for nothing).
+	tmp := filepath.Join(dir, TempPrefix+filepath.Base(path)+"."+strconv.FormatUint(rand.Uint64(), 16))
 	if err := os.Symlink(target, tmp); err != nil {
 		return err
 	}
