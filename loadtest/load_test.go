@@ -37,6 +37,12 @@ func releasectl(t *testing.T) string {
 		ctlBin = filepath.Join(dir, "releasectl")
 		if out, err := exec.Command("go", "build", "-o", ctlBin, "../cmd/releasectl").CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("building releasectl: %w\n%s", err, out)
+			return
+		}
+		// release-agent beside releasectl: it runs the deploys releasectl
+		// hands over (package cli/full).
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "release-agent"), "../cmd/agent").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building release-agent: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
