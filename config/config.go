@@ -41,6 +41,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -244,11 +245,14 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // ("512KiB", "10MB", "1GiB").
 type ByteSize int64
 
-var sizeRE = regexp.MustCompile(`^([0-9]+)\s*([KMGT]i?B|B)?$`)
+// The regular expressions are compiled on first use: release-agent ctl,
+// which releasectl hands work to, links this package, and compiling them
+// at start-up cost about a millisecond of every such command.
+var sizeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+)\s*([KMGT]i?B|B)?$`) })
 
 // UnmarshalText parses "123", "10MiB", "2GB".
 func (s *ByteSize) UnmarshalText(b []byte) error {
-	m := sizeRE.FindStringSubmatch(strings.TrimSpace(string(b)))
+	m := sizeRE().FindStringSubmatch(strings.TrimSpace(string(b)))
 	if m == nil {
 		return fmt.Errorf("%w: %q is not a size (e.g. 1048576, \"512KiB\", \"10MB\")", ErrInvalid, b)
 	}
@@ -363,7 +367,7 @@ func decodeError(name string, data []byte, err error) error {
 	var line int
 	var key string
 	msg := err.Error()
-	if m := lineRE.FindStringSubmatch(msg); m != nil {
+	if m := lineRE().FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		key = m[2]
 		msg = strings.TrimSpace(msg[len(m[0]):])
@@ -374,7 +378,7 @@ func decodeError(name string, data []byte, err error) error {
 	return &Error{File: name, Line: line, Key: key, Err: fmt.Errorf("%w: %s", ErrInvalid, msg)}
 }
 
-var lineRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\):`)
+var lineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\):`) })
 
 func (c *Config) defaults(md toml.MetaData) {
 	defined := definedKeys(md)
@@ -480,7 +484,7 @@ func (p *problems) invalid(key, format string, args ...any) {
 	p.at(key, fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...)))
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`) })
 
 func (c *Config) check(p *problems) {
 	d := &c.Daemon
@@ -512,7 +516,7 @@ func (c *Config) check(p *problems) {
 		switch {
 		case s.Name == "":
 			p.at(k("name"), fmt.Errorf("%w: every site needs a name", ErrMissing))
-		case !nameRE.MatchString(s.Name):
+		case !nameRE().MatchString(s.Name):
 			p.invalid(k("name"), "%q: use lowercase letters, digits, '.', '_' and '-' (at most 63)", s.Name)
 		default:
 			if j, dup := names[s.Name]; dup {
