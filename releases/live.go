@@ -173,7 +173,9 @@ func (ls *liveState) applyLines(b []byte, off int64) int64 {
 
 // loadLive returns the live state: the checkpoint and the journal lines
 // after it. journal, if not nil, is the journal opened for reading;
-// otherwise loadLive opens it. It takes no lock.
+// otherwise loadLive opens it. It takes no lock. A checkpoint that does
+// not parse (it is only ever replaced whole, so only a damaged disk or a
+// hand edit does that) is ignored: the journal alone gives the state.
 func (s *Store) loadLive(journal *os.File) (*liveState, error) {
 	ls := newLiveState()
 	b, err := os.ReadFile(s.state(liveName))
@@ -183,20 +185,21 @@ func (s *Store) loadLive(journal *os.File) (*liveState, error) {
 	case err != nil:
 		return nil, err
 	default:
-		*ls = liveState{}
-		if err := json.Unmarshal(b, ls); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.state(liveName), err)
+		var c liveState
+		if json.Unmarshal(b, &c) != nil {
+			break
 		}
-		if ls.Version == 0 {
-			ls.legacy = true
-			return ls, nil
+		if c.Version == 0 {
+			c.legacy = true
+			return &c, nil
 		}
-		if ls.Activated == nil {
-			ls.Activated = map[string]time.Time{}
+		if c.Activated == nil {
+			c.Activated = map[string]time.Time{}
 		}
-		if ls.Bad == nil {
-			ls.Bad = map[string]string{}
+		if c.Bad == nil {
+			c.Bad = map[string]string{}
 		}
+		ls = &c
 	}
 	if journal == nil {
 		f, err := os.Open(s.state(journalName))
@@ -217,22 +220,22 @@ func (s *Store) loadLive(journal *os.File) (*liveState, error) {
 }
 
 // readTail applies the journal lines after the checkpoint's offset. A
-// journal shorter than the offset (truncated by hand) is read again from
-// its start.
+// journal shorter than the offset was replaced or truncated by hand: the
+// checkpoint stands, and all of the journal's lines come after it.
 func (ls *liveState) readTail(f *os.File) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	size := fi.Size()
-	if size < ls.Offset {
-		*ls = *newLiveState()
+	size, from := fi.Size(), ls.Offset
+	if size < from {
+		from = 0
 	}
-	b := make([]byte, size-ls.Offset)
-	if _, err := f.ReadAt(b, ls.Offset); err != nil && !errors.Is(err, io.EOF) {
+	b := make([]byte, size-from)
+	if _, err := f.ReadAt(b, from); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
-	ls.end = ls.applyLines(b, ls.Offset)
+	ls.end = ls.applyLines(b, from)
 	return nil
 }
 

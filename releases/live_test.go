@@ -288,3 +288,27 @@ func TestRecoveryOnlyAfterUncleanExit(t *testing.T) {
 	}
 	l.Unlock()
 }
+
+// TestCheckpointDamageAndJournalReplaced: a checkpoint that does not parse
+// is ignored (the journal gives the state), and a journal shorter than the
+// checkpoint's offset (replaced by hand) is read after the checkpoint.
+func TestCheckpointDamageAndJournalReplaced(t *testing.T) {
+	s, _ := storeWith(t, 3)
+	s.Rollback("", ActivateOptions{Who: testWho}) // v3 bad, v2 current
+	want := mustLive(t, s)
+	os.WriteFile(s.state(liveName), []byte("{\"version\": 2, \"hist"), 0o644)
+	if got := mustLive(t, s); !slices.Equal(got.History, want.History) || !reflect.DeepEqual(got.Bad, want.Bad) {
+		t.Fatalf("damaged checkpoint: %+v, want %+v", got, want)
+	}
+	if err := s.writeCheckpoint(want); err != nil {
+		t.Fatal(err)
+	}
+	os.Rename(s.state(journalName), s.state(journalName)+".old")
+	if _, to, err := s.Rollback("", ActivateOptions{Who: testWho}); err != nil || to != "v1" {
+		t.Fatalf("rollback with a new journal: %s %v", to, err)
+	}
+	got := mustLive(t, s)
+	if !slices.Equal(got.History, append(want.History, "v1")) || got.Bad["v3"] == "" || got.Bad["v2"] == "" {
+		t.Fatalf("after a new journal: %+v", got)
+	}
+}
