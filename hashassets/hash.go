@@ -89,7 +89,7 @@ type hasher struct {
 	w       Writer
 	opts    Options
 	log     *slog.Logger
-	files   map[string]fs.FileMode // every regular file
+	files   map[string]bool // every regular file
 	assets  []*asset
 	byPath  map[string]int
 	names   map[string]bool     // file names (last elements) of the assets
@@ -119,7 +119,7 @@ func Hash(ctx context.Context, fsys fs.FS, w Writer, opts Options) (*Manifest, e
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
 	h := &hasher{ctx: ctx, fsys: fsys, w: w, opts: opts, log: opts.Logger,
-		files: map[string]fs.FileMode{}, byPath: map[string]int{}, names: map[string]bool{}, sibling: map[string][]string{}}
+		files: map[string]bool{}, byPath: map[string]int{}, names: map[string]bool{}, sibling: map[string][]string{}}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -159,11 +159,8 @@ func (h *hasher) walk() error {
 			return fmt.Errorf("hashassets: walking %s: %w", p, err)
 		}
 		if d.Type().IsRegular() {
-			info, err := d.Info()
-			if err != nil {
-				return fmt.Errorf("hashassets: %s: %w", p, err)
-			}
-			h.files[p] = info.Mode().Perm()
+			// Modes are read when the file is (one stat fewer per file).
+			h.files[p] = true
 			paths = append(paths, p)
 		}
 		return nil
@@ -175,7 +172,7 @@ func (h *hasher) walk() error {
 	for _, p := range paths {
 		switch {
 		case isPage(p):
-			h.pages = append(h.pages, &pageFile{path: p, mode: h.files[p]})
+			h.pages = append(h.pages, &pageFile{path: p})
 		case BuildHashed(p):
 			if orig, ok := unhashedName(p); ok {
 				h.sibling[orig] = append(h.sibling[orig], p)
@@ -190,7 +187,7 @@ func (h *hasher) walk() error {
 			}
 			h.byPath[p] = len(h.assets)
 			h.names[path.Base(p)] = true
-			h.assets = append(h.assets, &asset{path: p, mode: h.files[p], kind: k})
+			h.assets = append(h.assets, &asset{path: p, kind: k})
 		}
 	}
 	return nil
@@ -260,10 +257,13 @@ func (h *hasher) parallel(n int, fn func(i int) error) error {
 func (h *hasher) readAssets() error {
 	err := h.parallel(len(h.assets), func(i int) error {
 		a := h.assets[i]
-		b, err := fs.ReadFile(h.fsys, a.path)
+		bp, mode, err := h.read(a.path)
 		if err != nil {
 			return fmt.Errorf("hashassets: reading asset %s: %w", a.path, err)
 		}
+		defer h.bufs.Put(bp)
+		b := *bp
+		a.mode = mode
 		a.sum = sha256.Sum256(b)
 		a.size = int64(len(b))
 		switch a.kind {
@@ -273,7 +273,7 @@ func (h *hasher) readAssets() error {
 			htmlrefs.ScanSourceMap(b, func(r htmlrefs.Ref) { h.addEdit(&a.edits, a.path, "", r) })
 		}
 		if len(a.edits) > 0 {
-			a.content = b
+			a.content = bytes.Clone(b)
 			for _, e := range a.edits {
 				a.deps = append(a.deps, e.target)
 			}
@@ -293,14 +293,16 @@ func (h *hasher) buf() *[]byte {
 	return new([]byte)
 }
 
-// readPage reads page name into a pooled buffer (fresh memory costs page
-// faults, reused memory does not).
-func (h *hasher) readPage(name string) (*[]byte, error) {
+// read reads file name into a pooled buffer (fresh memory costs page
+// faults, reused memory does not), and returns its permission bits.
+func (h *hasher) read(name string) (*[]byte, fs.FileMode, error) {
 	bp := h.buf()
+	var mode fs.FileMode
 	f, err := h.fsys.Open(name)
 	if err == nil {
 		var fi fs.FileInfo
 		if fi, err = f.Stat(); err == nil {
+			mode = fi.Mode().Perm()
 			n := int(fi.Size())
 			if cap(*bp) < n+1 {
 				*bp = make([]byte, 0, n+n/8+512)
@@ -313,9 +315,9 @@ func (h *hasher) readPage(name string) (*[]byte, error) {
 	}
 	if err != nil {
 		h.bufs.Put(bp)
-		return nil, fmt.Errorf("hashassets: reading page %s: %w", name, err)
+		return nil, 0, err
 	}
-	return bp, nil
+	return bp, mode, nil
 }
 
 // readAll appends r's bytes to b, like io.ReadAll but into b's capacity.
@@ -649,10 +651,11 @@ func (h *hasher) pagesPass() error {
 	filter := h.filter()
 	return h.parallel(len(h.pages), func(i int) error {
 		p := h.pages[i]
-		bp, err := h.readPage(p.path)
+		bp, mode, err := h.read(p.path)
 		if err != nil {
-			return err
+			return fmt.Errorf("hashassets: reading page %s: %w", p.path, err)
 		}
+		p.mode = mode
 		defer h.bufs.Put(bp)
 		refs, base, err := scanPage(*bp, h.opts.DataAttrs, filter)
 		if err != nil {
