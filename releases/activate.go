@@ -67,9 +67,9 @@ type ActivateOptions struct {
 // activation time, the bad mark of the release a rollback left. A
 // process killed after the rename and before the line leaves current
 // switched and the line missing; the next writer's recovery appends a
-// "recovered" line for it. Nothing else is written, except a checkpoint of
-// the live state now and then (atomic, not fsynced, written while the
-// fsyncs run).
+// "recovered" line for it. Nothing else is written, except, once in
+// checkpointLines journal lines, a checkpoint of the live state (atomic,
+// not fsynced, after the line).
 func (s *Store) Activate(id string, o ActivateOptions) (from string, err error) {
 	if err := s.checkLocked(); err != nil {
 		return "", err
@@ -184,13 +184,11 @@ func (s *Store) switchTo(sw *switching, id string, o ActivateOptions, ev string)
 			return from, fmt.Errorf("preparing %s: %w", id, err)
 		}
 	}
-	// Refresh the checkpoint while the fsyncs below wait for the disk; it
-	// covers the journal up to before this switch's line.
-	var checkpoint chan error
+	// The checkpoint, when due, covers the journal up to before this
+	// switch's line.
+	var checkpoint *liveState
 	if sw.ls.tail >= checkpointLines {
-		checkpoint = make(chan error, 1)
-		c := sw.ls.clone()
-		go func() { checkpoint <- s.writeCheckpoint(c) }()
+		checkpoint = sw.ls.clone()
 	}
 	if err := symlink.Replace(s.CurrentPath(), ReleasesDir+"/"+id); err != nil {
 		return from, fmt.Errorf("switching %s to %s: %w", s.CurrentPath(), id, err)
@@ -203,8 +201,9 @@ func (s *Store) switchTo(sw *switching, id string, o ActivateOptions, ev string)
 	sw.ls.apply(&e)
 	sw.cur = id
 	if checkpoint != nil {
-		// A failed checkpoint loses nothing (the journal has it all).
-		<-checkpoint
+		// After the durable part, and a failure loses nothing: the
+		// journal has it all.
+		s.writeCheckpoint(checkpoint)
 	}
 	return from, nil
 }

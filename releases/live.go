@@ -31,7 +31,7 @@ import (
 // lines to apply. Readers load it and apply the journal lines after its
 // offset (complete lines only; a torn last line is ignored); writers
 // refresh it, under the lock, when more than checkpointLines lines follow
-// it, concurrently with the fsyncs of a switch.
+// it, after the journal line of a switch.
 //
 // Activation times and bad marks live in the checkpoint's maps for
 // releases that still have trees; Record merges them into what it
@@ -59,11 +59,17 @@ const checkpointLines = 32
 // maxHistory bounds the rollback order kept (oldest entries go first).
 const maxHistory = 1000
 
+// The rollback order keeps each release once, at its most recent
+// activation, and drops pruned releases: what a rollback looks for (the
+// most recent release before the current one that is not bad and still
+// has its tree) does not depend on older occurrences, and the checkpoint
+// stays a few lines long however often two releases swap.
+
 // liveState is the derived state (see above) as of journal offset end.
 type liveState struct {
 	Version int      `json:"version,omitempty"`
 	Offset  int64    `json:"journal_offset"`
-	History []string `json:"history"`
+	History []string `json:"history"` // oldest first, each id once
 	// Activated: when each release was last made live.
 	Activated map[string]time.Time `json:"activated,omitempty"`
 	// Bad: the bad mark of each release ("" once an activation cleared it).
@@ -92,12 +98,7 @@ func (ls *liveState) apply(ev *Event) {
 	}
 	switch ev.Event {
 	case EvActivated, EvRolledBack, EvRecovered:
-		if ls.last() != ev.Release {
-			ls.History = append(ls.History, ev.Release)
-			if len(ls.History) > maxHistory {
-				ls.History = slices.Delete(ls.History, 0, len(ls.History)-maxHistory)
-			}
-		}
+		ls.push(ev.Release)
 		if ev.Event == EvRecovered {
 			return
 		}
@@ -108,8 +109,20 @@ func (ls *liveState) apply(ev *Event) {
 			ls.Bad[ev.From] = badMark(ev.Detail, ev.Time)
 		}
 	case EvPruned:
+		ls.History = slices.DeleteFunc(ls.History, func(id string) bool { return id == ev.Release })
 		delete(ls.Activated, ev.Release)
 		delete(ls.Bad, ev.Release)
+	}
+}
+
+// push makes id the most recent entry of the rollback order.
+func (ls *liveState) push(id string) {
+	if ls.last() == id {
+		return
+	}
+	ls.History = append(slices.DeleteFunc(ls.History, func(h string) bool { return h == id }), id)
+	if len(ls.History) > maxHistory {
+		ls.History = slices.Delete(ls.History, 0, len(ls.History)-maxHistory)
 	}
 }
 
@@ -164,9 +177,18 @@ func (ls *liveState) applyLines(b []byte, off int64) int64 {
 		if !slices.ContainsFunc(switchKinds, func(k []byte) bool { return bytes.Contains(line, k) }) {
 			continue
 		}
-		var ev Event
+		// Only the fields apply reads (decoding Who and the rest of every
+		// line would cost a few microseconds each).
+		var ev struct {
+			Time    time.Time `json:"time"`
+			Event   string    `json:"event"`
+			Release string    `json:"release"`
+			From    string    `json:"from"`
+			Outcome string    `json:"outcome"`
+			Detail  string    `json:"detail"`
+		}
 		if json.Unmarshal(line, &ev) == nil {
-			ls.apply(&ev)
+			ls.apply(&Event{Time: ev.Time, Event: ev.Event, Release: ev.Release, From: ev.From, Outcome: ev.Outcome, Detail: ev.Detail})
 		}
 	}
 }
@@ -261,7 +283,10 @@ func (s *Store) migrateLive(ls *liveState) error {
 		return err
 	}
 	m := newLiveState()
-	m.History, m.end = ls.History, size
+	for _, id := range ls.History {
+		m.push(id)
+	}
+	m.end = size
 	if err := s.writeCheckpoint(m); err != nil {
 		return err
 	}
@@ -269,7 +294,8 @@ func (s *Store) migrateLive(ls *liveState) error {
 	return nil
 }
 
-// LiveHistory returns the ids that were made current, oldest first.
+// LiveHistory returns the ids that were made current, oldest first, each
+// at its most recent activation.
 func (s *Store) LiveHistory() ([]string, error) {
 	ls, err := s.loadLive(nil)
 	if err != nil {

@@ -308,7 +308,29 @@ func TestCheckpointDamageAndJournalReplaced(t *testing.T) {
 		t.Fatalf("rollback with a new journal: %s %v", to, err)
 	}
 	got := mustLive(t, s)
-	if !slices.Equal(got.History, append(want.History, "v1")) || got.Bad["v3"] == "" || got.Bad["v2"] == "" {
+	if !slices.Equal(got.History, []string{"v3", "v2", "v1"}) || got.Bad["v3"] == "" || got.Bad["v2"] == "" {
 		t.Fatalf("after a new journal: %+v", got)
+	}
+}
+
+// TestRollbackOrderKeepsEachReleaseOnce: swapping two releases back and
+// forth does not grow the checkpoint, and pruned releases leave it.
+func TestRollbackOrderKeepsEachReleaseOnce(t *testing.T) {
+	s, _ := storeWith(t, 4)
+	for range 50 {
+		s.Activate("v3", ActivateOptions{Who: testWho})
+		s.Activate("v4", ActivateOptions{Who: testWho})
+	}
+	if h := mustLive(t, s).History; !slices.Equal(h, []string{"v1", "v2", "v3", "v4"}) {
+		t.Fatalf("history %v", h)
+	}
+	if p, _ := s.Previous(); p != "v3" {
+		t.Fatalf("previous %s", p)
+	}
+	if _, err := s.Prune(2, testWho); err != nil {
+		t.Fatal(err)
+	}
+	if h := mustLive(t, s).History; !slices.Equal(h, []string{"v3", "v4"}) {
+		t.Fatalf("history after pruning v1 v2: %v", h)
 	}
 }
