@@ -388,7 +388,22 @@ func decodeValue(raw string) string {
 		switch c := raw[i]; c {
 		case '&':
 			j := entityEnd(raw, i)
-			b.WriteString(decodeAttr(raw[i:j]))
+			switch raw[i:j] {
+			// The common references, decoded without a tokenizer: named,
+			// terminated by ';', so no attribute-value special case applies.
+			case "&amp;":
+				b.WriteByte('&')
+			case "&lt;":
+				b.WriteByte('<')
+			case "&gt;":
+				b.WriteByte('>')
+			case "&quot;":
+				b.WriteByte('"')
+			case "&#39;", "&apos;":
+				b.WriteByte('\'')
+			default:
+				b.WriteString(decodeAttr(raw[i:j]))
+			}
 			i = j
 		case '\r':
 			b.WriteByte('\n')
