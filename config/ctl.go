@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/example/release-agent/api"
@@ -45,7 +47,23 @@ func openLocal(config string, progress func(full.Progress)) (api.Service, error)
 		}
 		l.Sites = sites
 	}
-	return l, nil
+	return ctlLocal{l}, nil
+}
+
+// ctlLocal is the service of `release-agent ctl`: the stores, worked on in
+// this process.
+type ctlLocal struct{ *service.Local }
+
+// Validate runs with the garbage collector at GOGC=50 unless GOGC is set:
+// the peak memory of a validation is part of its contract (at most a tenth
+// of htmltest's on the same tree), and release-agent's larger binary
+// starts 8 MB above releasectl's. On python3.11-doc, three runs each: peak
+// RSS 33-38 MB instead of 40-44 MB, for 5-10% more time.
+func (l ctlLocal) Validate(ctx context.Context, req api.ValidateRequest) (*api.ValidateResult, error) {
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(50))
+	}
+	return l.Local.Validate(ctx, req)
 }
 
 // printReport prints a validation report that crossed the control socket
