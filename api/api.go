@@ -221,20 +221,8 @@ type ManifestResult struct {
 }
 
 // Asset is one content-hashed file of a release, as the hash stage
-// records it (the "hashes" extra of the store): the same JSON as
-// hashassets.Asset, declared here so that the documents, and releasectl,
-// do not depend on the hashing code.
-type Asset struct {
-	// Logical is the original path, relative to the site root.
-	Logical string `json:"logical"`
-	// Hashed is the content-hashed path that references now name.
-	Hashed string `json:"hashed"`
-	// SHA256 is the lowercase hex sha256 of the file's bytes.
-	SHA256 string `json:"sha256"`
-	Size   int64  `json:"size"`
-	// Integrity is the Subresource Integrity value ("sha256-<base64>").
-	Integrity string `json:"integrity"`
-}
+// records it (the "hashes" extra of the store); see manifest.Asset.
+type Asset = manifest.Asset
 
 // PruneRequest removes old releases beyond Keep.
 type PruneRequest struct {

@@ -125,11 +125,8 @@ const CarriedExtra = "carried"
 // its "hashes" extra; ok is false if id was not hashed (or the extra is
 // gone with a pruned release).
 func Hashed(s *releases.Store, id string) (paths []string, ok bool) {
-	// Only the field this package needs of hashassets.Manifest.
 	var m struct {
-		Assets []struct {
-			Hashed string `json:"hashed"`
-		} `json:"assets"`
+		Assets []manifest.Asset `json:"assets"`
 	}
 	if err := s.Extra(id, HashesExtra, &m); err != nil {
 		return nil, false

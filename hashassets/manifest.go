@@ -4,21 +4,12 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+
+	"github.com/example/release-agent/manifest"
 )
 
-// Asset is one hashed file of a release.
-type Asset struct {
-	// Logical is the original path, relative to the site root.
-	Logical string `json:"logical"`
-	// Hashed is the content-hashed path that references now name.
-	Hashed string `json:"hashed"`
-	// SHA256 is the lowercase hex sha256 of the file's bytes.
-	SHA256 string `json:"sha256"`
-	Size   int64  `json:"size"`
-	// Integrity is the Subresource Integrity value of the file
-	// ("sha256-<base64>"), usable in integrity="...".
-	Integrity string `json:"integrity"`
-}
+// Asset is one hashed file of a release (see manifest.Asset).
+type Asset = manifest.Asset
 
 // Manifest lists the hashed assets of a release, sorted by Logical. It is
 // a plain value, JSON-friendly; any number of goroutines may read one that

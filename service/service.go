@@ -174,12 +174,8 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 }
 
 func (l *Local) switchTo(ctx context.Context, req api.ActivateRequest, rollback bool) (*api.ActivateResult, error) {
-	if req.ID != "" {
-		if err := releases.CheckID(req.ID); err != nil {
-			return nil, api.Usagef("%v", err)
-		}
-	} else if !rollback {
-		return nil, api.Usagef("activate needs a release id (vN); see `releasectl list`")
+	if err := storesvc.CheckSwitch(req, rollback); err != nil {
+		return nil, err
 	}
 	_, st, err := l.store(req.Target)
 	if err != nil {
@@ -231,10 +227,8 @@ func (l *Local) History(ctx context.Context, t api.Target, limit int) (*api.Hist
 
 // Diff implements api.Service.
 func (l *Local) Diff(ctx context.Context, t api.Target, a, b string) (*api.DiffResult, error) {
-	for _, id := range []string{a, b} {
-		if err := releases.CheckID(id); err != nil {
-			return nil, api.Usagef("%v", err)
-		}
+	if err := storesvc.CheckIDs(a, b); err != nil {
+		return nil, err
 	}
 	_, st, err := l.store(t)
 	if err != nil {
@@ -245,8 +239,8 @@ func (l *Local) Diff(ctx context.Context, t api.Target, a, b string) (*api.DiffR
 
 // Manifest implements api.Service.
 func (l *Local) Manifest(ctx context.Context, t api.Target, id string) (*api.ManifestResult, error) {
-	if err := releases.CheckID(id); err != nil {
-		return nil, api.Usagef("%v", err)
+	if err := storesvc.CheckIDs(id); err != nil {
+		return nil, err
 	}
 	_, st, err := l.store(t)
 	if err != nil {
@@ -273,8 +267,8 @@ func (l *Local) Prune(ctx context.Context, req api.PruneRequest) (*api.PruneResu
 
 // Pin implements api.Service.
 func (l *Local) Pin(ctx context.Context, req api.PinRequest) (*api.PinResult, error) {
-	if err := releases.CheckID(req.ID); err != nil {
-		return nil, api.Usagef("%v", err)
+	if err := storesvc.CheckIDs(req.ID); err != nil {
+		return nil, err
 	}
 	_, st, err := l.store(req.Target)
 	if err != nil {

@@ -26,6 +26,30 @@ import (
 	"github.com/example/release-agent/releases"
 )
 
+// CheckIDs returns a usage error naming the first of ids that is not a
+// release id (vN). The services check ids before opening a store, so that
+// a bad id is a usage error whatever the root.
+func CheckIDs(ids ...string) error {
+	for _, id := range ids {
+		if err := releases.CheckID(id); err != nil {
+			return api.Usagef("%v", err)
+		}
+	}
+	return nil
+}
+
+// CheckSwitch checks the release id of an activate (required) or rollback
+// (optional) request.
+func CheckSwitch(req api.ActivateRequest, rollback bool) error {
+	if req.ID != "" {
+		return CheckIDs(req.ID)
+	}
+	if !rollback {
+		return api.Usagef("activate needs a release id (vN); see `releasectl list`")
+	}
+	return nil
+}
+
 // Switch makes req.ID current (Activate), or for a rollback req.ID or,
 // if it is empty, the release that was live before the current one (see
 // releases.Store.Rollback). It takes the store's lock for the switch,
@@ -34,12 +58,8 @@ import (
 // Seconds in the result run from asking for the lock to the durable
 // swap and journal line.
 func Switch(ctx context.Context, st *releases.Store, req api.ActivateRequest, who releases.Who, rollback bool) (*api.ActivateResult, error) {
-	if req.ID != "" {
-		if err := releases.CheckID(req.ID); err != nil {
-			return nil, api.Usagef("%v", err)
-		}
-	} else if !rollback {
-		return nil, api.Usagef("activate needs a release id (vN); see `releasectl list`")
+	if err := CheckSwitch(req, rollback); err != nil {
+		return nil, err
 	}
 	op := "activate " + req.ID
 	if rollback {
@@ -152,10 +172,8 @@ func History(st *releases.Store, limit int) (*api.HistoryResult, error) {
 
 // Diff returns the files added, removed and changed from release a to b.
 func Diff(st *releases.Store, a, b string) (*api.DiffResult, error) {
-	for _, id := range []string{a, b} {
-		if err := releases.CheckID(id); err != nil {
-			return nil, api.Usagef("%v", err)
-		}
+	if err := CheckIDs(a, b); err != nil {
+		return nil, err
 	}
 	ma, err := st.Manifest(a)
 	if err != nil {
@@ -175,8 +193,8 @@ func Diff(st *releases.Store, a, b string) (*api.DiffResult, error) {
 // Manifest returns the files of release id and its content-hashed assets
 // (the "hashes" extra the hash stage stored; none if it was not hashed).
 func Manifest(st *releases.Store, id string) (*api.ManifestResult, error) {
-	if err := releases.CheckID(id); err != nil {
-		return nil, api.Usagef("%v", err)
+	if err := CheckIDs(id); err != nil {
+		return nil, err
 	}
 	m, err := st.Manifest(id)
 	if err != nil {
@@ -223,8 +241,8 @@ func Prune(ctx context.Context, st *releases.Store, req api.PruneRequest, keep i
 
 // Pin pins or unpins req.ID under the lock.
 func Pin(ctx context.Context, st *releases.Store, req api.PinRequest, who releases.Who) (*api.PinResult, error) {
-	if err := releases.CheckID(req.ID); err != nil {
-		return nil, api.Usagef("%v", err)
+	if err := CheckIDs(req.ID); err != nil {
+		return nil, err
 	}
 	op := "pin"
 	if !req.Pin {
@@ -312,12 +330,8 @@ func (l *Local) Rollback(ctx context.Context, req api.ActivateRequest) (*api.Act
 func (l *Local) switchTo(ctx context.Context, req api.ActivateRequest, rollback bool) (*api.ActivateResult, error) {
 	// Check the id before opening the store, as service.Local does, so
 	// that a bad id is a usage error whatever the root.
-	if req.ID != "" {
-		if err := releases.CheckID(req.ID); err != nil {
-			return nil, api.Usagef("%v", err)
-		}
-	} else if !rollback {
-		return nil, api.Usagef("activate needs a release id (vN); see `releasectl list`")
+	if err := CheckSwitch(req, rollback); err != nil {
+		return nil, err
 	}
 	st, err := l.store(req.Target)
 	if err != nil {
@@ -355,10 +369,8 @@ func (l *Local) History(ctx context.Context, t api.Target, limit int) (*api.Hist
 
 // Diff implements api.Service.
 func (l *Local) Diff(ctx context.Context, t api.Target, a, b string) (*api.DiffResult, error) {
-	for _, id := range []string{a, b} {
-		if err := releases.CheckID(id); err != nil {
-			return nil, api.Usagef("%v", err)
-		}
+	if err := CheckIDs(a, b); err != nil {
+		return nil, err
 	}
 	st, err := l.store(t)
 	if err != nil {
@@ -369,8 +381,8 @@ func (l *Local) Diff(ctx context.Context, t api.Target, a, b string) (*api.DiffR
 
 // Manifest implements api.Service.
 func (l *Local) Manifest(ctx context.Context, t api.Target, id string) (*api.ManifestResult, error) {
-	if err := releases.CheckID(id); err != nil {
-		return nil, api.Usagef("%v", err)
+	if err := CheckIDs(id); err != nil {
+		return nil, err
 	}
 	st, err := l.store(t)
 	if err != nil {
@@ -393,8 +405,8 @@ func (l *Local) Prune(ctx context.Context, req api.PruneRequest) (*api.PruneResu
 
 // Pin implements api.Service.
 func (l *Local) Pin(ctx context.Context, req api.PinRequest) (*api.PinResult, error) {
-	if err := releases.CheckID(req.ID); err != nil {
-		return nil, api.Usagef("%v", err)
+	if err := CheckIDs(req.ID); err != nil {
+		return nil, err
 	}
 	st, err := l.store(req.Target)
 	if err != nil {
