@@ -7,110 +7,6 @@ import (
 	"golang.org/x/net/html"
 )
 
-// rawAttrs returns the spans of the raw values of the attributes of a start
-// tag (raw = "<name ...>"), in the order and with the duplicate rule of
-// golang.org/x/net/html's Tokenizer (readTag, readTagAttrKey,
-// readTagAttrVal), which it mirrors step by step.
-func rawAttrs(out []rawAttr, raw []byte) []rawAttr {
-	n := len(raw)
-	i := 1 // after '<'
-	isSpace := func(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' }
-	skip := func() {
-		for i < n && isSpace(raw[i]) {
-			i++
-		}
-	}
-	// tag name: the first byte is consumed unconditionally
-	i++
-	for i < n {
-		c := raw[i]
-		if isSpace(c) {
-			i++
-			break
-		}
-		if c == '/' || c == '>' {
-			break
-		}
-		i++
-	}
-	skip()
-	for i < n {
-		if raw[i] == '>' {
-			break
-		}
-		// key
-		ks := i
-		i++ // the first byte is always part of the key (or a lone '/', '=')
-		if raw[ks] == '/' || raw[ks] == '>' || isSpace(raw[ks]) {
-			i = ks // reconsumed: empty key
-		}
-		if i > ks {
-			for i < n {
-				c := raw[i]
-				if c == '=' || isSpace(c) || c == '/' || c == '>' {
-					break
-				}
-				i++
-			}
-		}
-		ke := i
-		// value
-		vs, ve := i, i
-		skip()
-		if i < n {
-			c := raw[i]
-			i++
-			switch {
-			case c == '/':
-			case c != '=':
-				i--
-			default:
-				skip()
-				if i < n {
-					q := raw[i]
-					i++
-					switch q {
-					case '>':
-						i--
-					case '\'', '"':
-						vs = i
-						for i < n && raw[i] != q {
-							i++
-						}
-						ve = i
-						if i < n {
-							i++
-						}
-					default:
-						vs = i - 1
-						for i < n && !isSpace(raw[i]) && raw[i] != '>' {
-							i++
-						}
-						ve = i
-						if i < n && isSpace(raw[i]) {
-							i++
-						}
-					}
-				}
-			}
-		}
-		if ke > ks {
-			dup := false
-			for _, o := range out {
-				if asciiEqualFold(raw[o.ks:o.ke], raw[ks:ke]) {
-					dup = true
-					break
-				}
-			}
-			if !dup {
-				out = append(out, rawAttr{ks, ke, vs, ve})
-			}
-		}
-		skip()
-	}
-	return out
-}
-
 // offsetMap maps offsets in a decoded attribute value to offsets in its raw
 // text (character references, CR LF and NUL make them differ).
 type offsetMap struct {
@@ -356,7 +252,7 @@ func parseRefresh(s string, emit func(i, j int)) {
 	emit(urlStart, end)
 }
 
-// rawAttr is the key span and the value span of one attribute.
+// rawAttr is the key span and the raw value span of one attribute.
 type rawAttr struct{ ks, ke, vs, ve int }
 
 // asciiEqualFold compares with ASCII-only case folding, as the tokenizer
@@ -402,7 +298,11 @@ func decodeValue(raw string) string {
 			case "&#39;", "&apos;":
 				b.WriteByte('\'')
 			default:
-				b.WriteString(decodeAttr(raw[i:j]))
+				if c, ok := numericASCII(raw[i:j]); ok {
+					b.WriteByte(c)
+				} else {
+					b.WriteString(decodeAttr(raw[i:j]))
+				}
 			}
 			i = j
 		case '\r':
@@ -420,4 +320,80 @@ func decodeValue(raw string) string {
 		}
 	}
 	return b.String()
+}
+
+// numericASCII decodes a numeric character reference terminated by ';'
+// ("&#64;", "&#x40;") whose value is printable ASCII (0x20 to 0x7E): the
+// value itself, by the standard's rules, with no exception applying.
+// Other references are left to the tokenizer.
+func numericASCII(ref string) (byte, bool) {
+	if len(ref) < 4 || ref[1] != '#' || ref[len(ref)-1] != ';' {
+		return 0, false
+	}
+	digits, base := ref[2:len(ref)-1], 10
+	if digits != "" && (digits[0] == 'x' || digits[0] == 'X') {
+		digits, base = digits[1:], 16
+	}
+	if digits == "" || len(digits) > 6 {
+		return 0, false
+	}
+	v := 0
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		var d int
+		switch {
+		case '0' <= c && c <= '9':
+			d = int(c - '0')
+		case base == 16 && 'a' <= c && c <= 'f':
+			d = int(c-'a') + 10
+		case base == 16 && 'A' <= c && c <= 'F':
+			d = int(c-'A') + 10
+		default:
+			return 0, false
+		}
+		v = v*base + d
+	}
+	if v < 0x20 || v > 0x7e {
+		return 0, false
+	}
+	return byte(v), true
+}
+
+// ASCIIRefAt reports what the character reference that starts at raw[i]
+// ('&') decodes to in an attribute value, if it is one of those that
+// decode to a single printable ASCII character: &amp; &lt; &gt; &quot;
+// &apos; and numeric references to 0x20-0x7E, each terminated by ';'.
+// It returns the character and the length of the reference; ok is false
+// for every other reference (and for a '&' that starts none).
+func ASCIIRefAt(raw []byte, i int) (c byte, n int, ok bool) {
+	j := i + 1
+	if j < len(raw) && raw[j] == '#' {
+		j++
+		if j < len(raw) && (raw[j] == 'x' || raw[j] == 'X') {
+			j++
+		}
+	}
+	for j < len(raw) && j-i < 12 && (raw[j] >= '0' && raw[j] <= '9' || raw[j] >= 'a' && raw[j] <= 'z' || raw[j] >= 'A' && raw[j] <= 'Z') {
+		j++
+	}
+	if j >= len(raw) || raw[j] != ';' {
+		return 0, 0, false
+	}
+	ref := raw[i : j+1]
+	switch string(ref) {
+	case "&amp;":
+		return '&', len(ref), true
+	case "&lt;":
+		return '<', len(ref), true
+	case "&gt;":
+		return '>', len(ref), true
+	case "&quot;":
+		return '"', len(ref), true
+	case "&apos;":
+		return '\'', len(ref), true
+	}
+	if c, ok := numericASCII(string(ref)); ok {
+		return c, len(ref), true
+	}
+	return 0, 0, false
 }

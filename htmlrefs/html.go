@@ -22,7 +22,6 @@ type scanner struct {
 	lc       lineCounter
 	baseSeen bool
 	data     map[string]bool
-	spans    []rawAttr
 }
 
 func newScanner(src []byte, opts Options, v Visitor) *scanner {
@@ -138,28 +137,17 @@ func (s *scanner) scan(a, b int, top bool) error {
 				}
 			}
 		case tokStartTag:
-			ne := start + 1
-			for ne < pos && !isTokSpace(s.src[ne]) && s.src[ne] != '/' && s.src[ne] != '>' {
-				ne++
-			}
-			var lb [16]byte
 			tag := ""
-			if n := ne - start - 1; n <= len(lb) {
-				copy(lb[:], s.src[start+1:ne])
-				for i := range n {
-					if c := lb[i]; 'A' <= c && c <= 'Z' {
-						lb[i] = c + 'a' - 'A'
-					}
-				}
-				tag = knownTag(lb[:n])
+			if z.lnameLen >= 0 {
+				tag = knownTag(z.lname[:z.lnameLen])
 			}
 			if tag == "style" || tag == "noscript" {
 				rawCtx = tag
 			}
-			attrs = s.readAttrs(attrs[:0], start, pos)
+			attrs = s.readAttrs(attrs[:0], z.attrs, a)
 			if len(attrs) > 0 {
 				if tag == "" {
-					tag = strings.ToLower(strings.ReplaceAll(string(s.src[start+1:ne]), "\x00", "\uFFFD"))
+					tag = strings.ToLower(strings.ReplaceAll(string(s.src[start+1:a+z.nameEnd]), "\x00", "\uFFFD"))
 				}
 				s.element(tag, attrs, start)
 			}
@@ -167,14 +155,15 @@ func (s *scanner) scan(a, b int, top bool) error {
 	}
 }
 
-// readAttrs finds the attributes of the start tag src[start:end] that
-// matter, with the tokenizer's rules (rawAttrs) but without allocating for
-// the others.
-func (s *scanner) readAttrs(attrs []attr, start, end int) []attr {
+// readAttrs keeps the attributes that matter of a start tag whose raw
+// attribute spans (offsets from off) the tokenizer recorded, without
+// allocating for the others. Of attributes with the same name (ASCII case
+// folded) the first wins, as in the tokenizer; only kept names can clash.
+func (s *scanner) readAttrs(attrs []attr, spans []rawAttr, off int) []attr {
 	var lb [64]byte
-	s.spans = rawAttrs(s.spans[:0], s.src[start:end])
-	for _, sp := range s.spans {
-		k := s.src[start+sp.ks : start+sp.ke]
+next:
+	for _, sp := range spans {
+		k := s.src[off+sp.ks : off+sp.ke]
 		if len(k) > len(lb) {
 			continue
 		}
@@ -186,12 +175,17 @@ func (s *scanner) readAttrs(attrs []attr, start, end int) []attr {
 		}
 		key := knownKey(lb[:n])
 		if key == "" {
-			if !s.data[string(lb[:n])] {
+			if s.data == nil || !s.data[string(lb[:n])] {
 				continue
 			}
 			key = string(lb[:n])
 		}
-		attrs = append(attrs, attr{key: key, rs: start + sp.vs, re: start + sp.ve})
+		for i := range attrs {
+			if attrs[i].key == key {
+				continue next
+			}
+		}
+		attrs = append(attrs, attr{key: key, rs: off + sp.vs, re: off + sp.ve})
 	}
 	return attrs
 }

@@ -143,7 +143,7 @@ func TestLines(t *testing.T) {
 	eq(t, "lines", lines, []string{"a.png:3", "b.png:4", "c.png:5", "d.png:8"})
 }
 
-func TestRawAttrsMatchesTokenizer(t *testing.T) {
+func TestTagAttrsMatchXNetHTML(t *testing.T) {
 	for _, src := range []string{
 		`<a href=x>`, `<a href="x" href='y' HREF=z>`, `<a =x b c=d/>`, `<a/b/c=d>`, `<a b= c = "d"e=f>`,
 		`<img src=a.png/>`, `<a x='>'y=">">`, `<a ""=x>`, "<a\tb\fc\r\nd>",
@@ -152,39 +152,69 @@ func TestRawAttrsMatchesTokenizer(t *testing.T) {
 	}
 }
 
-// checkAttrCount compares rawAttrs with the tokenizer on every start tag.
+// checkAttrCount compares the attributes that tokenizer.readTag records
+// (duplicates dropped, the first wins, as the scanner does) with
+// x/net/html's on every start tag: same number, same decoded values.
 func checkAttrCount(t testing.TB, src []byte) {
 	t.Helper()
-	z := html.NewTokenizer(bytes.NewReader(src))
-	pos := 0
+	var ours [][]rawAttr
+	z := tokenizer{buf: src}
 	for {
-		tt := z.Next()
-		n := len(z.Raw())
+		tt, _ := z.next()
+		if tt == tokError {
+			break
+		}
+		if tt == tokStartTag {
+			var kept []rawAttr
+		next:
+			for _, a := range z.attrs {
+				for _, k := range kept {
+					if asciiEqualFold(src[k.ks:k.ke], src[a.ks:a.ke]) {
+						continue next
+					}
+				}
+				kept = append(kept, a)
+			}
+			ours = append(ours, kept)
+		}
+	}
+	x := html.NewTokenizer(bytes.NewReader(src))
+	pos, tag := 0, 0
+	for {
+		tt := x.Next()
+		n := len(x.Raw())
 		start := pos
 		pos += n
 		if tt == html.ErrorToken {
-			return
+			break
 		}
 		if tt != html.StartTagToken && tt != html.SelfClosingTagToken {
 			continue
 		}
-		_, more := z.TagName()
+		_, more := x.TagName()
 		var vals []string
 		for more {
 			var v []byte
-			_, v, more = z.TagAttr()
+			_, v, more = x.TagAttr()
 			vals = append(vals, string(v))
 		}
-		spans := rawAttrs(nil, src[start:pos])
+		if tag >= len(ours) {
+			t.Fatalf("%q: x/net/html has more start tags", src)
+		}
+		spans := ours[tag]
+		tag++
 		if len(spans) != len(vals) {
-			t.Fatalf("%q: rawAttrs found %d attributes, tokenizer %d", src[start:pos], len(spans), len(vals))
+			t.Fatalf("%q: readTag found %d attributes, x/net/html %d", src[start:pos], len(spans), len(vals))
 		}
 		for i, sp := range spans {
-			raw := string(src[start+sp.vs : start+sp.ve])
+			raw := string(src[sp.vs:sp.ve])
 			if got := decodeValue(raw); got != vals[i] {
-				t.Fatalf("%q: attribute %d raw %q decodes to %q, tokenizer %q", src[start:pos], i, raw, got, vals[i])
+				t.Fatalf("%q: attribute %d raw %q decodes to %q, x/net/html %q", src[start:pos], i, raw, got, vals[i])
 			}
 		}
+	}
+	if tag != len(ours) {
+		t.Fatalf("%q: readTag saw %d start tags, x/net/html %d", src, len(ours), tag)
 	}
 }
 
@@ -218,5 +248,48 @@ func TestKnownTagsCoverSVG(t *testing.T) {
 	}
 	if knownTag([]byte("no-such-element")) != "" {
 		t.Error("knownTag interns unknown names")
+	}
+}
+
+// TestNumericASCII: the fast path decodes exactly what the tokenizer does.
+func TestNumericASCII(t *testing.T) {
+	for v := 0; v < 0x300; v++ {
+		for _, ref := range []string{fmt.Sprintf("&#%d;", v), fmt.Sprintf("&#x%x;", v), fmt.Sprintf("&#X%X;", v), fmt.Sprintf("&#%07d;", v)} {
+			c, ok := numericASCII(ref)
+			if !ok {
+				continue
+			}
+			if want := decodeAttr(ref); want != string(rune(c)) {
+				t.Errorf("%s: fast path %q, tokenizer %q", ref, c, want)
+			}
+		}
+	}
+	for _, ref := range []string{"&#64", "&#;", "&#x;", "&#0;", "&#128;", "&#x7f;", "&#1a;", "&amp;"} {
+		if _, ok := numericASCII(ref); ok {
+			t.Errorf("%s: fast path taken", ref)
+		}
+	}
+	if c, ok := numericASCII("&#64;"); !ok || c != '@' {
+		t.Errorf("&#64; = %q, %v", c, ok)
+	}
+}
+
+// TestASCIIRefAt agrees with the tokenizer's decoding of attribute values.
+func TestASCIIRefAt(t *testing.T) {
+	for _, s := range []string{"x&amp;y", "&lt;", "&gt;x", "&quot;", "&apos;", "&#64;", "&#x2E;a", "&#X2f;", "&#46;"} {
+		i := strings.IndexByte(s, '&')
+		c, n, ok := ASCIIRefAt([]byte(s), i)
+		if !ok {
+			t.Errorf("%q: not decoded", s)
+			continue
+		}
+		if want := decodeAttr(s[i : i+n]); want != string(rune(c)) {
+			t.Errorf("%q: %q, tokenizer %q", s, c, want)
+		}
+	}
+	for _, s := range []string{"&amp", "&ampx;", "&nbsp;", "&#128;", "&#10;", "&", "&#;", "&notin;", "&#x1F600;"} {
+		if c, n, ok := ASCIIRefAt([]byte(s), 0); ok {
+			t.Errorf("%q: decoded to %q (%d bytes)", s, c, n)
+		}
 	}
 }

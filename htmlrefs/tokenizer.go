@@ -11,7 +11,7 @@ import "bytes"
 // original on every input), but it skips text with bytes.IndexByte and
 // allocates nothing, which makes scanning about 5x faster than the
 // original on real documentation sites. Attribute names and values are
-// not computed here: rawAttrs reads them from the tag's raw bytes.
+// not decoded here: readTag records their raw spans as it passes them.
 
 type tokenType uint8
 
@@ -29,6 +29,14 @@ type tokenizer struct {
 	pos    int // z.raw.end
 	eof    bool
 	rawTag string
+
+	// Of the last start tag: the end of its name, the name in lower case
+	// if it has at most 16 bytes (lnameLen is -1 if not), and its
+	// attributes (see readTag).
+	nameEnd  int
+	lname    [16]byte
+	lnameLen int
+	attrs    []rawAttr
 }
 
 func (z *tokenizer) readByte() byte {
@@ -106,7 +114,7 @@ func (z *tokenizer) next() (tt tokenType, start int) {
 		}
 		switch t {
 		case tokStartTag:
-			z.readTag()
+			z.readTag(true)
 			if z.eof {
 				return tokError, start
 			}
@@ -121,7 +129,7 @@ func (z *tokenizer) next() (tt tokenType, start int) {
 				return tokComment, start
 			}
 			if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' {
-				z.readTag()
+				z.readTag(false)
 				if z.eof {
 					return tokError, start
 				}
@@ -146,126 +154,161 @@ func (z *tokenizer) next() (tt tokenType, start int) {
 	return tokError, start
 }
 
-var rawTags = []string{"iframe", "noembed", "noframes", "noscript", "plaintext", "script", "style", "textarea", "title", "xmp"}
-
-// setRawTag flags the next token as raw text after these start tags.
+// setRawTag lower-cases the name of the start tag that begins at start
+// into lname (if it fits) and flags the next token as raw text after
+// iframe, noembed, noframes, noscript, plaintext, script, style,
+// textarea, title and xmp.
 func (z *tokenizer) setRawTag(start int) {
-	i := start + 1
-	j := i
-	for j < len(z.buf) && !isTokSpace(z.buf[j]) && z.buf[j] != '/' && z.buf[j] != '>' {
-		j++
+	name := z.buf[start+1 : z.nameEnd]
+	if len(name) > len(z.lname) {
+		z.lnameLen = -1
+		return
 	}
-	name := z.buf[i:j]
-	for _, t := range rawTags {
-		if asciiEqualFold(name, []byte(t)) {
-			z.rawTag = t
-			return
+	n := copy(z.lname[:], name)
+	for i := range n {
+		if c := z.lname[i]; 'A' <= c && c <= 'Z' {
+			z.lname[i] = c + 'a' - 'A'
 		}
+	}
+	z.lnameLen = n
+	switch string(z.lname[:n]) {
+	case "iframe":
+		z.rawTag = "iframe"
+	case "noembed":
+		z.rawTag = "noembed"
+	case "noframes":
+		z.rawTag = "noframes"
+	case "noscript":
+		z.rawTag = "noscript"
+	case "plaintext":
+		z.rawTag = "plaintext"
+	case "script":
+		z.rawTag = "script"
+	case "style":
+		z.rawTag = "style"
+	case "textarea":
+		z.rawTag = "textarea"
+	case "title":
+		z.rawTag = "title"
+	case "xmp":
+		z.rawTag = "xmp"
 	}
 }
 
-// readTag skips a tag's name and attributes, like the original readTag.
-func (z *tokenizer) readTag() {
-	// tag name: the first byte has been consumed
+// readTag skips a tag's name and attributes with the rules of the
+// original readTag, readTagAttrKey and readTagAttrVal (the first byte of
+// the name has been consumed). It records where the name ends (nameEnd)
+// and, if spans is set, the key and raw value span of every attribute, in
+// order and with duplicates (attrs, offsets in buf). It reads buf with a
+// local index rather than readByte: this loop runs for every tag.
+func (z *tokenizer) readTag(spans bool) {
+	buf, n := z.buf, len(z.buf)
+	i := z.pos
+	z.attrs = z.attrs[:0]
 	for {
-		c := z.readByte()
-		if z.eof {
+		if i >= n {
+			z.atEOF()
 			return
 		}
+		c := buf[i]
 		if isTokSpace(c) {
+			z.nameEnd = i
+			i++
 			break
 		}
 		if c == '/' || c == '>' {
-			z.pos--
+			z.nameEnd = i
 			break
 		}
+		i++
 	}
-	if z.skipWhiteSpace(); z.eof {
-		return
+	for i < n && isTokSpace(buf[i]) {
+		i++
 	}
 	for {
-		c := z.readByte()
-		if z.eof || c == '>' {
-			break
-		}
-		z.pos--
-		z.readTagAttrKey()
-		z.readTagAttrVal()
-		if z.skipWhiteSpace(); z.eof {
-			break
-		}
-	}
-}
-
-func (z *tokenizer) readTagAttrKey() {
-	start := z.pos
-	for {
-		c := z.readByte()
-		if z.eof {
+		if i >= n {
+			z.atEOF()
 			return
 		}
-		switch c {
+		c := buf[i]
+		if c == '>' {
+			i++
+			break
+		}
+		// The key: its first byte is part of it even if it is '=', but a
+		// '/' ends it at once (and is consumed as the "value" below).
+		ks := i
+		if c != '/' {
+			i++
+			for i < n {
+				c := buf[i]
+				if c == '=' || c == '/' || c == '>' || isTokSpace(c) {
+					break
+				}
+				i++
+			}
+		}
+		ke := i
+		vs, ve := ke, ke
+		for i < n && isTokSpace(buf[i]) {
+			i++
+		}
+		if i >= n {
+			z.atEOF()
+			return
+		}
+		switch buf[i] {
+		case '/':
+			i++
 		case '=':
-			if start+1 == z.pos {
-				continue
+			i++
+			for i < n && isTokSpace(buf[i]) {
+				i++
 			}
-			z.pos--
-			return
-		case ' ', '\n', '\r', '\t', '\f', '/', '>':
-			z.pos--
-			return
+			if i >= n {
+				z.atEOF()
+				return
+			}
+			switch q := buf[i]; q {
+			case '>':
+			case '\'', '"':
+				i++
+				k := bytes.IndexByte(buf[i:], q)
+				if k < 0 {
+					z.atEOF()
+					return
+				}
+				vs, ve = i, i+k
+				i += k + 1
+			default:
+				vs = i
+				i++
+				for i < n && buf[i] != '>' && !isTokSpace(buf[i]) {
+					i++
+				}
+				if i >= n {
+					z.atEOF()
+					return
+				}
+				ve = i
+				if buf[i] != '>' {
+					i++
+				}
+			}
+		}
+		if spans && ke > ks {
+			z.attrs = append(z.attrs, rawAttr{ks, ke, vs, ve})
+		}
+		for i < n && isTokSpace(buf[i]) {
+			i++
 		}
 	}
+	z.pos = i
 }
 
-func (z *tokenizer) readTagAttrVal() {
-	if z.skipWhiteSpace(); z.eof {
-		return
-	}
-	c := z.readByte()
-	if z.eof {
-		return
-	}
-	if c == '/' {
-		return
-	}
-	if c != '=' {
-		z.pos--
-		return
-	}
-	if z.skipWhiteSpace(); z.eof {
-		return
-	}
-	quote := z.readByte()
-	if z.eof {
-		return
-	}
-	switch quote {
-	case '>':
-		z.pos--
-	case '\'', '"':
-		k := bytes.IndexByte(z.buf[z.pos:], quote)
-		if k < 0 {
-			z.pos = len(z.buf)
-			z.eof = true
-			return
-		}
-		z.pos += k + 1
-	default:
-		for {
-			c := z.readByte()
-			if z.eof {
-				return
-			}
-			if isTokSpace(c) {
-				return
-			}
-			if c == '>' {
-				z.pos--
-				return
-			}
-		}
-	}
+func (z *tokenizer) atEOF() {
+	z.pos = len(z.buf)
+	z.eof = true
 }
 
 func (z *tokenizer) readRawOrRCDATA() {
