@@ -4,13 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"strings"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // HashDir hashes the staged tree rooted at dir in place. Every path goes
@@ -136,55 +140,157 @@ func (w *RootWriter) WriteFile(name string, data []byte, perm fs.FileMode) error
 	return err
 }
 
-// Overwrite replaces the bytes of the existing file name in place (write,
-// then truncate) and gives it permission perm, if name is a regular file
-// with exactly one link; otherwise it changes nothing and reports false.
-// It is not atomic for readers of name, and a failure leaves the file
-// partly written: only for a tree private to the caller that is discarded
-// on failure (a staging directory). It saves the cost of creating a new
-// file and renaming it over name.
-func (w *RootWriter) Overwrite(name string, data []byte, perm fs.FileMode) (bool, error) {
+// InPlaceFile is a file opened by RootWriter.OpenInPlace: read it with
+// ReadAll, then rewrite it with Rewrite, through the same descriptor. It is
+// not safe for concurrent use.
+type InPlaceFile struct {
+	f        *os.File
+	size     int64
+	perm     fs.FileMode // permission bits as found
+	single   bool        // a regular file with exactly one link
+	widened  bool        // made owner-writable to be opened for writing
+	rewrote  bool
+	writable bool
+}
+
+// OpenInPlace opens the existing file name to be read and, if it is a
+// regular file with exactly one link, rewritten in place (see Rewrite).
+// One descriptor serves both, which saves the system calls of opening the
+// file twice. A read-only file is made owner-writable for the open if the
+// process could not open it otherwise (no CAP_DAC_OVERRIDE); Close
+// restores its mode unless Rewrite set a new one.
+func (w *RootWriter) OpenInPlace(name string) (*InPlaceFile, error) {
 	r, base, err := w.dir(name)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	fi, err := r.Lstat(base)
+	p := &InPlaceFile{writable: true}
+	p.f, err = r.OpenFile(base, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrPermission) {
+		fi, lerr := r.Lstat(base)
+		if lerr == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o200 == 0 {
+			if err = r.Chmod(base, fi.Mode().Perm()|0o200); err != nil {
+				return nil, err
+			}
+			p.widened = true
+			if p.f, err = r.OpenFile(base, os.O_RDWR, 0); err != nil {
+				_ = r.Chmod(base, fi.Mode().Perm())
+			}
+		}
+	}
+	if errors.Is(err, fs.ErrPermission) && !p.widened {
+		p.writable = false
+		p.f, err = r.Open(base)
+	}
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || !fi.Mode().IsRegular() || st.Nlink != 1 {
+	fi, err := p.f.Stat()
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.size, p.perm = fi.Size(), fi.Mode().Perm()
+	if p.widened {
+		p.perm &^= 0o200
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	p.single = ok && fi.Mode().IsRegular() && st.Nlink == 1 && p.writable
+	return p, nil
+}
+
+// Size and Perm are the file's size and permission bits when it was opened.
+func (p *InPlaceFile) Size() int64       { return p.size }
+func (p *InPlaceFile) Perm() fs.FileMode { return p.perm }
+
+// ReadAll reads the file into b's capacity (growing it if needed).
+func (p *InPlaceFile) ReadAll(b []byte) ([]byte, error) {
+	if n := int(p.size) + 1; cap(b) < n {
+		b = make([]byte, 0, n+n/8+512)
+	}
+	return readAll(b[:0], p.f)
+}
+
+// Rewrite replaces the file's bytes with the concatenation of segs
+// (pwritev, then a truncate if it got shorter) and gives it permission
+// perm, if the file is a regular file with exactly one link; otherwise it
+// writes nothing and reports false, so that a hard link shared with
+// another tree is never written through. It is not atomic for readers of
+// the file, and a failure leaves it partly written: only for a tree
+// private to the caller that is discarded on failure (a staging
+// directory). It saves creating a new file and renaming it over the old.
+func (p *InPlaceFile) Rewrite(segs [][]byte, perm fs.FileMode) (bool, error) {
+	if !p.single {
 		return false, nil
 	}
-	if fi.Mode().Perm()&0o200 == 0 {
-		// Staged files are read-only; without CAP_DAC_OVERRIDE the owner
-		// must make it writable to open it for writing.
-		if err := r.Chmod(base, fi.Mode().Perm()|0o200); err != nil {
-			return false, err
-		}
+	n, err := pwritev(p.f, segs)
+	if err == nil && n < p.size {
+		err = p.f.Truncate(n)
 	}
-	f, err := r.OpenFile(base, os.O_WRONLY, 0)
-	if err != nil {
-		return false, err
+	if err == nil && (perm != p.perm || p.widened) {
+		err = p.f.Chmod(perm)
 	}
-	// Checked again on the open file: the name may have been replaced.
-	if fi2, err := f.Stat(); err != nil || !os.SameFile(fi, fi2) {
-		f.Close()
-		if err == nil {
-			err = fmt.Errorf("%s changed while being rewritten", name)
-		}
-		return false, err
-	}
-	_, err = f.WriteAt(data, 0)
-	if err == nil {
-		err = f.Truncate(int64(len(data)))
-	}
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	p.rewrote = err == nil
 	return err == nil, err
+}
+
+// Close closes the file, restoring its mode if OpenInPlace widened it and
+// Rewrite did not set it.
+func (p *InPlaceFile) Close() error {
+	if p.widened && !p.rewrote {
+		_ = p.f.Chmod(p.perm)
+	}
+	return p.f.Close()
+}
+
+// pwritev writes the concatenation of segs at offset 0 and returns its
+// length.
+func pwritev(f *os.File, segs [][]byte) (int64, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var off int64
+	// Copied: a short write trims the slices in place.
+	iov := make([][]byte, 0, len(segs))
+	for _, s := range segs {
+		if len(s) > 0 {
+			iov = append(iov, s)
+		}
+	}
+	var werr error
+	for len(iov) > 0 && werr == nil {
+		batch := iov[:min(len(iov), 1024)] // IOV_MAX
+		var n int
+		cerr := rc.Write(func(fd uintptr) bool {
+			for {
+				n, werr = unix.Pwritev(int(fd), batch, off)
+				if werr != unix.EINTR {
+					return true
+				}
+			}
+		})
+		if cerr != nil {
+			return off, cerr
+		}
+		if werr == nil && n == 0 {
+			werr = io.ErrShortWrite
+		}
+		off += int64(n)
+		for n > 0 {
+			if n >= len(iov[0]) {
+				n -= len(iov[0])
+				iov = iov[1:]
+			} else {
+				iov[0] = iov[0][n:]
+				n = 0
+			}
+		}
+	}
+	if werr != nil {
+		return off, &fs.PathError{Op: "pwritev", Path: f.Name(), Err: werr}
+	}
+	return off, nil
 }
 
 // Link makes newname a hard link to oldname: it links a temporary name and

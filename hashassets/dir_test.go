@@ -241,3 +241,65 @@ func TestHashDirReuse(t *testing.T) {
 		t.Errorf("a reused page is not listed as changed: %v", man.Changed())
 	}
 }
+
+// TestInPlaceRewrite: Rewrite writes the concatenation of any number of
+// pieces (more than IOV_MAX too), truncates a shorter result, sets the
+// mode, and refuses a file with other links.
+func TestInPlaceRewrite(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{"a.html": strings.Repeat("x", 5000), "b.html": "bb"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Link(filepath.Join(dir, "b.html"), filepath.Join(dir, "b2.html")); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	w := NewRootWriter(root)
+	defer w.Close()
+	for _, n := range []int{3000, 1, 7000} {
+		f, err := w.OpenInPlace("a.html")
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := f.ReadAll(nil)
+		if err != nil || int64(len(old)) != f.Size() {
+			t.Fatalf("ReadAll: %d bytes of %d, %v", len(old), f.Size(), err)
+		}
+		var segs [][]byte
+		var want []byte
+		for i := range n {
+			s := []byte{byte('a' + i%26)}
+			segs = append(segs, s)
+			want = append(want, s...)
+		}
+		if ok, err := f.Rewrite(segs, 0o440); !ok || err != nil {
+			t.Fatalf("Rewrite(%d pieces): %v %v", n, ok, err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(t, filepath.Join(dir, "a.html")); got != string(want) {
+			t.Fatalf("after Rewrite of %d pieces: %d bytes, want %d", n, len(got), len(want))
+		}
+		if fi, err := os.Stat(filepath.Join(dir, "a.html")); err != nil || fi.Mode().Perm() != 0o440 {
+			t.Fatalf("mode %v, %v", fi.Mode(), err)
+		}
+	}
+	f, err := w.OpenInPlace("b.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := f.Rewrite([][]byte{[]byte("changed")}, 0o444); ok || err != nil {
+		t.Errorf("Rewrite of a file with two links: %v %v", ok, err)
+	}
+	f.Close()
+	if got := read(t, filepath.Join(dir, "b2.html")); got != "bb" {
+		t.Errorf("the other link changed: %q", got)
+	}
+}

@@ -76,11 +76,11 @@ type pageFile struct {
 	mode fs.FileMode
 }
 
-// overwriter is a Writer that can replace a file's bytes in place; it
-// reports false (and changes nothing) when it cannot, e.g. because the
-// file has other links.
-type overwriter interface {
-	Overwrite(name string, data []byte, perm fs.FileMode) (bool, error)
+// inPlacer is a Writer that can open a page to be read and rewritten in
+// place (RootWriter); the file's Rewrite reports false, and changes
+// nothing, when it cannot, e.g. because the file has other links.
+type inPlacer interface {
+	OpenInPlace(name string) (*InPlaceFile, error)
 }
 
 type hasher struct {
@@ -98,7 +98,7 @@ type hasher struct {
 
 	mu      sync.Mutex
 	changed []File
-	bufs    sync.Pool // *[]byte: page buffers, reused (fresh memory costs page faults)
+	bufs    bufPool // page buffers, reused (fresh memory costs page faults)
 }
 
 // Hash hashes the assets of the tree fsys, writing through w, and returns
@@ -257,6 +257,25 @@ func (h *hasher) parallel(n int, fn func(i int) error) error {
 func (h *hasher) readAssets() error {
 	err := h.parallel(len(h.assets), func(i int) error {
 		a := h.assets[i]
+		if a.kind != css {
+			// Images, fonts and most scripts are only hashed: stream them
+			// through a small buffer instead of holding them (fresh memory
+			// costs a page fault per 4 KiB, a large share of the time on
+			// some machines). A script that mentions a source map is read
+			// whole below.
+			key := ""
+			if a.kind == js {
+				key = sourceMapKey
+			}
+			sum, size, mode, found, err := h.stream(a.path, key)
+			if err != nil {
+				return fmt.Errorf("hashassets: reading asset %s: %w", a.path, err)
+			}
+			if !found {
+				a.sum, a.size, a.mode = sum, size, mode
+				return nil
+			}
+		}
 		bp, mode, err := h.read(a.path)
 		if err != nil {
 			return fmt.Errorf("hashassets: reading asset %s: %w", a.path, err)
@@ -285,9 +304,39 @@ func (h *hasher) readAssets() error {
 	return err
 }
 
+// bufPool is a free list of buffers. Unlike a sync.Pool it keeps them
+// across garbage collections: reading pages into memory the process has
+// touched before costs no page faults, and on some virtual machines a
+// fault costs more than reading the 4 KiB it maps. It keeps at most 8.
+type bufPool struct {
+	mu   sync.Mutex
+	free []*[]byte
+}
+
+// Get returns a free buffer, or nil.
+func (p *bufPool) Get() *[]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free = p.free[:n-1]
+		return b
+	}
+	return nil
+}
+
+// Put returns b to the free list.
+func (p *bufPool) Put(b *[]byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) < 8 {
+		p.free = append(p.free, b)
+	}
+}
+
 // buf returns a buffer from the pool; put it back with h.bufs.Put.
 func (h *hasher) buf() *[]byte {
-	if bp, _ := h.bufs.Get().(*[]byte); bp != nil {
+	if bp := h.bufs.Get(); bp != nil {
 		return bp
 	}
 	return new([]byte)
@@ -318,6 +367,53 @@ func (h *hasher) read(name string) (*[]byte, fs.FileMode, error) {
 		return nil, 0, err
 	}
 	return bp, mode, nil
+}
+
+// sourceMapKey is what htmlrefs.ScanSourceMap looks for.
+const sourceMapKey = "sourceMappingURL="
+
+// stream returns the sha256, size and permission bits of file name, read
+// through a pooled buffer, and whether its bytes contain key (if not "").
+func (h *hasher) stream(name, key string) (sum [32]byte, size int64, mode fs.FileMode, found bool, err error) {
+	f, err := h.fsys.Open(name)
+	if err != nil {
+		return sum, 0, 0, false, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return sum, 0, 0, false, err
+	}
+	bp := h.buf()
+	defer h.bufs.Put(bp)
+	const chunk = 64 << 10
+	if cap(*bp) < chunk+len(key) {
+		*bp = make([]byte, 0, chunk+len(key))
+	}
+	b := (*bp)[:cap(*bp)]
+	d := sha256.New()
+	keep := 0 // the tail of the last chunk, for a key across chunks
+	for {
+		n, rerr := f.Read(b[keep:])
+		if n > 0 {
+			d.Write(b[keep : keep+n])
+			size += int64(n)
+			if key != "" && !found {
+				total := keep + n
+				found = bytes.Contains(b[:total], []byte(key))
+				keep = min(len(key)-1, total)
+				copy(b, b[total-keep:total])
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return sum, 0, 0, false, rerr
+		}
+	}
+	d.Sum(sum[:0])
+	return sum, size, fi.Mode().Perm(), found, nil
 }
 
 // readAll appends r's bytes to b, like io.ReadAll but into b's capacity.
@@ -355,34 +451,78 @@ var delim = func() (t [256]bool) {
 }()
 
 // filter returns the htmlrefs filter that skips attribute values and style
-// blocks that cannot name an asset: none of their delimited words is an
-// asset's file name, and they hold no escapes ('%', '&', '\\') that could
-// hide one. It is nil (no filtering) if an asset's name has a delimiter.
+// blocks that cannot name an asset. It splits the raw bytes into words at
+// delimiters (URL, srcset, CSS and HTML punctuation) and passes a value if
+// one of its words is an asset's file name. Escapes are read so that the
+// split is never coarser than that of the decoded value, which keeps the
+// filter exact: a character reference or %XX that decodes to a byte no
+// asset name has is a delimiter; one that decodes to a byte some name has
+// passes the value, as does any other reference and any CSS escape ('\').
+// It is nil (no filtering) if an asset's name has a delimiter, '&', '%' or
+// '\'.
 func (h *hasher) filter() func([]byte) bool {
+	var inName [256]bool
+	// lens[c] has bit len&63 set if a name of that length ends in c: a
+	// cheap test before the map lookup.
+	var lens [256]uint64
 	for n := range h.names {
+		if n == "" {
+			continue
+		}
 		for i := 0; i < len(n); i++ {
-			if delim[n[i]] {
+			if c := n[i]; delim[c] || c == '&' || c == '%' || c == '\\' {
 				return nil
 			}
+			inName[n[i]] = true
 		}
+		lens[n[len(n)-1]] |= 1 << (len(n) & 63)
+	}
+	isName := func(w []byte) bool {
+		return len(w) > 0 && lens[w[len(w)-1]]&(1<<(len(w)&63)) != 0 && h.names[string(w)]
 	}
 	return func(raw []byte) bool {
-		if bytes.ContainsAny(raw, "%&\\") {
-			return true
-		}
-		start := -1
-		for i := 0; i <= len(raw); i++ {
-			if i == len(raw) || delim[raw[i]] {
-				if start >= 0 && h.names[string(raw[start:i])] {
+		start := 0
+		for i := 0; i < len(raw); {
+			c := raw[i]
+			n := 1
+			switch {
+			case c == '\\':
+				return true
+			case c == '&':
+				d, m, ok := htmlrefs.ASCIIRefAt(raw, i)
+				if !ok || inName[d] {
 					return true
 				}
-				start = -1
-			} else if start < 0 {
-				start = i
+				n = m
+			case c == '%' && i+2 < len(raw) && isHex(raw[i+1]) && isHex(raw[i+2]):
+				if inName[unhex(raw[i+1])<<4|unhex(raw[i+2])] {
+					return true
+				}
+				n = 3
+			case !delim[c] && c != '%':
+				i++
+				continue
 			}
+			if isName(raw[start:i]) {
+				return true
+			}
+			i += n
+			start = i
 		}
-		return false
+		return isName(raw[start:])
 	}
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // addEdit records r if it resolves to an asset.
@@ -549,12 +689,28 @@ func (h *hasher) apply(src []byte, edits []edit, skip func(int) bool) []byte {
 // applyTo appends src with the edits applied to dst[:0] and reports
 // whether any edit changed the bytes; if none did, it returns dst[:0].
 func (h *hasher) applyTo(dst, src []byte, edits []edit, skip func(int) bool) ([]byte, bool) {
-	if len(edits) == 0 {
-		return dst[:0], false
-	}
+	segs, n, changed := h.segments(nil, src, edits, skip)
 	out := dst[:0]
+	if !changed {
+		return out, false
+	}
+	if cap(out) < n {
+		out = make([]byte, 0, n)
+	}
+	for _, s := range segs {
+		out = append(out, s...)
+	}
+	return out, true
+}
+
+// segments returns src with the edits applied as pieces to concatenate
+// (appended to segs[:0]: slices of src and the new URLs), their total
+// length, and whether any edit changed the bytes. Edits that overlap an
+// earlier one are ignored.
+func (h *hasher) segments(segs [][]byte, src []byte, edits []edit, skip func(int) bool) ([][]byte, int, bool) {
+	segs = segs[:0]
 	changed := false
-	last := 0
+	last, n := 0, 0
 	for _, e := range edits {
 		if skip != nil && skip(e.target) {
 			continue
@@ -564,20 +720,15 @@ func (h *hasher) applyTo(dst, src []byte, edits []edit, skip func(int) bool) ([]
 		if !ok || nr == e.raw || e.start < last {
 			continue
 		}
-		if !changed {
-			changed = true
-			if need := len(src) + 16*len(edits); cap(out) < need {
-				out = make([]byte, 0, need)
-			}
-		}
-		out = append(out, src[last:e.start]...)
-		out = append(out, nr...)
+		changed = true
+		segs = append(segs, src[last:e.start], []byte(nr))
+		n += e.start - last + len(nr)
 		last = e.end
 	}
 	if !changed {
-		return out, false
+		return segs, 0, false
 	}
-	return append(out, src[last:]...), true
+	return append(segs, src[last:]), n + len(src) - last, true
 }
 
 func (h *hasher) addChanged(f ...File) {
@@ -644,18 +795,38 @@ func (h *hasher) reuse(name string, sum [32]byte, size int64, mode fs.FileMode) 
 // Options.InPlace and the page has one link, else through a temporary
 // file; or not at all if Options.Reuse provides the bytes.
 func (h *hasher) pagesPass() error {
-	ow, _ := h.w.(overwriter)
+	ip, _ := h.w.(inPlacer)
 	if !h.opts.InPlace {
-		ow = nil
+		ip = nil
 	}
 	filter := h.filter()
-	return h.parallel(len(h.pages), func(i int) error {
+	return h.parallel(len(h.pages), func(i int) (err error) {
 		p := h.pages[i]
-		bp, mode, err := h.read(p.path)
-		if err != nil {
-			return fmt.Errorf("hashassets: reading page %s: %w", p.path, err)
+		var bp *[]byte
+		var f *InPlaceFile
+		if ip != nil {
+			// One descriptor to read and rewrite the page.
+			if f, err = ip.OpenInPlace(p.path); err != nil {
+				return fmt.Errorf("hashassets: reading page %s: %w", p.path, err)
+			}
+			defer func() {
+				if cerr := f.Close(); err == nil && cerr != nil {
+					err = fmt.Errorf("hashassets: writing page %s: %w", p.path, cerr)
+				}
+			}()
+			bp = h.buf()
+			if *bp, err = f.ReadAll(*bp); err != nil {
+				h.bufs.Put(bp)
+				return fmt.Errorf("hashassets: reading page %s: %w", p.path, err)
+			}
+			p.mode = f.Perm()
+		} else {
+			var mode fs.FileMode
+			if bp, mode, err = h.read(p.path); err != nil {
+				return fmt.Errorf("hashassets: reading page %s: %w", p.path, err)
+			}
+			p.mode = mode
 		}
-		p.mode = mode
 		defer h.bufs.Put(bp)
 		refs, base, err := scanPage(*bp, h.opts.DataAttrs, filter)
 		if err != nil {
@@ -668,33 +839,40 @@ func (h *hasher) pagesPass() error {
 		if len(edits) == 0 {
 			return nil
 		}
-		op := h.buf()
-		defer h.bufs.Put(op)
-		out, changed := h.applyTo(*op, *bp, edits, nil)
-		*op = out
+		// The new page is a list of pieces of the old one and new URLs:
+		// hashed, then written with one pwritev, never copied whole.
+		segs, n, changed := h.segments(nil, *bp, edits, nil)
 		if !changed {
 			return nil
 		}
-		f := File{Path: p.path, SHA256: sha256.Sum256(out), Size: int64(len(out)), Mode: p.mode}
-		done, err := h.reuse(p.path, f.SHA256, f.Size, p.mode)
+		d := sha256.New()
+		for _, s := range segs {
+			d.Write(s)
+		}
+		file := File{Path: p.path, Size: int64(n), Mode: p.mode}
+		d.Sum(file.SHA256[:0])
+		done, err := h.reuse(p.path, file.SHA256, file.Size, p.mode)
 		if err != nil {
 			return fmt.Errorf("hashassets: page %s: %w", p.path, err)
 		}
-		if done {
-			h.addChanged(f)
-			return nil
-		}
-		if ow != nil {
-			if done, err = ow.Overwrite(p.path, out, p.mode); err != nil {
+		if !done && f != nil {
+			if done, err = f.Rewrite(segs, p.mode); err != nil {
 				return fmt.Errorf("hashassets: writing page %s: %w", p.path, err)
 			}
 		}
 		if !done {
+			op := h.buf()
+			defer h.bufs.Put(op)
+			out := (*op)[:0]
+			for _, s := range segs {
+				out = append(out, s...)
+			}
+			*op = out
 			if err := h.w.WriteFile(p.path, out, p.mode); err != nil {
 				return fmt.Errorf("hashassets: writing page %s: %w", p.path, err)
 			}
 		}
-		h.addChanged(f)
+		h.addChanged(file)
 		return nil
 	})
 }

@@ -1,7 +1,9 @@
 package hashassets
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"strings"
 	"testing"
@@ -112,6 +114,66 @@ func TestRewriteRaw(t *testing.T) {
 		got, _ := rewriteRaw(c.raw, c.logical, c.hashed)
 		if got != c.want {
 			t.Errorf("rewriteRaw(%q) = %q, want %q", c.raw, got, c.want)
+		}
+	}
+}
+
+// TestFilter: the page filter passes every value that could name an asset
+// once decoded, and skips the others.
+func TestFilter(t *testing.T) {
+	h := &hasher{names: map[string]bool{"py.svg": true, "app.css": true}}
+	f := h.filter()
+	for _, c := range []struct {
+		raw  string
+		pass bool
+	}{
+		{"_static/py.svg", true},
+		{"../py.svg?v=1#x", true},
+		{"a.png 1x, py.svg 2x", true},
+		{"url('app.css')", true},
+		{"library/functions.html#abs", false},
+		{"https://bugs.python.org/issue?&#64;action=redirect&amp;bpo=12915", false},
+		{"py&#46;svg", true},         // '.' is in a name: could be py.svg
+		{"py&period;svg", true},      // a reference not decoded here
+		{"a&amp;py.svg", true},       // '&' delimits
+		{"x?a=1&amp;b=py.svg", true}, // the word after the reference
+		{"py%2Esvg", true},           // %2E is '.'
+		{"a%20b.html", false},        // ' ' is in no name
+		{"100%", false},              // a lone '%'
+		{"p\\79.svg", true},          // a CSS escape
+		{"py.svgx", false},           // a longer word
+		{"xpy.svg", false},
+		{"", false},
+	} {
+		if got := f([]byte(c.raw)); got != c.pass {
+			t.Errorf("filter(%q) = %v, want %v", c.raw, got, c.pass)
+		}
+	}
+	h.names["a b.css"] = true
+	if h.filter() != nil {
+		t.Error("a name with a delimiter: the filter must be off")
+	}
+}
+
+// TestStream: streamed digests equal those of the whole file, and a key
+// is found wherever it falls, across the buffer's chunks too.
+func TestStream(t *testing.T) {
+	const chunk = 64 << 10
+	for _, at := range []int{0, 100, chunk - 5, chunk - 17, chunk, 3*chunk - 1, -1} {
+		b := bytes.Repeat([]byte("x"), 4*chunk)
+		if at >= 0 {
+			copy(b[at:], sourceMapKey)
+		}
+		h := &hasher{fsys: fstest.MapFS{"a.js": {Data: b, Mode: 0o640}}}
+		sum, size, mode, found, err := h.stream("a.js", sourceMapKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum != sha256.Sum256(b) || size != int64(len(b)) || mode != 0o640 {
+			t.Errorf("key at %d: digest, size or mode wrong (%d, %v)", at, size, mode)
+		}
+		if found != (at >= 0) {
+			t.Errorf("key at %d: found = %v", at, found)
 		}
 	}
 }
