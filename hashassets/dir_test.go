@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -301,5 +302,32 @@ func TestInPlaceRewrite(t *testing.T) {
 	f.Close()
 	if got := read(t, filepath.Join(dir, "b2.html")); got != "bb" {
 		t.Errorf("the other link changed: %q", got)
+	}
+}
+
+// TestHashDirFiles: with Options.Files the result is the one of a walk.
+func TestHashDirFiles(t *testing.T) {
+	tree := map[string]string{
+		"index.html": `<link rel=stylesheet href="css/s.css"><img src="a.png">`,
+		"css/s.css":  `p{background:url(../a.png)}`,
+		"a.png":      "PNG",
+		"b/c.html":   `<img src="../a.png">`,
+	}
+	walked, listed := filepath.Join(t.TempDir(), "w"), filepath.Join(t.TempDir(), "l")
+	writeTree(t, walked, tree)
+	writeTree(t, listed, tree)
+	a, err := HashDir(context.Background(), walked, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := HashDir(context.Background(), listed, Options{Files: []string{"index.html", "css/s.css", "a.png", "b/c.html"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a.Assets, b.Assets) || !reflect.DeepEqual(a.Changed(), b.Changed()) {
+		t.Errorf("walked %+v %v\nlisted %+v %v", a.Assets, a.Changed(), b.Assets, b.Changed())
+	}
+	if _, err := HashDir(context.Background(), listed, Options{Files: []string{"../x.html"}}); err == nil || !strings.Contains(err.Error(), `"../x.html"`) {
+		t.Errorf("invalid path in Files: %v", err)
 	}
 }

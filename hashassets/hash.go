@@ -154,19 +154,29 @@ func Hash(ctx context.Context, fsys fs.FS, w Writer, opts Options) (*Manifest, e
 // walk lists the regular files and picks the assets and pages.
 func (h *hasher) walk() error {
 	var paths []string
-	err := fs.WalkDir(h.fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("hashassets: walking %s: %w", p, err)
-		}
-		if d.Type().IsRegular() {
-			// Modes are read when the file is (one stat fewer per file).
+	if h.opts.Files != nil {
+		paths = slices.Clone(h.opts.Files)
+		for _, p := range paths {
+			if !fs.ValidPath(p) || p == "." {
+				return fmt.Errorf("hashassets: Options.Files: invalid path %q", p)
+			}
 			h.files[p] = true
-			paths = append(paths, p)
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+	} else {
+		err := fs.WalkDir(h.fsys, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return fmt.Errorf("hashassets: walking %s: %w", p, err)
+			}
+			if d.Type().IsRegular() {
+				// Modes are read when the file is (one stat fewer per file).
+				h.files[p] = true
+				paths = append(paths, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 	slices.Sort(paths)
 	for _, p := range paths {

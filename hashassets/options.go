@@ -61,6 +61,12 @@ type Options struct {
 	// (a staging directory) that is discarded on failure: a reader could
 	// see a partly written page, and a crash leaves one.
 	InPlace bool
+	// Files, if not nil, lists the regular files of the tree (slash paths
+	// relative to its root) and Hash does not walk it: the caller already
+	// knows them, as the pipeline does from the manifest it made while
+	// extracting. A file missing from the list is neither hashed nor
+	// rewritten. (Walking an os.Root costs an lstat per file.)
+	Files []string
 	// Reuse, if set, is called (possibly concurrently) with the final
 	// digest of each page and rewritten asset (its hashed and its original
 	// name) before Hash writes it. If it returns true, the callee has

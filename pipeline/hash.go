@@ -34,6 +34,13 @@ func (h HashStage) Run(ctx context.Context, w *Work) error {
 	// The staging tree is private to this deploy and discarded on failure.
 	opts.InPlace = true
 	opts.Reuse = w.reuseLive()
+	// The manifest made while extracting lists the regular files: no walk.
+	opts.Files = make([]string, 0, len(w.Manifest.Entries))
+	for _, e := range w.Manifest.Entries {
+		if !e.IsSymlink() && !e.Carried {
+			opts.Files = append(opts.Files, e.Path)
+		}
+	}
 	hm, err := hashassets.HashDir(ctx, w.Dir, opts)
 	if err != nil {
 		return err
