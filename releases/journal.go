@@ -90,18 +90,14 @@ func appendEvent(f *os.File, ev *Event) error {
 			ev.Outcome = "error"
 		}
 	}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	line := make([]byte, 0, len(b)+2)
+	line := make([]byte, 0, 512)
 	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
 		var last [1]byte
 		if _, err := f.ReadAt(last[:], fi.Size()-1); err == nil && last[0] != '\n' {
 			line = append(line, '\n')
 		}
 	}
-	line = append(append(line, b...), '\n')
+	line = append(ev.appendJSON(line), '\n')
 	if _, err := f.Write(line); err != nil {
 		return fmt.Errorf("journal %s: %w", f.Name(), err)
 	}

@@ -115,8 +115,7 @@ func (s *Store) Lock(ctx context.Context, wait time.Duration, who Who, op string
 	n, _ := f.ReadAt(buf, 0)
 	clean := marker != "" && string(buf[:n]) == marker
 	h := Holder{PID: os.Getpid(), Command: commandLine(), Since: time.Now().UTC(), Who: &who, Op: op}
-	b, _ := json.Marshal(h)
-	b = append(b, '\n')
+	b := append(h.appendJSON(make([]byte, 0, 512)), '\n')
 	f.WriteAt(b, 0)
 	f.Truncate(int64(len(b)))
 	l := &Lock{s: s, f: f, who: who}
