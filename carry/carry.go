@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/example/release-agent/internal/jsonlite"
 	"github.com/example/release-agent/manifest"
 	"github.com/example/release-agent/releases"
 )
@@ -125,10 +126,8 @@ const CarriedExtra = "carried"
 // its "hashes" extra; ok is false if id was not hashed (or the extra is
 // gone with a pruned release).
 func Hashed(s *releases.Store, id string) (paths []string, ok bool) {
-	var m struct {
-		Assets []manifest.Asset `json:"assets"`
-	}
-	if err := s.Extra(id, HashesExtra, &m); err != nil {
+	var m hashesDoc
+	if err := releases.ExtraFast(s, id, HashesExtra, &m, decodeHashes); err != nil {
 		return nil, false
 	}
 	paths = make([]string, len(m.Assets))
@@ -172,4 +171,52 @@ func OnSwitch(ctx context.Context, s *releases.Store) releases.Hook {
 		_, err := Link(ctx, dst, s.Dir(from), missing)
 		return err
 	}
+}
+
+// hashesDoc is the part of a release's hashes extra (a hashassets.Manifest)
+// that carrying reads.
+type hashesDoc struct {
+	Assets []manifest.Asset `json:"assets"`
+}
+
+var hashesKeys = []string{"assets"}
+var assetKeys = []string{"logical", "hashed", "sha256", "size", "integrity"}
+
+// decodeHashes is the jsonlite decoder of hashesDoc (see
+// releases.ExtraFast); FuzzDecodeHashes compares it with encoding/json.
+func decodeHashes(r *jsonlite.Reader, m *hashesDoc) {
+	r.Object(hashesKeys, func(k []byte) {
+		if string(k) != "assets" {
+			r.Skip()
+			return
+		}
+		if r.Null() {
+			m.Assets = nil
+			return
+		}
+		m.Assets = []manifest.Asset{}
+		r.Array(func() {
+			var a manifest.Asset
+			r.Object(assetKeys, func(k []byte) {
+				if r.Null() {
+					return
+				}
+				switch string(k) {
+				case "logical":
+					a.Logical = r.Str()
+				case "hashed":
+					a.Hashed = r.Str()
+				case "sha256":
+					a.SHA256 = r.Str()
+				case "size":
+					a.Size = r.Int()
+				case "integrity":
+					a.Integrity = r.Str()
+				default:
+					r.Skip()
+				}
+			})
+			m.Assets = append(m.Assets, a)
+		})
+	})
 }

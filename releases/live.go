@@ -179,15 +179,8 @@ func (ls *liveState) applyLines(b []byte, off int64) int64 {
 		}
 		// Only the fields apply reads (decoding Who and the rest of every
 		// line would cost a few microseconds each).
-		var ev struct {
-			Time    time.Time `json:"time"`
-			Event   string    `json:"event"`
-			Release string    `json:"release"`
-			From    string    `json:"from"`
-			Outcome string    `json:"outcome"`
-			Detail  string    `json:"detail"`
-		}
-		if json.Unmarshal(line, &ev) == nil {
+		var ev switchEvent
+		if unmarshal(line, &ev, decodeSwitchEvent) == nil {
 			ls.apply(&Event{Time: ev.Time, Event: ev.Event, Release: ev.Release, From: ev.From, Outcome: ev.Outcome, Detail: ev.Detail})
 		}
 	}
@@ -208,7 +201,7 @@ func (s *Store) loadLive(journal *os.File) (*liveState, error) {
 		return nil, err
 	default:
 		var c liveState
-		if json.Unmarshal(b, &c) != nil {
+		if unmarshal(b, &c, decodeCheckpoint) != nil {
 			break
 		}
 		if c.Version == 0 {

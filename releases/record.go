@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/example/release-agent/internal/jsonlite"
 	"github.com/example/release-agent/manifest"
 )
 
@@ -90,7 +91,7 @@ func (s *Store) record(id string, ls *liveState) (*Record, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNoRelease, err)
 	}
 	var r Record
-	err := readJSON(s.recordPath(id), &r)
+	err := readFast(s.recordPath(id), &r, decodeRecord)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s (in %s)", ErrNoRelease, id, s.Root)
 	}
@@ -182,6 +183,21 @@ func (s *Store) Extra(id, kind string, v any) error {
 		return fmt.Errorf("%w: %v", ErrNoRelease, err)
 	}
 	err := readJSON(s.state(reportsDir, id+"."+kind+".json"), v)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: no %s for %s", ErrNoRelease, kind, id)
+	}
+	return err
+}
+
+// ExtraFast is s.Extra(id, kind, v) decoding with fast when the document
+// has the plain form fast handles, with encoding/json otherwise: the same
+// result either way, without reflection in the common case (see package
+// jsonlite). v must be zero.
+func ExtraFast[T any](s *Store, id, kind string, v *T, fast func(*jsonlite.Reader, *T)) error {
+	if err := CheckID(id); err != nil {
+		return fmt.Errorf("%w: %v", ErrNoRelease, err)
+	}
+	err := readFast(s.state(reportsDir, id+"."+kind+".json"), v, fast)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: no %s for %s", ErrNoRelease, kind, id)
 	}

@@ -59,6 +59,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/example/release-agent/internal/jsonlite"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -257,6 +258,19 @@ func writeJSONAtomic(path string, v any) error {
 		return err
 	}
 	return writeFileAtomic(path, append(b, '\n'), 0o644)
+}
+
+// readFast is readJSON for the documents package jsonlite can decode
+// (see unmarshal).
+func readFast[T any](path string, v *T, fast func(*jsonlite.Reader, *T)) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := unmarshal(b, v, fast); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 func readJSON(path string, v any) error {
