@@ -62,6 +62,26 @@ func (s *scanner) value(a *attr) string {
 	return a.val
 }
 
+// knownKeyStart has, for each length, a bit for the first letter of each
+// name knownKey knows of that length.
+var knownKeyStart = func() (t [12]uint32) {
+	for _, k := range []string{"id", "name", "href", "xlink:href", "src", "srcset", "imagesrcset", "poster", "data",
+		"usemap", "action", "formaction", "background", "content", "http-equiv", "rel", "style", "srcdoc"} {
+		t[len(k)] |= 1 << (k[0] - 'a')
+	}
+	return t
+}()
+
+// mayBeKnownKey is a cheap test before knownKey: false means that knownKey
+// would return "" (TestMayBeKnownKey).
+func mayBeKnownKey(k []byte) bool {
+	if len(k) >= len(knownKeyStart) {
+		return false
+	}
+	c := k[0] | 0x20 // ASCII lower case (other bytes never match)
+	return c >= 'a' && c <= 'z' && knownKeyStart[len(k)]&(1<<(c-'a')) != 0
+}
+
 // knownKey returns the canonical name of an attribute the scanner looks
 // at, or "". (A switch on string(b) does not allocate.)
 func knownKey(b []byte) string {
@@ -166,6 +186,9 @@ next:
 		k := s.src[off+sp.ks : off+sp.ke]
 		if len(k) > len(lb) {
 			continue
+		}
+		if s.data == nil && !mayBeKnownKey(k) {
+			continue // most attributes: class, title, ...
 		}
 		n := copy(lb[:], k)
 		for i := range n {

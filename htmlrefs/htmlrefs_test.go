@@ -293,3 +293,24 @@ func TestASCIIRefAt(t *testing.T) {
 		}
 	}
 }
+
+// TestMayBeKnownKey: the prefilter of readAttrs never hides a known key,
+// in any ASCII case.
+func TestMayBeKnownKey(t *testing.T) {
+	for _, k := range []string{"id", "name", "href", "xlink:href", "src", "srcset", "imagesrcset", "poster", "data",
+		"usemap", "action", "formaction", "background", "content", "http-equiv", "rel", "style", "srcdoc"} {
+		for _, v := range []string{k, strings.ToUpper(k), strings.ToUpper(k[:1]) + k[1:]} {
+			if knownKey([]byte(k)) != k || !mayBeKnownKey([]byte(v)) {
+				t.Errorf("%q: known %q, prefilter %v", v, knownKey([]byte(k)), mayBeKnownKey([]byte(v)))
+			}
+		}
+	}
+	for _, k := range []string{"class", "title", "lang", "x", "datax", "onclick", "aria-label"} {
+		if mayBeKnownKey([]byte(k)) && knownKey([]byte(k)) == "" && k != "x" {
+			t.Logf("%q passes the prefilter (harmless)", k)
+		}
+	}
+	if mayBeKnownKey([]byte("class")) {
+		t.Error("class passes the prefilter")
+	}
+}
