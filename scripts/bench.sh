@@ -131,6 +131,12 @@ if have hyperfine && [ "$SITE_FILES" -gt 0 ]; then
 		# writes 67 MB; run in series, each would pay for the writeback of
 		# the one before, and the time to allocate page cache drifts on
 		# this kind of VM, so only neighbours in time compare fairly.
+		# tar -xzf as a series too, without the sync: faster here (the
+		# page cache freed by rm -rf is reused at once), so the stricter
+		# baseline for the hashing stage.
+		hf "$RES/tar.json" -N --warmup 1 --runs "$DEPLOY_RUNS" \
+			--prepare "sh -c 'rm -rf $T && mkdir -p $T'" "tar -xzf $OUT/site.tar.gz -C $T"
+		figure tar_series_median "$(stat_of "$RES/tar.json" p50)"
 		: >"$RES/deploy-rounds.txt"
 		for i in $(seq "$DEPLOY_RUNS"); do
 			for kind in tar bare hash full; do
@@ -325,12 +331,14 @@ if dp and tr:
     b = num("deploy_bare_median")
     row("`releasectl deploy site.tar.gz --no-hash --no-validate` (median of %s, interleaved with tar)" % n, ms(b), "`tar -xzf`: " + ms(tr), "%.2f×" % (b / tr), "≤ 1.5× tar -x", b / tr <= 1.5)
     row("`releasectl deploy site.tar.gz` (hashing and validation on)", ms(dp), "`tar -xzf`: " + ms(tr), "%.2f×" % (dp / tr), "", None)
-    h = num("stage_hash")
+    h, ts = num("stage_hash"), num("tar_series_median") or tr
     if h is not None:
-        row("hashing stage of a deploy (median of %s)" % F.get("stage_runs"), ms(h), "`tar -xzf`: " + ms(tr), "%.0f%%" % (100 * h / tr), "≤ 50% of tar -x", h / tr <= 0.5)
+        base = min(tr, ts)
+        row("hashing stage of a deploy (median of %s)" % F.get("stage_runs"), ms(h), "`tar -xzf`: %s (%s after a sync)" % (ms(ts), ms(tr)), "%.0f%%" % (100 * h / base), "≤ 50% of tar -x", h / base <= 0.5)
     dh = num("hash_adds_median")
     if dh is not None:
-        row("what hashing adds to a deploy (median of hashed minus bare deploy, same round)", ms(dh), "`tar -xzf`: " + ms(tr), "%.0f%%" % (100 * dh / tr), "≤ 50% of tar -x", dh / tr <= 0.5)
+        base = min(tr, ts)
+        row("what hashing adds to a deploy (median of hashed minus bare deploy, same round)", ms(dh), "`tar -xzf`: " + ms(base), "%.0f%%" % (100 * dh / base), "≤ 50% of tar -x", dh / base <= 0.5)
     stages = ", ".join("%s %s" % (k[6:], ms(float(v))) for k, v in F.items() if k.startswith("stage_") and k != "stage_runs")
     notes.append("Stages of a deploy of the site (medians): " + stages + ".")
     if "deploy_validation" in F: notes.append("Validation of the site: " + F["deploy_validation"] + ".")
