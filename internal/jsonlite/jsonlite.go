@@ -20,6 +20,7 @@ package jsonlite
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -200,7 +201,7 @@ func (r *Reader) Object(keys []string, fn func(key []byte)) {
 				seen |= 1 << n
 				break
 			}
-			if len(k) == len(want) && equalFold(k, want) {
+			if len(k) == len(want) && strings.EqualFold(string(k), want) { // k is ASCII here
 				r.err = true
 				return
 			}
@@ -266,22 +267,6 @@ func (r *Reader) Skip() {
 func ascii(b []byte) bool {
 	for _, c := range b {
 		if c >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
-func equalFold(a []byte, b string) bool {
-	for i := range a {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
 			return false
 		}
 	}
