@@ -167,8 +167,11 @@ func (w *RootWriter) OpenInPlace(name string) (*InPlaceFile, error) {
 	p := &InPlaceFile{writable: true}
 	p.f, err = r.OpenFile(base, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrPermission) {
+		// Widen only a file with one link: the mode of a hard link shared
+		// with another tree (a live release) must not change, even briefly.
 		fi, lerr := r.Lstat(base)
-		if lerr == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o200 == 0 {
+		st, _ := sysStat(fi)
+		if lerr == nil && fi.Mode().IsRegular() && st != nil && st.Nlink == 1 && fi.Mode().Perm()&0o200 == 0 {
 			if err = r.Chmod(base, fi.Mode().Perm()|0o200); err != nil {
 				return nil, err
 			}
@@ -194,9 +197,17 @@ func (w *RootWriter) OpenInPlace(name string) (*InPlaceFile, error) {
 	if p.widened {
 		p.perm &^= 0o200
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	st, ok := sysStat(fi)
 	p.single = ok && fi.Mode().IsRegular() && st.Nlink == 1 && p.writable
 	return p, nil
+}
+
+func sysStat(fi fs.FileInfo) (*syscall.Stat_t, bool) {
+	if fi == nil {
+		return nil, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return st, ok
 }
 
 // Size and Perm are the file's size and permission bits when it was opened.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -329,5 +330,72 @@ func TestHashDirFiles(t *testing.T) {
 	}
 	if _, err := HashDir(context.Background(), listed, Options{Files: []string{"../x.html"}}); err == nil || !strings.Contains(err.Error(), `"../x.html"`) {
 		t.Errorf("invalid path in Files: %v", err)
+	}
+}
+
+// TestHashDirInPlaceNonRoot runs HashDir with InPlace as a user without
+// CAP_DAC_OVERRIDE (as root, it re-runs itself under setpriv as nobody):
+// a read-only page with one link is made writable, rewritten and given
+// its mode back; a read-only page with a second link elsewhere is
+// neither chmodded nor written through (the other link keeps its bytes
+// and mode), but replaced by a new file.
+func TestHashDirInPlaceNonRoot(t *testing.T) {
+	dir := os.Getenv("HASHASSETS_NONROOT_DIR")
+	if dir == "" && os.Geteuid() == 0 {
+		setpriv, err := exec.LookPath("setpriv")
+		if err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("setpriv (util-linux) required in CI: %v", err)
+			}
+			t.Skipf("setpriv (util-linux) not installed: %v", err)
+		}
+		// Not t.TempDir(): its parent is private to root.
+		dir, err = os.MkdirTemp("", "hashassets-nonroot-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		if err := os.Chown(dir, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", os.Args[0], "-test.run=^TestHashDirInPlaceNonRoot$", "-test.v")
+		cmd.Env = append(os.Environ(), "HASHASSETS_NONROOT_DIR="+dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestHashDirInPlaceNonRoot") {
+			t.Fatalf("as nobody: %v\n%s", err, out)
+		}
+		return
+	}
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	stg := filepath.Join(dir, "stg")
+	writeTree(t, stg, map[string]string{"one.html": `<img src="a.png">`, "shared.html": `<img src="a.png">`, "a.png": "PNG"})
+	other := filepath.Join(dir, "elsewhere.html")
+	if err := os.Link(filepath.Join(stg, "shared.html"), other); err != nil {
+		t.Fatal(err)
+	}
+	one := inode(t, filepath.Join(stg, "one.html"))
+	man, err := HashDir(context.Background(), stg, Options{InPlace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `<img src="` + man.Lookup("a.png").Hashed + `">`
+	for _, p := range []string{"one.html", "shared.html"} {
+		if got := read(t, filepath.Join(stg, p)); got != want {
+			t.Errorf("%s: %q, want %q", p, got, want)
+		}
+		if fi, err := os.Stat(filepath.Join(stg, p)); err != nil || fi.Mode().Perm() != 0o444 {
+			t.Errorf("%s: mode %v (%v), want 0444", p, fi.Mode(), err)
+		}
+	}
+	if inode(t, filepath.Join(stg, "one.html")) != one {
+		t.Error("one.html was replaced, not rewritten in place")
+	}
+	if got := read(t, other); got != `<img src="a.png">` {
+		t.Errorf("the other link was written through: %q", got)
+	}
+	if fi, err := os.Stat(other); err != nil || fi.Mode().Perm() != 0o444 {
+		t.Errorf("the other link's mode: %v (%v), want 0444", fi.Mode(), err)
 	}
 }
