@@ -504,12 +504,14 @@ func (h *hasher) filter() func([]byte) bool {
 					return true
 				}
 				n = m
-			case c == '%' && i+2 < len(raw) && isHex(raw[i+1]) && isHex(raw[i+2]):
-				if inName[unhex(raw[i+1])<<4|unhex(raw[i+2])] {
-					return true
-				}
-				n = 3
-			case !delim[c] && c != '%':
+			case c == '%':
+				if d, ok := htmlrefs.PercentByteAt(raw, i); ok {
+					if inName[d] {
+						return true
+					}
+					n = 3
+				} // else a lone '%', in no name: a delimiter
+			case !delim[c]:
 				i++
 				continue
 			}
@@ -521,18 +523,6 @@ func (h *hasher) filter() func([]byte) bool {
 		}
 		return isName(raw[start:])
 	}
-}
-
-func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c <= 'F':
-		return c - 'A' + 10
-	}
-	return c - 'a' + 10
 }
 
 // addEdit records r if it resolves to an asset.

@@ -284,25 +284,11 @@ func decodeValue(raw string) string {
 		switch c := raw[i]; c {
 		case '&':
 			j := entityEnd(raw, i)
-			switch raw[i:j] {
-			// The common references, decoded without a tokenizer: named,
-			// terminated by ';', so no attribute-value special case applies.
-			case "&amp;":
-				b.WriteByte('&')
-			case "&lt;":
-				b.WriteByte('<')
-			case "&gt;":
-				b.WriteByte('>')
-			case "&quot;":
-				b.WriteByte('"')
-			case "&#39;", "&apos;":
-				b.WriteByte('\'')
-			default:
-				if c, ok := numericASCII(raw[i:j]); ok {
-					b.WriteByte(c)
-				} else {
-					b.WriteString(decodeAttr(raw[i:j]))
-				}
+			// The common references are decoded without a tokenizer.
+			if c, ok := asciiRef(raw[i:j]); ok {
+				b.WriteByte(c)
+			} else {
+				b.WriteString(decodeAttr(raw[i:j]))
 			}
 			i = j
 		case '\r':
@@ -320,6 +306,26 @@ func decodeValue(raw string) string {
 		}
 	}
 	return b.String()
+}
+
+// asciiRef decodes the references that stand for one printable ASCII
+// character and need none of the attribute-value special cases (they end
+// in ';'): &amp; &lt; &gt; &quot; &apos; and numericASCII's. ok is false
+// for every other reference.
+func asciiRef(ref string) (byte, bool) {
+	switch ref {
+	case "&amp;":
+		return '&', true
+	case "&lt;":
+		return '<', true
+	case "&gt;":
+		return '>', true
+	case "&quot;":
+		return '"', true
+	case "&apos;":
+		return '\'', true
+	}
+	return numericASCII(ref)
 }
 
 // numericASCII decodes a numeric character reference terminated by ';'
@@ -379,21 +385,27 @@ func ASCIIRefAt(raw []byte, i int) (c byte, n int, ok bool) {
 	if j >= len(raw) || raw[j] != ';' {
 		return 0, 0, false
 	}
-	ref := raw[i : j+1]
-	switch string(ref) {
-	case "&amp;":
-		return '&', len(ref), true
-	case "&lt;":
-		return '<', len(ref), true
-	case "&gt;":
-		return '>', len(ref), true
-	case "&quot;":
-		return '"', len(ref), true
-	case "&apos;":
-		return '\'', len(ref), true
-	}
-	if c, ok := numericASCII(string(ref)); ok {
-		return c, len(ref), true
+	if c, ok := asciiRef(string(raw[i : j+1])); ok {
+		return c, j + 1 - i, true
 	}
 	return 0, 0, false
+}
+
+// PercentByteAt decodes the %XX escape at s[i], if s[i] is '%' followed
+// by two hex digits.
+func PercentByteAt[T ~string | ~[]byte](s T, i int) (byte, bool) {
+	if i+2 >= len(s) || s[i] != '%' || !isHex(s[i+1]) || !isHex(s[i+2]) {
+		return 0, false
+	}
+	return unhex(s[i+1])<<4 | unhex(s[i+2]), true
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }

@@ -3,8 +3,6 @@ package pipeline
 import (
 	"context"
 	"encoding/hex"
-	"os"
-	"path/filepath"
 
 	"github.com/example/release-agent/carry"
 	"github.com/example/release-agent/hashassets"
@@ -131,9 +129,4 @@ func recentLive(s *releases.Store, live string, k int) []string {
 // being activated.
 func CarryOnSwitch(ctx context.Context, s *releases.Store) releases.Hook {
 	return carry.OnSwitch(ctx, s)
-}
-
-func exists(dir, rel string) bool {
-	_, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rel)))
-	return err == nil
 }

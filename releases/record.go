@@ -179,14 +179,7 @@ func (s *Store) PutExtra(id, kind string, v any) error {
 
 // Extra reads a document stored with PutExtra into v.
 func (s *Store) Extra(id, kind string, v any) error {
-	if err := CheckID(id); err != nil {
-		return fmt.Errorf("%w: %v", ErrNoRelease, err)
-	}
-	err := readJSON(s.state(reportsDir, id+"."+kind+".json"), v)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: no %s for %s", ErrNoRelease, kind, id)
-	}
-	return err
+	return s.readExtra(id, kind, func(path string) error { return readJSON(path, v) })
 }
 
 // ExtraFast is s.Extra(id, kind, v) decoding with fast when the document
@@ -194,10 +187,16 @@ func (s *Store) Extra(id, kind string, v any) error {
 // result either way, without reflection in the common case (see package
 // jsonlite). v must be zero.
 func ExtraFast[T any](s *Store, id, kind string, v *T, fast func(*jsonlite.Reader, *T)) error {
+	return s.readExtra(id, kind, func(path string) error { return readFast(path, v, fast) })
+}
+
+// readExtra checks id and calls read with the path of its extra of that
+// kind; a missing file wraps ErrNoRelease.
+func (s *Store) readExtra(id, kind string, read func(path string) error) error {
 	if err := CheckID(id); err != nil {
 		return fmt.Errorf("%w: %v", ErrNoRelease, err)
 	}
-	err := readFast(s.state(reportsDir, id+"."+kind+".json"), v, fast)
+	err := read(s.state(reportsDir, id+"."+kind+".json"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: no %s for %s", ErrNoRelease, kind, id)
 	}

@@ -203,10 +203,6 @@ func (l *Local) List(ctx context.Context, t api.Target) (*api.ListResult, error)
 	return storesvc.List(st)
 }
 
-// DiskUsage returns the bytes of regular files under dirs counting each
-// inode once (disk) and once per name (logical).
-func DiskUsage(dirs []string) (disk, logical int64) { return storesvc.DiskUsage(dirs) }
-
 // Status implements api.Service.
 func (l *Local) Status(ctx context.Context, t api.Target) (*api.StatusResult, error) {
 	_, st, err := l.store(t)

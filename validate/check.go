@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/example/release-agent/htmlrefs"
 )
 
 // sref is one reference found by the scanner, before resolution.
@@ -605,25 +607,15 @@ func unescapeFragment(s string) (string, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '%' {
-			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			d, ok := htmlrefs.PercentByteAt(s, i)
+			if !ok {
 				return "", fmt.Errorf("bad escape in fragment %q", s)
 			}
-			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			b.WriteByte(d)
 			i += 2
 			continue
 		}
 		b.WriteByte(c)
 	}
 	return b.String(), nil
-}
-
-func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
-func unhex(c byte) byte {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0'
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
 }

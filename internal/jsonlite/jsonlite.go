@@ -8,7 +8,7 @@
 // fault costs 10 µs or more), about a quarter of a rollback's own work.
 //
 // The contract: a reader handles only the plain case and reports failure
-// (Err) for anything else: a string with a backslash escape, invalid
+// (End reports false) for anything else: a string with a backslash escape, invalid
 // UTF-8 or a control character, a number that is not a plain integer, a
 // key that differs from an expected one only in case (encoding/json would
 // match it), a repeated key. The callers then decode the same bytes with
@@ -18,16 +18,11 @@
 package jsonlite
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
-
-// ErrUnhandled is the error of a reader that met something it leaves to
-// encoding/json.
-var ErrUnhandled = errors.New("jsonlite: not handled, use encoding/json")
 
 // Reader reads one JSON value from a byte slice.
 type Reader struct {
@@ -38,19 +33,6 @@ type Reader struct {
 
 // NewReader returns a reader of b.
 func NewReader(b []byte) Reader { return Reader{b: b} }
-
-// Err is ErrUnhandled once the reader met anything it does not handle,
-// including malformed JSON.
-func (r *Reader) Err() error {
-	if r.err {
-		return ErrUnhandled
-	}
-	return nil
-}
-
-// Fail marks the reader failed (for a value of a type the caller does not
-// expect).
-func (r *Reader) Fail() { r.err = true }
 
 // End reports whether only white space is left and nothing failed.
 func (r *Reader) End() bool {

@@ -7,7 +7,7 @@ import (
 )
 
 // TestScalars: what the reader accepts it reads as encoding/json does, and
-// it refuses (Err) what it leaves to encoding/json.
+// it refuses (End is false) what it leaves to encoding/json.
 func TestScalars(t *testing.T) {
 	for _, c := range []struct {
 		in string
