@@ -20,6 +20,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/example/release-agent/manifest"
+	"github.com/example/release-agent/manifest/hashfs"
 	"github.com/example/release-agent/stage"
 )
 
@@ -155,7 +156,7 @@ func TestHappyPaths(t *testing.T) {
 			if fmt.Sprint(m.Entries) != fmt.Sprint(exp) {
 				t.Fatalf("manifest\n got %v\nwant %v", m.Entries, exp)
 			}
-			disk, err := manifest.Build(os.DirFS(s.dir))
+			disk, err := hashfs.Manifest(os.DirFS(s.dir))
 			if err != nil {
 				t.Fatal(err)
 			}

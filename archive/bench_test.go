@@ -10,6 +10,7 @@ import (
 
 	"github.com/example/release-agent/internal/testenv"
 	"github.com/example/release-agent/manifest"
+	"github.com/example/release-agent/manifest/hashfs"
 	"github.com/example/release-agent/stage"
 )
 
@@ -33,7 +34,7 @@ func realSite(b *testing.B) (string, int64) {
 	if out, err := exec.Command(tarBin, "-czf", tgz, "-C", site, ".").CombinedOutput(); err != nil {
 		b.Fatalf("tar -czf: %v: %s", err, out)
 	}
-	m, err := manifest.Build(os.DirFS(site))
+	m, err := hashfs.Manifest(os.DirFS(site))
 	if err != nil {
 		b.Fatal(err)
 	}

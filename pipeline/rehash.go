@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/example/release-agent/manifest"
+	"github.com/example/release-agent/manifest/hashfs"
 )
 
 func (w *Work) rehash(paths []string) error {
@@ -51,7 +52,7 @@ func (w *Work) rehash(paths []string) error {
 			if err != nil {
 				return err
 			}
-			sum, n, err := manifest.HashFile(f)
+			sum, n, err := hashfs.File(f)
 			f.Close()
 			if err != nil {
 				return fmt.Errorf("%s: %w", p, err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/example/release-agent/archive"
 	"github.com/example/release-agent/manifest"
+	"github.com/example/release-agent/manifest/hashfs"
 	"github.com/example/release-agent/stage"
 )
 
@@ -74,7 +75,7 @@ func TestLocalDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := manifest.Build(os.DirFS(src))
+	want, err := hashfs.Manifest(os.DirFS(src))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/example/release-agent/manifest"
+	"github.com/example/release-agent/manifest/hashfs"
 )
 
 func newWriter(t *testing.T, opts Options) (*Writer, string) {
@@ -84,7 +85,7 @@ func TestWriterHappyPath(t *testing.T) {
 		t.Fatalf("manifest:\n got %v\nwant %v", m.Entries, want)
 	}
 	// The tree on disk agrees with the manifest and has the stored modes.
-	got, err := manifest.Build(os.DirFS(dir))
+	got, err := hashfs.Manifest(os.DirFS(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +440,7 @@ func TestWriterConcurrent(t *testing.T) {
 	if len(m.Entries) != 8*40 {
 		t.Fatalf("%d entries, want %d", len(m.Entries), 8*40)
 	}
-	got, err := manifest.Build(os.DirFS(dir))
+	got, err := hashfs.Manifest(os.DirFS(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/example/release-agent/manifest"
+	"github.com/example/release-agent/manifest/hashfs"
 	"github.com/example/release-agent/releases"
 )
 
@@ -111,7 +112,7 @@ func CheckRelease(s *releases.Store, id string) error {
 	if err != nil {
 		return err
 	}
-	got, err := manifest.Build(os.DirFS(s.Dir(id)))
+	got, err := hashfs.Manifest(os.DirFS(s.Dir(id)))
 	if err != nil {
 		return err
 	}
