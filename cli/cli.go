@@ -1,6 +1,8 @@
-// Package cli is releasectl: global flags, verbs, output and exit codes.
-// cmd/releasectl is a thin main around Run, so every verb is testable
-// in-process and through the built binary alike.
+// Package cli is releasectl's full command line: global flags, verbs,
+// output and exit codes. `release-agent ctl` (cmd/agent) is a thin main
+// around Run, so every verb is testable in-process and through the built
+// binaries alike; releasectl runs rollback and activate on a --root store
+// itself (package cli/switchcmd) and hands every other command line here.
 package cli
 
 import (
@@ -17,7 +19,7 @@ import (
 
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/cli/full"
-	"github.com/example/release-agent/storesvc"
+	"github.com/example/release-agent/cli/switchcmd"
 )
 
 // Env is what a run of releasectl sees of the world.
@@ -61,10 +63,7 @@ type verb struct {
 	flags             func(fs *pflag.FlagSet, o *verbOpts)
 	minArgs, maxArgs  int
 	noConnect         bool // the verb picks its service itself
-	// heavy verbs need the deploy machinery: without a full.Backend
-	// (releasectl), they are handed to release-agent ctl.
-	heavy bool
-	run   func(ctx context.Context, c *cmd, args []string) (any, error)
+	run               func(ctx context.Context, c *cmd, args []string) (any, error)
 }
 
 // verbOpts holds every verb's flags (each verb registers the ones it uses).
@@ -90,7 +89,6 @@ type cmd struct {
 	// direct is set when svc works on the stores in this process (not
 	// through the daemon).
 	direct bool
-	args   []string // the command line, for handing over to release-agent ctl
 }
 
 func (c *cmd) target() api.Target { return api.Target{Root: c.g.root, Site: c.g.site} }
@@ -101,7 +99,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
-	c := &cmd{env: env, args: args}
+	c := &cmd{env: env}
 	name, rest := splitVerb(args)
 	v := findVerb(name)
 	fs := pflag.NewFlagSet("releasectl", pflag.ContinueOnError)
@@ -139,12 +137,6 @@ func Run(ctx context.Context, args []string, env Env) int {
 	pos := fs.Args()
 	if len(pos) < v.minArgs || (v.maxArgs >= 0 && len(pos) > v.maxArgs) {
 		return c.fail(api.Usagef("usage: releasectl %s %s", v.name, v.args))
-	}
-	if v.heavy && backend() == nil {
-		// Nothing has been done yet: release-agent ctl runs the same
-		// command line from the start, with the same output and exit
-		// status.
-		return c.fail(handOver(c.args))
 	}
 	if !v.noConnect {
 		if err := c.connect(ctx); err != nil {
@@ -203,50 +195,31 @@ func (c *cmd) fail(err error) int {
 	if ee, ok := err.(*exitError); ok {
 		return ee.code
 	}
-	e := api.ErrorOf(err)
-	if c.g.json {
-		enc := json.NewEncoder(c.env.Stderr)
-		enc.SetIndent("", "  ")
-		enc.Encode(e)
-		return e.Exit
-	}
-	msg := e.Message
-	if errors.Is(err, context.Canceled) {
-		msg = "interrupted; nothing was changed"
-	}
-	fmt.Fprintf(c.env.Stderr, "releasectl: %s\n", msg)
-	if e.Report != nil {
-		printReport(c.env.Stderr, e.Report)
-	}
-	if e.Exit == api.ExitUsage && !strings.Contains(msg, "--help") {
-		fmt.Fprintln(c.env.Stderr, "run releasectl --help for usage")
-	}
-	return e.Exit
+	return switchcmd.Fail(c.env.Stderr, err, c.g.json, printReport)
 }
+
+// backend returns the service and the deploy machinery that the program
+// registered (release-agent ctl registers them through package config);
+// tests may replace it.
+var backend = full.Get
 
 // connect picks the service: the daemon over its socket for --site (or no
 // target) when the socket answers, otherwise the stores directly: with
-// --root the store at DIR, with --site the sites of --config. Everything
-// but --root needs the full.Backend (the control client, the
-// configuration); releasectl, which has none, hands it to release-agent
-// ctl.
+// --root the store at DIR, with --site the sites of --config.
 func (c *cmd) connect(ctx context.Context) error {
 	if c.g.root != "" && c.g.site != "" {
 		return api.Usagef("give --root or --site, not both")
 	}
 	fb := backend()
+	if fb == nil {
+		// Only a program that links package config runs the full CLI.
+		return errors.New("internal error: no full.Backend registered (import package config)")
+	}
 	if c.g.root != "" {
 		c.direct = true
-		if fb == nil {
-			c.svc = &storesvc.Local{Via: "cli"}
-			return nil
-		}
 		var err error
 		c.svc, err = fb.Open("", c.progress())
 		return err
-	}
-	if fb == nil {
-		return handOver(c.args)
 	}
 	d, err := fb.Daemon(ctx, c.g.socket)
 	if err == nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/cli/switchcmd"
 )
 
 var verbs = []verb{
@@ -19,12 +20,12 @@ var verbs = []verb{
 s3://bucket/key (one archive object) or s3://bucket/prefix/ (a tree of objects).
 The new id goes to stdout, details to stderr. Nothing changes unless every
 stage succeeds; the release that was live stays live on any failure.`,
-		flags: deployFlags, minArgs: 1, maxArgs: 1, heavy: true,
+		flags: deployFlags, minArgs: 1, maxArgs: 1,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.deploy(ctx, a[0], true) },
 	},
 	{
 		name: "stage", args: "SOURCE", short: "like deploy, but do not activate",
-		flags: deployFlags, minArgs: 1, maxArgs: 1, heavy: true,
+		flags: deployFlags, minArgs: 1, maxArgs: 1,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.deploy(ctx, a[0], false) },
 	},
 	{
@@ -111,7 +112,7 @@ so rolling back again goes further back. --to vN goes to vN.`,
 		},
 	},
 	{
-		name: "validate", args: "DIR|vN", short: "validate a directory or a release (against the live release with --root)", minArgs: 1, maxArgs: 1, heavy: true,
+		name: "validate", args: "DIR|vN", short: "validate a directory or a release (against the live release with --root)", minArgs: 1, maxArgs: 1,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
 			r, err := c.svc.Validate(ctx, api.ValidateRequest{Target: c.target(), Path: a[0]})
 			if err != nil {
@@ -172,9 +173,6 @@ func deployFlags(fs *pflag.FlagSet, o *verbOpts) {
 }
 
 func (c *cmd) deploy(ctx context.Context, src string, activate bool) (any, error) {
-	if fb := backend(); c.direct && fb != nil && fb.NeedsHelper(src) {
-		return nil, handOver(c.args)
-	}
 	r, err := c.svc.Deploy(ctx, api.DeployRequest{Target: c.target(), Source: src, SHA256: c.o.sha256,
 		Activate: activate, NoHash: c.o.noHash, NoVerify: c.o.noVerify, Keep: c.o.keep, Wait: c.g.wait, Timeout: c.o.timeout})
 	if err != nil {
@@ -231,23 +229,10 @@ func (c *cmd) pin(ctx context.Context, id string, pin bool) (any, error) {
 }
 
 func (c *cmd) printSwitch(r *api.ActivateResult) {
-	c.printCleaned(r.Cleaned)
-	if r.From == r.To {
-		fmt.Fprintf(c.env.Stdout, "%s is already live\n", r.To)
-		return
-	}
-	from := r.From
-	if from == "" {
-		from = "nothing"
-	}
-	fmt.Fprintf(c.env.Stdout, "%s is live (was %s), switched in %s\n", r.To, from, time.Duration(r.Seconds*float64(time.Second)).Round(10*time.Microsecond))
+	switchcmd.PrintSwitch(c.env.Stdout, c.env.Stderr, r)
 }
 
-func (c *cmd) printCleaned(cl []string) {
-	for _, s := range cl {
-		fmt.Fprintln(c.env.Stderr, "recovered:", s)
-	}
-}
+func (c *cmd) printCleaned(cl []string) { switchcmd.PrintCleaned(c.env.Stderr, cl) }
 
 func newTab(w interface{ Write([]byte) (int, error) }) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

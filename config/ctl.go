@@ -6,14 +6,12 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"strings"
 
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/cli/full"
 	"github.com/example/release-agent/client"
 	"github.com/example/release-agent/pipeline"
 	"github.com/example/release-agent/service"
-	"github.com/example/release-agent/source"
 	"github.com/example/release-agent/validate"
 )
 
@@ -23,7 +21,7 @@ import (
 // itself does not link it and hands those verbs over (see package
 // cli/full).
 func init() {
-	full.Register(full.Backend{Daemon: daemon, Open: openLocal, PrintReport: printReport, NeedsHelper: needsHelper})
+	full.Register(full.Backend{Daemon: daemon, Open: openLocal, PrintReport: printReport})
 }
 
 // daemon returns the client of the daemon on socket if it answers.
@@ -79,10 +77,4 @@ func printReport(w io.Writer, rep any) bool {
 	}
 	r.WriteText(w)
 	return true
-}
-
-// needsHelper: s3:// sources need source/s3, which only release-agent
-// links (it registers the "s3" scheme).
-func needsHelper(src string) bool {
-	return strings.HasPrefix(src, "s3://") && !source.Registered("s3")
 }

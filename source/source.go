@@ -89,10 +89,3 @@ func schemes() string {
 	}
 	return s
 }
-
-// Registered reports whether scheme has an opener.
-func Registered(scheme string) bool {
-	mu.Lock()
-	defer mu.Unlock()
-	return openers[scheme] != nil
-}

@@ -1,16 +1,12 @@
-// Package full is how the deploy machinery plugs into releasectl's verbs
-// without releasectl linking it.
+// Package full is how the deploy machinery plugs into the full CLI
+// (package cli) without package cli importing it.
 //
-// releasectl (cmd/releasectl) links package cli with the store only, so
-// that a rollback starts in a few milliseconds. The verbs that need
-// extraction, hashing or validation (deploy, stage, validate), and every
-// command without --root (the daemon's control client links net/http,
-// about 4 ms of start-up; without a daemon, --site needs the configuration
-// parser), run in a program that registers a Backend here:
-// package config does it in its init, so `release-agent ctl` (which links
-// config through the daemon) runs every verb in-process, while releasectl
-// finds no Backend and hands those verbs to `release-agent ctl` with the
-// same arguments (see cli.S3Helper).
+// Package config registers a Backend in its init: the daemon's control
+// client, the services that deploy (extraction, hashing, validation) and
+// the validation report printer. `release-agent ctl` links config and runs
+// every verb; releasectl links neither cli nor config: it runs rollback
+// and activate on a --root store itself and hands every other command
+// line to `release-agent ctl` (package cli/switchcmd).
 //
 // The package depends on api and the standard library only.
 package full
@@ -45,9 +41,6 @@ type Backend struct {
 	// PrintReport prints a validation report that crossed the control
 	// socket (decoded JSON) for people, and reports whether rep was one.
 	PrintReport func(w io.Writer, rep any) bool
-	// NeedsHelper reports whether a deploy from source still needs
-	// another program (an s3:// source without the S3 client linked).
-	NeedsHelper func(source string) bool
 }
 
 var (

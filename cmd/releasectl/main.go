@@ -1,23 +1,30 @@
 // Command releasectl deploys, activates, rolls back and inspects releases
 // of a static site. See `releasectl --help`.
+//
+// It runs rollback and activate on a --root store itself, linking little
+// more than the store, because its start-up is most of a rollback's time
+// (package cli/switchcmd). Every other command line it hands, unchanged,
+// to `release-agent ctl`, which runs the full CLI (package cli).
 package main
 
 import (
 	"context"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/example/release-agent/cli"
+	"github.com/example/release-agent/cli/switchcmd"
 )
 
 func main() {
-	_, err := unix.IoctlGetTermios(int(os.Stderr.Fd()), unix.TCGETS)
-	code := cli.Run(newSignalContext(), os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: err == nil})
-	os.Exit(code)
+	args := os.Args[1:]
+	if c, ok := switchcmd.Parse(args); ok {
+		os.Exit(switchcmd.Run(newSignalContext(), c, os.Stdout, os.Stderr))
+	}
+	err := switchcmd.HandOver(args)
+	os.Exit(switchcmd.Fail(os.Stderr, err, slices.Contains(args, "--json"), nil))
 }
 
 // signalContext is canceled by SIGINT or SIGTERM, like the context of

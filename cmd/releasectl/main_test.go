@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +39,14 @@ func TestInterruptWhileWaiting(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Signal once it waits: it arms SIGINT only then (see signalContext).
+	deadline := time.Now().Add(10 * time.Second)
+	for !waitsForLock(cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatal("releasectl never started catching SIGINT while waiting for the lock")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	cmd.Process.Signal(syscall.SIGINT)
 	err = cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "interrupted; nothing was changed") {
@@ -47,4 +55,33 @@ func TestInterruptWhileWaiting(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(root, "current")); !os.IsNotExist(err) {
 		t.Fatalf("current appeared: %v", err)
 	}
+}
+
+// waitsForLock reports whether process pid has the store's lock file open
+// and all its threads asleep: between opening the lock and waiting on the
+// context (which arms the signals) it never sleeps, so it is then waiting.
+func waitsForLock(pid int) bool {
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	open := false
+	for _, fd := range fds {
+		if l, _ := os.Readlink(fd); strings.HasSuffix(l, "/state/lock") {
+			open = true
+		}
+	}
+	if !open {
+		return false
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	for _, task := range tasks {
+		b, err := os.ReadFile(task)
+		if err != nil {
+			return false
+		}
+		// pid (comm) state ...: comm may hold spaces and parentheses.
+		_, rest, ok := strings.Cut(string(b[bytes.LastIndexByte(b, ')')+1:]), " ")
+		if !ok || !strings.HasPrefix(rest, "S") {
+			return false
+		}
+	}
+	return len(tasks) > 0
 }
