@@ -50,7 +50,7 @@ import (
 	"github.com/example/release-agent/service"
 )
 
-// Protocol constants, defined by package client (which releasectl links
+// Protocol constants, defined by package client (which the CLI links
 // without the server).
 const (
 	Host            = client.Host

@@ -1,8 +1,8 @@
 // Package storesvc runs the operations of api.Service that need nothing
 // but the release store: activate, rollback, list, status, history, diff,
-// manifest, prune and pin. Package service (the daemon, and releasectl
-// when it deploys) calls these after resolving a site; Local serves them
-// on release roots named by --root, which is what releasectl links.
+// manifest, prune and pin. Package service (the daemon and release-agent
+// ctl) calls these after resolving a site; Local serves them on release
+// roots named by --root, which is how releasectl rolls back.
 //
 // The package depends on the store, carry, api and the standard library
 // only, never on the deploy machinery (extraction, hashing, validation):
@@ -266,9 +266,9 @@ var ErrNotLinked = errors.New("not linked into this program")
 
 // Local implements api.Service on the release roots that Targets name
 // (Target.Root); a Target naming a configured site is refused. Deploy and
-// Validate need the deploy machinery and fail with ErrNotLinked: releasectl
-// hands those verbs to release-agent before it gets here. Local is safe
-// for concurrent use.
+// Validate need the deploy machinery and fail with ErrNotLinked (package
+// service has it). releasectl switches releases through Local. Local is
+// safe for concurrent use.
 type Local struct {
 	// Via is recorded as who.Via ("cli").
 	Via string

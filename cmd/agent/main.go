@@ -21,9 +21,10 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	// `release-agent ctl ARGS` is releasectl with the S3 source linked in:
-	// releasectl hands s3:// deploys to it when no daemon runs, so that
-	// releasectl itself stays small and starts fast (see cli.S3Helper).
+	// `release-agent ctl ARGS` is the full releasectl: releasectl runs
+	// rollback and activate on a --root store itself and hands every other
+	// command line here, so that it stays small and starts fast (see
+	// package cli/switchcmd).
 	if len(os.Args) > 1 && os.Args[1] == "ctl" {
 		_, err := unix.IoctlGetTermios(int(os.Stderr.Fd()), unix.TCGETS)
 		code := cli.Run(ctx, os.Args[2:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: err == nil})
