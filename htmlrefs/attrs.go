@@ -255,27 +255,6 @@ func parseRefresh(s string, emit func(i, j int)) {
 // rawAttr is the key span and the raw value span of one attribute.
 type rawAttr struct{ ks, ke, vs, ve int }
 
-// asciiEqualFold compares with ASCII-only case folding, as the tokenizer
-// does for keys.
-func asciiEqualFold(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
 // decodeValue decodes a raw attribute value as the tokenizer does: NUL
 // as U+FFFD, CR LF and CR as LF, then character references.
 func decodeValue(raw string) string {

@@ -332,3 +332,24 @@ func TestPercentByteAt(t *testing.T) {
 		}
 	}
 }
+
+// asciiEqualFold compares with ASCII-only case folding, as the tokenizer
+// does for keys.
+func asciiEqualFold(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

@@ -1,8 +1,8 @@
 // Package storesvc runs the operations of api.Service that need nothing
 // but the release store: activate, rollback, list, status, history, diff,
 // manifest, prune and pin. Package service (the daemon and release-agent
-// ctl) calls these after resolving a site; Local serves them on release
-// roots named by --root, which is how releasectl rolls back.
+// ctl) calls these after resolving a site; releasectl calls SwitchRoot on
+// the release root named by --root.
 //
 // The package depends on the store, carry, api and the standard library
 // only, never on the deploy machinery (extraction, hashing, validation):
@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
@@ -260,157 +259,21 @@ func Pin(ctx context.Context, st *releases.Store, req api.PinRequest, who releas
 	return &api.PinResult{Schema: api.Schema, ID: req.ID, Pinned: req.Pin, Changed: changed}, nil
 }
 
-// ErrNotLinked is returned (wrapped) by Local for the operations that
-// need the deploy machinery.
-var ErrNotLinked = errors.New("not linked into this program")
-
-// Local implements api.Service on the release roots that Targets name
-// (Target.Root); a Target naming a configured site is refused. Deploy and
-// Validate need the deploy machinery and fail with ErrNotLinked (package
-// service has it). releasectl switches releases through Local. Local is
-// safe for concurrent use.
-type Local struct {
-	// Via is recorded as who.Via ("cli").
-	Via string
-
-	mu     sync.Mutex
-	stores map[string]*releases.Store
-}
-
-var _ api.Service = (*Local)(nil)
-
-func (l *Local) store(t api.Target) (*releases.Store, error) {
-	if t.Root == "" || t.Site != "" {
-		return nil, api.Usagef("give --root DIR (sites from the configuration need release-agent)")
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if st, ok := l.stores[t.Root]; ok {
-		return st, nil
-	}
-	st, err := releases.Open(t.Root)
-	if err != nil {
-		return nil, err
-	}
-	if l.stores == nil {
-		l.stores = map[string]*releases.Store{}
-	}
-	l.stores[t.Root] = st
-	return st, nil
-}
-
-func (l *Local) who() releases.Who {
-	via := l.Via
-	if via == "" {
-		via = "cli"
-	}
-	return releases.LocalWho(via)
-}
-
-// Deploy implements api.Service: it fails with ErrNotLinked.
-func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployResult, error) {
-	return nil, fmt.Errorf("deploy: %w", ErrNotLinked)
-}
-
-// Validate implements api.Service: it fails with ErrNotLinked.
-func (l *Local) Validate(ctx context.Context, req api.ValidateRequest) (*api.ValidateResult, error) {
-	return nil, fmt.Errorf("validate: %w", ErrNotLinked)
-}
-
-// Activate implements api.Service.
-func (l *Local) Activate(ctx context.Context, req api.ActivateRequest) (*api.ActivateResult, error) {
-	return l.switchTo(ctx, req, false)
-}
-
-// Rollback implements api.Service.
-func (l *Local) Rollback(ctx context.Context, req api.ActivateRequest) (*api.ActivateResult, error) {
-	return l.switchTo(ctx, req, true)
-}
-
-func (l *Local) switchTo(ctx context.Context, req api.ActivateRequest, rollback bool) (*api.ActivateResult, error) {
-	// Check the id before opening the store, as service.Local does, so
-	// that a bad id is a usage error whatever the root.
+// SwitchRoot is Switch on the release root req.Target.Root (a Target
+// naming a configured site is refused), recording who as this process's
+// user with Via via: it is how releasectl activates and rolls back. The id
+// is checked before the store is opened, as in service.Local, so that a
+// bad id is a usage error whatever the root.
+func SwitchRoot(ctx context.Context, req api.ActivateRequest, via string, rollback bool) (*api.ActivateResult, error) {
 	if err := CheckSwitch(req, rollback); err != nil {
 		return nil, err
 	}
-	st, err := l.store(req.Target)
+	if req.Target.Root == "" || req.Target.Site != "" {
+		return nil, api.Usagef("give --root DIR (sites from the configuration need release-agent)")
+	}
+	st, err := releases.Open(req.Target.Root)
 	if err != nil {
 		return nil, err
 	}
-	return Switch(ctx, st, req, l.who(), rollback)
-}
-
-// List implements api.Service.
-func (l *Local) List(ctx context.Context, t api.Target) (*api.ListResult, error) {
-	st, err := l.store(t)
-	if err != nil {
-		return nil, err
-	}
-	return List(st)
-}
-
-// Status implements api.Service.
-func (l *Local) Status(ctx context.Context, t api.Target) (*api.StatusResult, error) {
-	st, err := l.store(t)
-	if err != nil {
-		return nil, err
-	}
-	return Status(st)
-}
-
-// History implements api.Service.
-func (l *Local) History(ctx context.Context, t api.Target, limit int) (*api.HistoryResult, error) {
-	st, err := l.store(t)
-	if err != nil {
-		return nil, err
-	}
-	return History(st, limit)
-}
-
-// Diff implements api.Service.
-func (l *Local) Diff(ctx context.Context, t api.Target, a, b string) (*api.DiffResult, error) {
-	if err := CheckIDs(a, b); err != nil {
-		return nil, err
-	}
-	st, err := l.store(t)
-	if err != nil {
-		return nil, err
-	}
-	return Diff(st, a, b)
-}
-
-// Manifest implements api.Service.
-func (l *Local) Manifest(ctx context.Context, t api.Target, id string) (*api.ManifestResult, error) {
-	if err := CheckIDs(id); err != nil {
-		return nil, err
-	}
-	st, err := l.store(t)
-	if err != nil {
-		return nil, err
-	}
-	return Manifest(st, id)
-}
-
-// Prune implements api.Service.
-func (l *Local) Prune(ctx context.Context, req api.PruneRequest) (*api.PruneResult, error) {
-	if req.Keep < 0 {
-		return nil, api.Usagef("--keep must be at least 1")
-	}
-	st, err := l.store(req.Target)
-	if err != nil {
-		return nil, err
-	}
-	return Prune(ctx, st, req, req.Keep, l.who())
-}
-
-// Pin implements api.Service.
-func (l *Local) Pin(ctx context.Context, req api.PinRequest) (*api.PinResult, error) {
-	if err := CheckIDs(req.ID); err != nil {
-		return nil, err
-	}
-	st, err := l.store(req.Target)
-	if err != nil {
-		return nil, err
-	}
-	return Pin(ctx, st, req, l.who())
+	return Switch(ctx, st, req, releases.LocalWho(via), rollback)
 }

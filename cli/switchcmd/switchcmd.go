@@ -18,7 +18,7 @@
 //     cannot disagree about syntax, and every message about a bad command
 //     line comes from one place (package cli).
 //   - Run executes what Parse accepted through the same store code
-//     (storesvc) as release-agent ctl, with the same output, --json
+//     (storesvc.Switch) as release-agent ctl, with the same output, --json
 //     documents and exit statuses; TestSameAsFullCLI holds it to that.
 //
 // Nothing in this package keeps state; Parse and Run are safe to call
@@ -136,15 +136,8 @@ func Parse(args []string) (Command, bool) {
 // returns the exit status. The switch itself is the store's: atomic, and
 // durable before Run reports success (see releases.Store).
 func Run(ctx context.Context, c Command, stdout, stderr io.Writer) int {
-	svc := &storesvc.Local{Via: "cli"}
 	req := api.ActivateRequest{Target: api.Target{Root: c.Root}, ID: c.ID, Wait: c.Wait, Reason: c.Reason}
-	var r *api.ActivateResult
-	var err error
-	if c.Verb == "rollback" {
-		r, err = svc.Rollback(ctx, req)
-	} else {
-		r, err = svc.Activate(ctx, req)
-	}
+	r, err := storesvc.SwitchRoot(ctx, req, "cli", c.Verb == "rollback")
 	if err != nil {
 		return Fail(stderr, err, c.JSON, nil)
 	}
