@@ -13,7 +13,7 @@ GO         ?= go
 TOOLS      := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS):$(PATH)
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS    := -X github.com/example/release-agent/cli.Version=$(VERSION) -X main.version=$(VERSION)
+LDFLAGS    := -X github.com/example/release-agent/internal/cli.Version=$(VERSION) -X main.version=$(VERSION)
 
 # MinIO: RELEASE.2025-09-07T16-13-09Z is commit 07c3a429bfed. The proxy refuses
 # the RELEASE tag itself, so it is pinned by its pseudo-version. Later builds
@@ -80,7 +80,7 @@ bench: build tools
 	bash scripts/bench.sh
 
 soak: build tools
-	SOAK=1 $(GO) test -race -timeout 120m -run 'Soak|Load|Crash' ./loadtest/... ./crashtest/...
+	SOAK=1 $(GO) test -race -timeout 120m -run 'Soak|Load|Crash' ./test/loadtest/... ./test/crashtest/...
 
 clean:
 	rm -rf bin dist .bench

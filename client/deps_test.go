@@ -19,11 +19,11 @@ func TestDependencies(t *testing.T) {
 	}
 	for _, d := range deps {
 		for _, banned := range []string{
-			"github.com/example/release-agent/daemon",
-			"github.com/example/release-agent/control",
-			"github.com/example/release-agent/service",
-			"github.com/example/release-agent/pipeline",
-			"github.com/example/release-agent/trigger",
+			"github.com/example/release-agent/internal/daemon",
+			"github.com/example/release-agent/internal/daemon/control",
+			"github.com/example/release-agent/internal/service",
+			"github.com/example/release-agent/internal/deploy",
+			"github.com/example/release-agent/internal/daemon/trigger",
 			"github.com/prometheus/",
 			"github.com/minio/",
 			"github.com/coreos/",

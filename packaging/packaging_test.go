@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/example/release-agent/internal/testenv"
+	"github.com/example/release-agent/internal/testutil/testenv"
 )
 
 var units = []string{"release-agent.service", "release-agent.socket", "release-agent-webhook.socket"}

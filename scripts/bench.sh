@@ -289,7 +289,7 @@ fi
 
 # ---------------------------------------------------------------- load and swaps
 log "load under swaps (nginx, load client, wrk)"
-BENCH_RESULTS=$RES timeout 900 $GO test -count=1 -timeout 15m -run 'TestLoadSwapsHashed|TestLoadSwapsNoHash|TestLoadWrkThroughput' -v ./loadtest >"$OUT/loadtest.txt" 2>&1 ||
+BENCH_RESULTS=$RES timeout 900 $GO test -count=1 -timeout 15m -run 'TestLoadSwapsHashed|TestLoadSwapsNoHash|TestLoadWrkThroughput' -v ./test/loadtest >"$OUT/loadtest.txt" 2>&1 ||
 	log "loadtest failed (see .bench/loadtest.txt)"
 
 # ---------------------------------------------------------------- BENCHMARKS.md

@@ -10,9 +10,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/example/release-agent/cli"
-	"github.com/example/release-agent/daemon"
-	_ "github.com/example/release-agent/source/s3" // s3:// sources
+	"github.com/example/release-agent/internal/cli"
+	"github.com/example/release-agent/internal/daemon"
+	_ "github.com/example/release-agent/internal/ingest/s3" // s3:// sources
 )
 
 // version is set at build time: -ldflags '-X main.version=1.2.3'.

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/example/release-agent/cli/switchcmd"
+	"github.com/example/release-agent/internal/cli/switchcmd"
 )
 
 func main() {

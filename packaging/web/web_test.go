@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/release-agent/internal/testenv"
+	"github.com/example/release-agent/internal/testutil/testenv"
 )
 
 // need returns the path of tool, or skips (fails in CI) when it is missing.

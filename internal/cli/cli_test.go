@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/example/release-agent/api"
+	_ "github.com/example/release-agent/internal/config" // registers the full.Backend, as in release-agent ctl
+)
+
+func run(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code := Run(context.Background(), args, Env{Stdout: &o, Stderr: &e, Getenv: func(k string) string { return env[k] }})
+	return code, o.String(), e.String()
+}
+
+func TestSplitVerb(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		verb string
+		rest string
+	}{
+		{[]string{"--root", "R", "--json", "list"}, "list", "--root R --json"},
+		{[]string{"list", "--root", "R", "--json"}, "list", "--root R --json"},
+		{[]string{"--root=R", "deploy", "x.tgz", "--keep", "3"}, "deploy", "--root=R x.tgz --keep 3"},
+		{[]string{"--wait", "5s", "rollback", "--to", "v3"}, "rollback", "--wait 5s --to v3"},
+		{[]string{"--json"}, "", "--json"},
+	} {
+		v, rest := splitVerb(tc.args)
+		if v != tc.verb || strings.Join(rest, " ") != tc.rest {
+			t.Errorf("splitVerb(%q) = %q, %q; want %q, %q", tc.args, v, rest, tc.verb, tc.rest)
+		}
+	}
+}
+
+func TestSSHCommand(t *testing.T) {
+	root := t.TempDir()
+	src := filepath.Join(t.TempDir(), "site")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "index.html"), []byte("<!doctype html><title>x</title>"), 0o644)
+	if code, _, e := run(t, nil, "--root", root, "deploy", src); code != 0 {
+		t.Fatalf("deploy: %d %s", code, e)
+	}
+	for _, tc := range []struct {
+		orig string
+		code int
+		want string
+	}{
+		{"releasectl status", 0, "current:  v1"},
+		{"list --json", 0, `"schema": 1`},
+		{"deploy /tmp/x.tgz", api.ExitUsage, "not allowed"},
+		{"status; rm -rf /", api.ExitUsage, "shell metacharacters"},
+		{"status --root /etc", api.ExitUsage, "bound to its site"},
+		{"", api.ExitUsage, "SSH_ORIGINAL_COMMAND"},
+	} {
+		code, o, e := run(t, map[string]string{"SSH_ORIGINAL_COMMAND": tc.orig}, "ssh-command", "--root", root)
+		if code != tc.code || !strings.Contains(o+e, tc.want) {
+			t.Errorf("SSH_ORIGINAL_COMMAND=%q: exit %d, out %q err %q; want %d and %q", tc.orig, code, o, e, tc.code, tc.want)
+		}
+	}
+	// --allow +deploy lets the key deploy
+	code, o, e := run(t, map[string]string{"SSH_ORIGINAL_COMMAND": "deploy " + src}, "ssh-command", "--root", root, "--allow", "+deploy")
+	if code != 0 || strings.TrimSpace(o) != "v2" {
+		t.Fatalf("allowed deploy: %d %q %q", code, o, e)
+	}
+}

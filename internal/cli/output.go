@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/internal/cli/full"
+	"github.com/example/release-agent/releases"
+)
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+func printList(w io.Writer, r *api.ListResult) {
+	tw := newTab(w)
+	fmt.Fprintln(tw, "ID\tSTATE\tCREATED\tFILES\tSIZE\tSOURCE")
+	for _, rel := range r.Releases {
+		var marks []string
+		switch {
+		case rel.Current:
+			marks = append(marks, "current")
+		case rel.Previous:
+			marks = append(marks, "previous")
+		}
+		if rel.Status != releases.StatusStaged {
+			marks = append(marks, string(rel.Status))
+		} else if !rel.Current && !rel.Previous {
+			marks = append(marks, "staged")
+		}
+		if rel.Pinned {
+			marks = append(marks, "pinned")
+		}
+		if rel.Bad != "" {
+			marks = append(marks, "bad")
+		}
+		id := "  " + rel.ID
+		if rel.Current {
+			id = "* " + rel.ID
+		}
+		size, files := humanBytes(rel.Bytes), fmt.Sprint(rel.Files)
+		if !rel.Live() {
+			size, files = "-", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", id, strings.Join(marks, ","), ago(rel.Created), files, size, rel.Source.Spec)
+	}
+	tw.Flush()
+	if len(r.Releases) == 0 {
+		fmt.Fprintf(w, "no releases yet in %s; deploy one with `releasectl --root %s deploy SOURCE`\n", r.Root, r.Root)
+		return
+	}
+	fmt.Fprintf(w, "%d releases use %s on disk (%s as separate copies)\n", countLive(r), humanBytes(r.DiskBytes), humanBytes(r.LogicalBytes))
+}
+
+func countLive(r *api.ListResult) int {
+	n := 0
+	for _, rel := range r.Releases {
+		if rel.Live() {
+			n++
+		}
+	}
+	return n
+}
+
+func printStatus(w io.Writer, r *api.StatusResult) {
+	if r.Current == nil {
+		fmt.Fprintf(w, "root:     %s\ncurrent:  none (nothing deployed yet)\n", r.Root)
+	} else {
+		c := r.Current
+		since := "-"
+		if c.Activated != nil {
+			since = ago(*c.Activated)
+		}
+		fmt.Fprintf(w, "root:     %s\ncurrent:  %s (live since %s, %d files, %s, from %s)\n", r.Root, c.ID, since, c.Files, humanBytes(c.Bytes), c.Source.Spec)
+	}
+	prev := r.Previous
+	if prev == "" {
+		prev = "none"
+	}
+	fmt.Fprintf(w, "previous: %s\n", prev)
+	if h := r.Lock; h != nil {
+		fmt.Fprintf(w, "lock:     held by pid %d (%s) since %s\n", h.PID, h.Op, ago(h.Since))
+	} else {
+		fmt.Fprintln(w, "lock:     free")
+	}
+	if r.InProgress != "" {
+		fmt.Fprintf(w, "working:  %s\n", r.InProgress)
+	}
+}
+
+func printHistory(w io.Writer, r *api.HistoryResult) {
+	tw := newTab(w)
+	fmt.Fprintln(tw, "TIME\tEVENT\tRELEASE\tWHO\tDETAIL")
+	for _, e := range r.Events {
+		who := e.Who.User
+		if who == "" {
+			who = fmt.Sprintf("uid %d", e.Who.UID)
+		}
+		if e.Who.SudoUser != "" {
+			who += " (sudo " + e.Who.SudoUser + ")"
+		}
+		if e.Who.SSHClient != "" {
+			who += " ssh " + strings.Fields(e.Who.SSHClient)[0]
+		}
+		if e.Who.Via != "" && e.Who.Via != "cli" {
+			who += " via " + e.Who.Via
+		}
+		detail := e.Detail
+		if e.From != "" {
+			detail = strings.TrimSpace("from " + e.From + " " + detail)
+		}
+		if e.Source != "" && (e.Event == releases.EvStaged || e.Event == releases.EvFailed || e.Event == releases.EvRejected) {
+			detail = strings.TrimSpace(e.Source + " " + detail)
+		}
+		if e.Error != "" {
+			detail = strings.TrimSpace(detail + " error: " + e.Error)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ago(e.Time), e.Event, e.Release, who, detail)
+	}
+	tw.Flush()
+	if r.Skipped > 0 {
+		fmt.Fprintf(w, "(%d unreadable journal lines skipped)\n", r.Skipped)
+	}
+}
+
+func printDiff(w io.Writer, r *api.DiffResult) {
+	counts := map[string]int{}
+	for _, c := range r.Changes {
+		counts[c.Op]++
+		switch c.Op {
+		case "added":
+			fmt.Fprintf(w, "+ %s (%s)\n", c.Path, humanBytes(c.After))
+		case "removed":
+			fmt.Fprintf(w, "- %s (%s)\n", c.Path, humanBytes(c.Before))
+		default:
+			fmt.Fprintf(w, "~ %s (%s -> %s)\n", c.Path, humanBytes(c.Before), humanBytes(c.After))
+		}
+	}
+	fmt.Fprintf(w, "%s -> %s: %d added, %d removed, %d changed\n", r.From, r.To, counts["added"], counts["removed"], counts["changed"])
+}
+
+func printManifest(w io.Writer, r *api.ManifestResult) {
+	if len(r.Assets) == 0 {
+		fmt.Fprintf(w, "%s has no content-hashed assets (deployed with --no-hash?)\n", r.ID)
+	} else {
+		tw := newTab(w)
+		fmt.Fprintln(tw, "LOGICAL\tHASHED\tSIZE\tINTEGRITY")
+		for _, a := range r.Assets {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Logical, a.Hashed, humanBytes(a.Size), a.Integrity)
+		}
+		tw.Flush()
+	}
+	n, carried := 0, 0
+	for _, f := range r.Files {
+		if f.Carried {
+			carried++
+		} else {
+			n++
+		}
+	}
+	fmt.Fprintf(w, "%s: %d files, %d hashed assets, %d carried over from earlier releases (--json lists every file)\n", r.ID, n, len(r.Assets), carried)
+}
+
+// ReportWriter is implemented by validation reports that can print
+// themselves for people.
+type ReportWriter interface{ WriteText(io.Writer) error }
+
+// printReport prints a validation report: itself if it knows how, else as
+// indented JSON (reports that crossed the control socket are plain JSON).
+func printReport(w io.Writer, rep any) {
+	if rep == nil {
+		return
+	}
+	if rw, ok := rep.(ReportWriter); ok {
+		rw.WriteText(w)
+		return
+	}
+	// A report that crossed the control socket is plain JSON; the
+	// validation code that prints it is part of the deploy machinery.
+	if fb := backend(); fb != nil && fb.PrintReport(w, rep) {
+		return
+	}
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	fmt.Fprintln(w, string(b))
+}
+
+// newProgress returns a progress callback drawing one line on a terminal,
+// at most five times a second.
+func newProgress(w io.Writer) func(full.Progress) {
+	var mu sync.Mutex
+	var last time.Time
+	var stage string
+	return func(p full.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		if p.Stage == stage && time.Since(last) < 200*time.Millisecond {
+			return
+		}
+		stage, last = p.Stage, time.Now()
+		line := p.Stage + "..."
+		if p.Files > 0 {
+			line = fmt.Sprintf("%s: %d files, %s", p.Stage, p.Files, humanBytes(p.Bytes))
+		}
+		fmt.Fprintf(w, "\r\033[K%s", line)
+		if p.Stage == "activate" || p.Stage == "commit" {
+			fmt.Fprint(w, "\r\033[K")
+		}
+	}
+}

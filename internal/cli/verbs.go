@@ -1,0 +1,239 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/internal/cli/switchcmd"
+)
+
+var verbs = []verb{
+	{
+		name: "deploy", args: "SOURCE", short: "stage, hash, validate and activate a new release; prints its id",
+		long: `SOURCE is a directory, a .tar, .tar.gz/.tgz, .tar.zst or .zip file,
+s3://bucket/key (one archive object) or s3://bucket/prefix/ (a tree of objects).
+The new id goes to stdout, details to stderr. Nothing changes unless every
+stage succeeds; the release that was live stays live on any failure.`,
+		flags: deployFlags, minArgs: 1, maxArgs: 1,
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.deploy(ctx, a[0], true) },
+	},
+	{
+		name: "stage", args: "SOURCE", short: "like deploy, but do not activate",
+		flags: deployFlags, minArgs: 1, maxArgs: 1,
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.deploy(ctx, a[0], false) },
+	},
+	{
+		name: "activate", args: "vN", short: "make a staged or older release current",
+		minArgs: 1, maxArgs: 1,
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
+			r, err := c.svc.Activate(ctx, api.ActivateRequest{Target: c.target(), ID: a[0], Wait: c.g.wait})
+			if err == nil && !c.g.json {
+				c.printSwitch(r)
+			}
+			return r, err
+		},
+	},
+	{
+		name: "rollback", args: "[--to vN]", short: "go back to the release that was live before the current one",
+		long: `Without --to, rollback goes to the most recent release that was live before
+the current one and is not marked bad; the release it leaves is marked bad,
+so rolling back again goes further back. --to vN goes to vN.`,
+		flags: func(fs *pflag.FlagSet, o *verbOpts) {
+			fs.StringVar(&o.to, "to", "", "roll back to release `vN`")
+			fs.StringVar(&o.reason, "reason", "", "why, recorded in the journal")
+		},
+		maxArgs: 0,
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
+			r, err := c.svc.Rollback(ctx, api.ActivateRequest{Target: c.target(), ID: c.o.to, Wait: c.g.wait, Reason: c.o.reason})
+			if err == nil && !c.g.json {
+				c.printSwitch(r)
+			}
+			return r, err
+		},
+	},
+	{
+		name: "list", short: "list releases (current, previous, pinned, failed...)", maxArgs: 0,
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
+			r, err := c.svc.List(ctx, c.target())
+			if err == nil && !c.g.json {
+				printList(c.env.Stdout, r)
+			}
+			return r, err
+		},
+	},
+	{
+		name: "status", short: "show the live release and any writer holding the lock", maxArgs: 0,
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
+			r, err := c.svc.Status(ctx, c.target())
+			if err == nil && !c.g.json {
+				printStatus(c.env.Stdout, r)
+			}
+			return r, err
+		},
+	},
+	{
+		name: "history", short: "show the journal: who changed what, when, from what source",
+		flags: func(fs *pflag.FlagSet, o *verbOpts) {
+			fs.IntVarP(&o.limit, "limit", "n", 20, "show the last `N` events (0: all)")
+		},
+		maxArgs: 0,
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
+			r, err := c.svc.History(ctx, c.target(), c.o.limit)
+			if err == nil && !c.g.json {
+				printHistory(c.env.Stdout, r)
+			}
+			return r, err
+		},
+	},
+	{
+		name: "diff", args: "vA vB", short: "files added, removed and changed from vA to vB", minArgs: 2, maxArgs: 2,
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
+			r, err := c.svc.Diff(ctx, c.target(), a[0], a[1])
+			if err == nil && !c.g.json {
+				printDiff(c.env.Stdout, r)
+			}
+			return r, err
+		},
+	},
+	{
+		name: "manifest", args: "vN", short: "files of vN and its content-hashed assets (logical -> hashed, sha256, SRI)", minArgs: 1, maxArgs: 1,
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
+			r, err := c.svc.Manifest(ctx, c.target(), a[0])
+			if err == nil && !c.g.json {
+				printManifest(c.env.Stdout, r)
+			}
+			return r, err
+		},
+	},
+	{
+		name: "validate", args: "DIR|vN", short: "validate a directory or a release (against the live release with --root)", minArgs: 1, maxArgs: 1,
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
+			r, err := c.svc.Validate(ctx, api.ValidateRequest{Target: c.target(), Path: a[0]})
+			if err != nil {
+				return nil, err
+			}
+			if !c.g.json {
+				printReport(c.env.Stdout, r.Report)
+			}
+			if r.Rejected {
+				if c.g.json {
+					return r, &api.Error{Schema: api.Schema, Code: "rejected", Exit: api.ExitRejected, Message: "rejected by validation"}
+				}
+				return nil, &api.Error{Schema: api.Schema, Code: "rejected", Exit: api.ExitRejected, Message: "rejected by validation (report above)"}
+			}
+			return r, nil
+		},
+	},
+	{
+		name: "prune", short: "remove old releases, keeping N (never current, previous or pinned)",
+		flags: func(fs *pflag.FlagSet, o *verbOpts) {
+			fs.IntVar(&o.keep, "keep", 0, "keep the `N` newest releases (default: the site's keep, 5)")
+			fs.BoolVar(&o.dryRun, "dry-run", false, "only print what would be removed")
+		},
+		maxArgs: 0,
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
+			r, err := c.svc.Prune(ctx, api.PruneRequest{Target: c.target(), Keep: c.o.keep, DryRun: c.o.dryRun, Wait: c.g.wait})
+			if err == nil && !c.g.json {
+				c.printCleaned(r.Cleaned)
+				verb := "pruned"
+				if c.o.dryRun {
+					verb = "would prune"
+				}
+				if len(r.Pruned) == 0 {
+					fmt.Fprintf(c.env.Stdout, "nothing to prune; kept %s\n", strings.Join(r.Kept, " "))
+				} else {
+					fmt.Fprintf(c.env.Stdout, "%s %s; kept %s\n", verb, strings.Join(r.Pruned, " "), strings.Join(r.Kept, " "))
+				}
+			}
+			return r, err
+		},
+	},
+	{
+		name: "pin", args: "vN", short: "keep vN from being pruned", minArgs: 1, maxArgs: 1,
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.pin(ctx, a[0], true) },
+	},
+	{
+		name: "unpin", args: "vN", short: "allow vN to be pruned again", minArgs: 1, maxArgs: 1,
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.pin(ctx, a[0], false) },
+	},
+}
+
+func deployFlags(fs *pflag.FlagSet, o *verbOpts) {
+	fs.StringVar(&o.sha256, "sha256", "", "expected sha256 `HEX` of the artifact (a FILE.sha256 beside a local file is also checked)")
+	fs.BoolVar(&o.noHash, "no-hash", false, "do not rename assets to content-hashed names")
+	fs.BoolVar(&o.noVerify, "no-validate", false, "skip validation (links, assets, size budgets)")
+	fs.IntVar(&o.keep, "keep", 0, "after activating, keep the `N` newest releases (default: the site's keep, 5)")
+	fs.DurationVar(&o.timeout, "timeout", time.Hour, "give up after `DURATION` (a stalled download, a huge artifact); nothing changes")
+}
+
+func (c *cmd) deploy(ctx context.Context, src string, activate bool) (any, error) {
+	r, err := c.svc.Deploy(ctx, api.DeployRequest{Target: c.target(), Source: src, SHA256: c.o.sha256,
+		Activate: activate, NoHash: c.o.noHash, NoVerify: c.o.noVerify, Keep: c.o.keep, Wait: c.g.wait, Timeout: c.o.timeout})
+	if err != nil {
+		return nil, err
+	}
+	if c.g.json {
+		return r, nil
+	}
+	c.printCleaned(r.Cleaned)
+	rel := r.Release
+	var b strings.Builder
+	if r.Activated {
+		fmt.Fprintf(&b, "%s is live", rel.ID)
+		if r.Previous != "" {
+			fmt.Fprintf(&b, " (was %s)", r.Previous)
+		}
+	} else {
+		fmt.Fprintf(&b, "%s is staged (not live; `releasectl activate %s` to make it live)", rel.ID, rel.ID)
+	}
+	fmt.Fprintf(&b, ": %d files, %s", rel.Files, humanBytes(rel.Bytes))
+	if rel.LinkedFiles > 0 {
+		fmt.Fprintf(&b, ", %d unchanged files hardlinked", rel.LinkedFiles)
+	}
+	var total float64
+	for _, t := range r.Timings {
+		total += t.Seconds
+	}
+	fmt.Fprintf(&b, ", %.2fs", total)
+	if len(r.Pruned) > 0 {
+		fmt.Fprintf(&b, "; pruned %s", strings.Join(r.Pruned, " "))
+	}
+	fmt.Fprintln(c.env.Stderr, b.String())
+	for _, w := range r.Warnings {
+		fmt.Fprintln(c.env.Stderr, "warning:", w)
+	}
+	fmt.Fprintln(c.env.Stdout, rel.ID)
+	return r, nil
+}
+
+func (c *cmd) pin(ctx context.Context, id string, pin bool) (any, error) {
+	r, err := c.svc.Pin(ctx, api.PinRequest{Target: c.target(), ID: id, Pin: pin, Wait: c.g.wait})
+	if err == nil && !c.g.json {
+		state := "pinned"
+		if !pin {
+			state = "unpinned"
+		}
+		if r.Changed {
+			fmt.Fprintf(c.env.Stdout, "%s %s\n", state, id)
+		} else {
+			fmt.Fprintf(c.env.Stdout, "%s was already %s\n", id, state)
+		}
+	}
+	return r, err
+}
+
+func (c *cmd) printSwitch(r *api.ActivateResult) {
+	switchcmd.PrintSwitch(c.env.Stdout, c.env.Stderr, r)
+}
+
+func (c *cmd) printCleaned(cl []string) { switchcmd.PrintCleaned(c.env.Stderr, cl) }
+
+func newTab(w interface{ Write([]byte) (int, error) }) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+}

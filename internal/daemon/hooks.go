@@ -1,0 +1,145 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/internal/daemon/trigger"
+	"github.com/example/release-agent/internal/ingest/s3"
+	"github.com/example/release-agent/releases"
+)
+
+// S3 event triggers (webhook; listen and poll need an S3 client and are
+// wired by the caller through the same queue): events go through a
+// trigger.Queue (deduplicated, coalesced, never backwards) and become jobs
+// of the site's work loop.
+
+// s3Filter derives the event filter of an s3:// source: its bucket, and
+// its key (an object source) or prefix (a prefix source).
+func s3Filter(src string) (trigger.Filter, bool) {
+	rest, ok := strings.CutPrefix(src, "s3://")
+	if !ok {
+		return trigger.Filter{}, false
+	}
+	bucket, key, _ := strings.Cut(rest, "/")
+	if strings.HasSuffix(key, "/") || key == "" {
+		return trigger.Filter{Bucket: bucket, Prefix: key}, true
+	}
+	// An object source: that key only.
+	return trigger.Filter{Bucket: bucket, Prefix: key, Suffix: key}, true
+}
+
+// startHook creates the site's S3 triggers: the webhook (served by the
+// daemon's webhook listener), MinIO's listen stream, and polling.
+func (w *worker) startHook() error {
+	s := w.site
+	f, _ := s3Filter(s.Source)
+	if s.Triggers.Webhook {
+		hook, err := trigger.NewWebhook(trigger.WebhookConfig{TokenFile: w.tokenFile, Filter: f, Logger: w.d.log})
+		if err != nil {
+			return err
+		}
+		w.hook = hook
+		w.triggers = append(w.triggers, hook)
+	}
+	if (s.Triggers.S3Listen || s.Triggers.Poll > 0) && strings.HasPrefix(s.Source, "s3://") {
+		cl, err := s3.NewClient(s3.ConfigFromEnv())
+		if err != nil {
+			return err
+		}
+		if s.Triggers.S3Listen {
+			w.triggers = append(w.triggers, &trigger.Listen{Client: cl, Filter: f, Logger: w.d.log})
+		}
+		if s.Triggers.Poll > 0 {
+			w.triggers = append(w.triggers, &trigger.Poll{Client: cl, Filter: f, Interval: s.Triggers.Poll.D(), Logger: w.d.log})
+		}
+	}
+	return nil
+}
+
+// runHook runs the site's S3 triggers into one queue (deduplicated,
+// coalesced, never backwards) that feeds the work loop.
+func (w *worker) runHook() {
+	if len(w.triggers) == 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(w.d.ctx)
+	go func() {
+		select {
+		case <-w.quit:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	q := trigger.NewQueue(trigger.QueueOptions{Logger: w.d.log})
+	events := make(chan trigger.Event, 64)
+	for _, tr := range w.triggers {
+		go func() {
+			if err := tr.Run(ctx, events); err != nil && ctx.Err() == nil {
+				w.d.log.Error("trigger stopped", "site", w.site.Name, "trigger", fmt.Sprintf("%T", tr), "err", err)
+			}
+		}()
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e := <-events:
+				q.Add(e)
+			}
+		}
+	}()
+	go func() {
+		for {
+			e, err := q.Next(ctx)
+			if err != nil {
+				return
+			}
+			src := w.site.Source
+			if !strings.HasSuffix(src, "/") {
+				src = "s3://" + e.Bucket + "/" + e.Key
+			}
+			done := make(chan trigger.Outcome, 1)
+			w.enqueue(&job{source: src, what: e.Origin + " " + e.Key, who: releases.Who{UID: -1, Via: "trigger:" + e.Origin},
+				done: func(_ *api.DeployResult, err error) {
+					switch {
+					case err == nil:
+						done <- trigger.Deployed
+					case errors.Is(err, api.ErrRejected):
+						done <- trigger.Rejected
+					default:
+						done <- trigger.Retry
+					}
+				},
+				skipped: func(*job) { done <- trigger.Retry },
+			})
+			select {
+			case o := <-done:
+				q.Done(e, o)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+// serveHook routes POST /v0/hook/SITE on the webhook listener to the
+// site's webhook.
+func (d *Daemon) serveHook(rw http.ResponseWriter, r *http.Request) {
+	name, ok := strings.CutPrefix(r.URL.Path, "/v0/hook/")
+	if !ok || name == "" || strings.Contains(name, "/") {
+		http.NotFound(rw, r)
+		return
+	}
+	w := d.cur.Load().workers[name]
+	if w == nil || w.hook == nil {
+		http.Error(rw, "no site "+name+" with a webhook trigger", http.StatusNotFound)
+		return
+	}
+	w.hook.ServeHTTP(rw, r)
+}

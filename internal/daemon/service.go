@@ -1,0 +1,296 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/internal/config"
+	"github.com/example/release-agent/internal/service"
+	"github.com/example/release-agent/releases"
+)
+
+// daemonService is the api.Service behind the control socket: the current
+// configuration's service.Local, plus what the daemon adds: in-progress
+// tracking (STATUS=, status.in_progress), metrics, and the health check
+// with automatic rollback after every swap it makes.
+type daemonService struct{ d *Daemon }
+
+func (s *daemonService) local() *service.Local { return s.d.cur.Load().local }
+
+// ErrNotConfigured is wrapped (with api.ErrNotFound) when a request names a
+// root that is not a configured site's: the daemon works only on its
+// sites (releasectl --root works on any root directly, without it).
+var ErrNotConfigured = errors.New("not the root of a configured site")
+
+// target checks t: a Root must be a configured site's root (else any
+// caller could make the daemon create a store anywhere it may write).
+func (s *daemonService) target(t api.Target) error {
+	if t.Root == "" {
+		return nil
+	}
+	if s.d.siteName(t) == "" {
+		return fmt.Errorf("%w: %w: %s (use --site NAME, or releasectl --root without the daemon)", api.ErrNotFound, ErrNotConfigured, t.Root)
+	}
+	return nil
+}
+
+// siteName resolves the site a target names (for tracking; "" if the
+// target is a root outside the configuration).
+func (d *Daemon) siteName(t api.Target) string {
+	st := d.cur.Load()
+	switch {
+	case t.Site != "":
+		return t.Site
+	case t.Root != "":
+		for _, s := range st.cfg.Sites {
+			if s.Root == t.Root {
+				return s.Name
+			}
+		}
+		return ""
+	case len(st.cfg.Sites) == 1:
+		return st.cfg.Sites[0].Name
+	}
+	return ""
+}
+
+func (d *Daemon) siteConfig(name string) *config.Site {
+	return d.cur.Load().cfg.Site(name)
+}
+
+// deploy runs one deploy for site (tracked as what), then the health check.
+func (d *Daemon) deploy(ctx context.Context, site, what string, req api.DeployRequest) (*api.DeployResult, error) {
+	if site != "" {
+		d.setDoing(site, "deploying "+what)
+		defer d.setDoing(site, "")
+	}
+	start := time.Now()
+	res, err := d.cur.Load().local.Deploy(ctx, req)
+	if err == nil && site != "" && res.Activated {
+		d.setLive(site, res.Release.ID)
+		if herr := d.afterSwap(ctx, site, res.Release.ID, res.Previous); herr != nil {
+			res, err = nil, herr
+		}
+	}
+	// An unhealthy release counts as a failed deploy.
+	d.metrics.observeDeploy(site, time.Since(start), err)
+	return res, err
+}
+
+// ErrUnhealthy is wrapped by the error of a deploy or activation whose
+// release failed the health check (and was rolled back).
+var ErrUnhealthy = errors.New("health check failed")
+
+// afterSwap runs the site's health check against the release id that just
+// went live; on failure it rolls back to prev at once, records why, and
+// returns an error wrapping ErrUnhealthy that says how long the bad
+// release was live.
+func (d *Daemon) afterSwap(ctx context.Context, site, id, prev string) error {
+	sc := d.siteConfig(site)
+	if sc == nil || sc.Health == nil {
+		return nil
+	}
+	herr := checkHealth(ctx, sc.Health)
+	if herr == nil {
+		d.log.Info("health check passed", "site", site, "release", id)
+		return nil
+	}
+	d.log.Error("health check failed; rolling back", "site", site, "release", id, "to", prev, "err", herr)
+	if prev == "" {
+		d.metrics.healthFailures.WithLabelValues(site).Inc()
+		return fmt.Errorf("%w: %s is live and has no earlier release to roll back to: %w", ErrUnhealthy, id, herr)
+	}
+	rctx := service.WithWho(context.WithoutCancel(ctx), releases.Who{UID: -1, Via: "health-check"})
+	rb, err := d.cur.Load().local.Rollback(rctx, api.ActivateRequest{Target: api.Target{Site: site}, ID: prev,
+		Reason: "health check of " + id + " failed: " + herr.Error(), Wait: time.Minute})
+	d.metrics.healthFailures.WithLabelValues(site).Inc()
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w; and the rollback to %s failed: %v", ErrUnhealthy, id, herr, prev, err)
+	}
+	d.setLive(site, rb.To)
+	secs := d.swapToRollback(site, id)
+	d.metrics.healthRollbackSeconds.WithLabelValues(site).Set(secs)
+	d.metrics.rollbacks.WithLabelValues(site, "health-check").Inc()
+	d.log.Warn("rolled back after a failed health check", "site", site, "bad", id, "live", rb.To, "swap_to_rollback_seconds", secs)
+	return fmt.Errorf("%w: %s went live and failed its health check (%w); rolled back to %s, %.3fs after the swap",
+		ErrUnhealthy, id, herr, rb.To, secs)
+}
+
+// swapToRollback measures, from the journal, the time between id's
+// activation and the rollback that followed it.
+func (d *Daemon) swapToRollback(site, id string) float64 {
+	h, err := d.cur.Load().local.History(context.Background(), api.Target{Site: site}, 50)
+	if err != nil {
+		return 0
+	}
+	var on time.Time
+	for _, ev := range h.Events {
+		if ev.Event == releases.EvActivated && ev.Release == id {
+			on = ev.Time
+		}
+		if ev.Event == releases.EvRolledBack && ev.From == id && !on.IsZero() {
+			return ev.Time.Sub(on).Seconds()
+		}
+	}
+	return 0
+}
+
+// checkHealth GETs every URL and checks status and body.
+func checkHealth(ctx context.Context, h *config.Health) error {
+	hc := &http.Client{Timeout: h.Timeout.D(), CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+	for _, u := range h.URLs {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", u, err)
+		}
+		if h.Host != "" {
+			req.Host = h.Host
+		}
+		req.Header.Set("User-Agent", "release-agent health check")
+		req.Header.Set("Cache-Control", "no-cache")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", u, err)
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("GET %s: reading the body: %w", u, err)
+		}
+		if resp.StatusCode != h.ExpectStatus {
+			return fmt.Errorf("GET %s: status %d, want %d", u, resp.StatusCode, h.ExpectStatus)
+		}
+		if h.ExpectBody != "" && !strings.Contains(string(body), h.ExpectBody) {
+			return fmt.Errorf("GET %s: body does not contain %q", u, h.ExpectBody)
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) setLive(site, id string) {
+	if n, ok := releases.ParseID(id); ok {
+		d.metrics.live.WithLabelValues(site).Set(float64(n))
+	}
+	d.sendStatus()
+}
+
+// Deploy implements api.Service: a deploy asked for over the control
+// socket, health-checked like a triggered one.
+func (s *daemonService) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployResult, error) {
+	if err := s.target(req.Target); err != nil {
+		return nil, err
+	}
+	return s.d.deploy(ctx, s.d.siteName(req.Target), "releasectl "+req.Source, req)
+}
+
+// Activate implements api.Service; the newly live release is
+// health-checked (and rolled back on failure).
+func (s *daemonService) Activate(ctx context.Context, req api.ActivateRequest) (*api.ActivateResult, error) {
+	if err := s.target(req.Target); err != nil {
+		return nil, err
+	}
+	site := s.d.siteName(req.Target)
+	res, err := s.local().Activate(ctx, req)
+	if err != nil || site == "" {
+		return res, err
+	}
+	s.d.metrics.rollbacks.WithLabelValues(site, "activate")
+	s.d.setLive(site, res.To)
+	if err := s.d.afterSwap(ctx, site, res.To, res.From); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Rollback implements api.Service. A rollback is not health-checked: it
+// goes back to a release that was live, and checking it could only bounce.
+func (s *daemonService) Rollback(ctx context.Context, req api.ActivateRequest) (*api.ActivateResult, error) {
+	if err := s.target(req.Target); err != nil {
+		return nil, err
+	}
+	res, err := s.local().Rollback(ctx, req)
+	if site := s.d.siteName(req.Target); err == nil && site != "" {
+		s.d.metrics.rollbacks.WithLabelValues(site, "manual").Inc()
+		s.d.setLive(site, res.To)
+	}
+	return res, err
+}
+
+// List implements api.Service.
+func (s *daemonService) List(ctx context.Context, t api.Target) (*api.ListResult, error) {
+	if err := s.target(t); err != nil {
+		return nil, err
+	}
+	return s.local().List(ctx, t)
+}
+
+// Status implements api.Service, adding what the daemon is doing.
+func (s *daemonService) Status(ctx context.Context, t api.Target) (*api.StatusResult, error) {
+	if err := s.target(t); err != nil {
+		return nil, err
+	}
+	res, err := s.local().Status(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	res.Daemon = true
+	if site := s.d.siteName(t); site != "" {
+		res.InProgress = s.d.doing(site)
+	}
+	return res, nil
+}
+
+// History implements api.Service.
+func (s *daemonService) History(ctx context.Context, t api.Target, limit int) (*api.HistoryResult, error) {
+	if err := s.target(t); err != nil {
+		return nil, err
+	}
+	return s.local().History(ctx, t, limit)
+}
+
+// Diff implements api.Service.
+func (s *daemonService) Manifest(ctx context.Context, t api.Target, id string) (*api.ManifestResult, error) {
+	if err := s.target(t); err != nil {
+		return nil, err
+	}
+	return s.local().Manifest(ctx, t, id)
+}
+
+func (s *daemonService) Diff(ctx context.Context, t api.Target, a, b string) (*api.DiffResult, error) {
+	if err := s.target(t); err != nil {
+		return nil, err
+	}
+	return s.local().Diff(ctx, t, a, b)
+}
+
+// Prune implements api.Service.
+func (s *daemonService) Prune(ctx context.Context, req api.PruneRequest) (*api.PruneResult, error) {
+	if err := s.target(req.Target); err != nil {
+		return nil, err
+	}
+	return s.local().Prune(ctx, req)
+}
+
+// Pin implements api.Service.
+func (s *daemonService) Pin(ctx context.Context, req api.PinRequest) (*api.PinResult, error) {
+	if err := s.target(req.Target); err != nil {
+		return nil, err
+	}
+	return s.local().Pin(ctx, req)
+}
+
+// Validate implements api.Service.
+func (s *daemonService) Validate(ctx context.Context, req api.ValidateRequest) (*api.ValidateResult, error) {
+	if err := s.target(req.Target); err != nil {
+		return nil, err
+	}
+	return s.local().Validate(ctx, req)
+}

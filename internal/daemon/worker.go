@@ -1,0 +1,293 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/internal/config"
+	"github.com/example/release-agent/internal/daemon/trigger"
+	"github.com/example/release-agent/internal/service"
+	"github.com/example/release-agent/releases"
+)
+
+// Timing of the work loops.
+var (
+	// heartbeat is how often an idle loop turns (and stamps its beat).
+	heartbeat = 2 * time.Second
+	// jobTimeout bounds one deploy started by a trigger.
+	jobTimeout = time.Hour
+	// lockWait is how long a triggered deploy waits for the store's lock.
+	lockWait = 10 * time.Minute
+	// rescan is how often the inbox is listed in case an event was lost.
+	rescan = 30 * time.Second
+)
+
+// job is one deploy a trigger asked for.
+type job struct {
+	source string
+	what   string // for STATUS= and logs: "inbox site.tar.gz"
+	who    releases.Who
+	// done is called with the outcome (nil, or the error); skipped when a
+	// newer job replaced this one before it ran.
+	done    func(res *api.DeployResult, err error)
+	skipped func(by *job)
+}
+
+// worker is the work loop of one site: one deploy at a time; jobs that
+// arrive while one runs are coalesced (the newest replaces the pending
+// one).
+type worker struct {
+	d    *Daemon
+	site *config.Site
+
+	mu      sync.Mutex
+	pending *job
+	wake    chan struct{}
+
+	beat      atomic.Int64 // unix nanoseconds of the last turn
+	busySince atomic.Int64 // unix nanoseconds, 0 when idle
+
+	startOnce sync.Once
+	stopOnce  sync.Once
+	quit      chan struct{}
+	done      chan struct{}
+
+	inbox     *inbox
+	hook      *trigger.Webhook
+	triggers  []trigger.Trigger
+	tokenFile string
+}
+
+func newWorker(d *Daemon, s *config.Site, tokenFile string) (*worker, error) {
+	w := &worker{d: d, site: s, tokenFile: tokenFile, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	if s.Triggers.Inbox != "" {
+		in, err := newInbox(s.Triggers.Inbox)
+		if err != nil {
+			return nil, err
+		}
+		w.inbox = in
+	}
+	if err := w.startHook(); err != nil {
+		return nil, err
+	}
+	w.beat.Store(time.Now().UnixNano())
+	return w, nil
+}
+
+func (w *worker) start() {
+	w.startOnce.Do(func() {
+		go w.loop()
+		if w.inbox != nil {
+			go w.watchInbox()
+		}
+		w.runHook()
+	})
+}
+
+// stop ends the loop after the job it is running (the daemon's context
+// cancels that job on shutdown) and waits for it.
+func (w *worker) stop() {
+	w.stopOnce.Do(func() {
+		close(w.quit)
+		if w.inbox != nil {
+			w.inbox.close()
+		}
+	})
+	w.startOnce.Do(func() { close(w.done) }) // never started
+	<-w.done
+}
+
+// alive reports whether the loop turned within interval, or is running a
+// deploy that has not outlived jobTimeout (after which its context is
+// cancelled and the loop must turn again).
+func (w *worker) alive(interval time.Duration) bool {
+	now := time.Now()
+	if b := w.busySince.Load(); b != 0 {
+		return now.Sub(time.Unix(0, b)) < jobTimeout+interval
+	}
+	return now.Sub(time.Unix(0, w.beat.Load())) < interval
+}
+
+// enqueue makes j the next job, replacing (and skipping) a pending one.
+func (w *worker) enqueue(j *job) {
+	w.mu.Lock()
+	old := w.pending
+	w.pending = j
+	w.mu.Unlock()
+	if old != nil && old.skipped != nil {
+		old.skipped(j)
+	}
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) take() *job {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	j := w.pending
+	w.pending = nil
+	return j
+}
+
+func (w *worker) loop() {
+	defer close(w.done)
+	t := time.NewTicker(w.d.heartbeat)
+	defer t.Stop()
+	for {
+		w.beat.Store(time.Now().UnixNano())
+		select {
+		case <-w.d.ctx.Done():
+			return
+		case <-w.quit:
+			return
+		case <-w.wake:
+		case <-t.C:
+			continue
+		}
+		if j := w.take(); j != nil {
+			w.run(j)
+		}
+	}
+}
+
+func (w *worker) run(j *job) {
+	w.busySince.Store(time.Now().UnixNano())
+	defer w.busySince.Store(0)
+	ctx, cancel := context.WithTimeout(w.d.ctx, jobTimeout)
+	defer cancel()
+	ctx = service.WithWho(ctx, j.who)
+	w.d.log.Info("deploy triggered", "site", w.site.Name, "what", j.what, "source", j.source)
+	res, err := w.d.deploy(ctx, w.site.Name, j.what, api.DeployRequest{
+		Target: api.Target{Site: w.site.Name}, Source: j.source, Activate: true, Wait: lockWait,
+	})
+	if err != nil {
+		w.d.log.Error("triggered deploy failed", "site", w.site.Name, "what", j.what, "err", err)
+	} else {
+		w.d.log.Info("triggered deploy done", "site", w.site.Name, "what", j.what, "release", res.Release.ID)
+	}
+	if j.done != nil {
+		j.done(res, err)
+	}
+}
+
+// archiveSuffixes are the inbox files that are deployed.
+var archiveSuffixes = []string{".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".zip"}
+
+func isArchive(name string) bool {
+	if strings.HasPrefix(name, ".") {
+		return false
+	}
+	for _, s := range archiveSuffixes {
+		if strings.HasSuffix(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// watchInbox turns archives renamed into the inbox into jobs: at start
+// (what arrived while the daemon was down, oldest first), on every
+// IN_MOVED_TO event, and every rescan as a safety net.
+func (w *worker) watchInbox() {
+	in := w.inbox
+	seen := map[string]bool{} // queued or running, by name
+	var mu sync.Mutex
+	add := func(name string) {
+		mu.Lock()
+		if seen[name] {
+			mu.Unlock()
+			return
+		}
+		seen[name] = true
+		mu.Unlock()
+		path := filepath.Join(in.dir, name)
+		who := releases.Who{Via: "trigger:inbox", UID: -1}
+		if fi, err := os.Stat(path); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				who.UID = int(st.Uid)
+				if u, err := user.LookupId(strconv.Itoa(who.UID)); err == nil {
+					who.User = u.Username
+				}
+			}
+		}
+		forget := func() {
+			mu.Lock()
+			delete(seen, name)
+			mu.Unlock()
+		}
+		w.enqueue(&job{source: path, what: "inbox " + name, who: who,
+			done: func(res *api.DeployResult, err error) {
+				defer forget()
+				if errors.Is(err, context.Canceled) && w.d.ctx.Err() != nil {
+					return // shutdown: deploy it again at the next start
+				}
+				in.finish(name, res, err, w.d.log)
+			},
+			skipped: func(by *job) {
+				defer forget()
+				in.finish(name, nil, fmt.Errorf("%w by %s", errSuperseded, by.what), w.d.log)
+			},
+		})
+	}
+	scan := func() {
+		names, err := in.list()
+		if err != nil {
+			w.d.log.Error("inbox: listing failed", "site", w.site.Name, "dir", in.dir, "err", err)
+			return
+		}
+		for _, n := range names {
+			add(n)
+		}
+	}
+	scan()
+	events := make(chan string, 16)
+	go in.watch(events)
+	t := time.NewTicker(rescan)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.quit:
+			return
+		case <-w.d.ctx.Done():
+			return
+		case name, ok := <-events:
+			if !ok {
+				// inotify failed or closed: rely on rescans.
+				events = nil
+				continue
+			}
+			if isArchive(name) {
+				add(name)
+			}
+		case <-t.C:
+			scan()
+		}
+	}
+}
+
+var errSuperseded = errors.New("superseded")
+
+// sortByMtime orders names (in dir) oldest first.
+func sortByMtime(dir string, names []string) {
+	mt := map[string]time.Time{}
+	for _, n := range names {
+		if fi, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			mt[n] = fi.ModTime()
+		}
+	}
+	sort.SliceStable(names, func(i, j int) bool { return mt[names[i]].Before(mt[names[j]]) })
+}

@@ -1,0 +1,300 @@
+// Package pipeline runs one deploy: source → stage → (hash, validate, ...)
+// → commit → activate → prune, on one release store.
+//
+// # Guarantees
+//
+// Deploy holds the store's writer lock from start to end. Until the commit
+// nothing outside state/staging/vN changes; any failure (bad artifact,
+// rejected tree, full disk, cancelled ctx) removes the staging tree and
+// records the id as failed or rejected, and current keeps pointing at the
+// release it pointed at. After the commit the release is complete and
+// durable in releases/vN; activation is one atomic symlink swap. Pruning
+// runs last and its failure does not undo the activation (it is reported
+// as a warning).
+//
+// # Stages
+//
+// The stages between extraction and commit (hashing, validation) are
+// values of the Stage interface, listed in Request.Stages in the order they
+// run; each transforms or checks the staged tree in place and may replace
+// the manifest.
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/example/release-agent/internal/ingest"
+	"github.com/example/release-agent/internal/ingest/safewrite"
+	"github.com/example/release-agent/manifest"
+	"github.com/example/release-agent/releases"
+)
+
+// Work is the state of one deploy, handed from stage to stage.
+type Work struct {
+	Store   *releases.Store
+	ID      string // the id being staged
+	Dir     string // the staging tree (absolute)
+	Live    string // the live release id, "" if none
+	LiveDir string // its tree, "" if none
+	// LiveManifest is the live release's manifest (nil if none).
+	LiveManifest *manifest.Manifest
+	// Manifest describes the staged tree; a stage that changes files must
+	// keep it true (see Rehash).
+	Manifest *manifest.Manifest
+	Record   releases.Record
+	// Extras are stored beside the record on commit (e.g. "report",
+	// "hashes"), as JSON.
+	Extras   map[string]any
+	Warnings []string
+}
+
+// Stage is one step between extraction and commit.
+type Stage interface {
+	Name() string
+	Run(ctx context.Context, w *Work) error
+}
+
+// RejectedError is returned (wrapping ErrRejected) when a stage refuses the
+// release; Report is what to show the user.
+type RejectedError struct {
+	Stage  string
+	Report any
+	Reason string
+}
+
+// ErrRejected is the sentinel of a refused release.
+var ErrRejected = errors.New("rejected by validation")
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("rejected by %s: %s", e.Stage, e.Reason)
+}
+func (e *RejectedError) Unwrap() error { return ErrRejected }
+
+// Request is one deploy.
+type Request struct {
+	Source   string
+	SHA256   string // expected sha256 of the artifact, optional
+	Activate bool   // false: stage only
+	Keep     int    // releases to keep after activation; 0 means releases.DefaultKeep
+	Wait     time.Duration
+	Limits   safewrite.Limits
+	Stages   []Stage
+	Who      releases.Who
+	// BeforeSwitch runs under the lock just before current moves (carry-over).
+	BeforeSwitch releases.Hook
+	// Progress, if set, is called when a stage starts and, while the
+	// artifact is fetched, about five times a second.
+	Progress func(Progress)
+}
+
+// Progress of a deploy.
+type Progress struct {
+	Stage string
+	Files int
+	Bytes int64
+}
+
+// Result of a deploy.
+type Result struct {
+	Record    *releases.Record
+	Activated bool
+	Previous  string
+	Pruned    []string
+	Cleaned   []string
+	Extras    map[string]any
+	Timings   []Timing
+	Warnings  []string
+}
+
+// Timing of one stage.
+type Timing struct {
+	Stage    string
+	Duration time.Duration
+}
+
+// Deploy runs req on s. See the package documentation for what is
+// guaranteed on failure.
+func Deploy(ctx context.Context, s *releases.Store, req Request) (*Result, error) {
+	lk, cleaned, err := s.Lock(ctx, req.Wait, req.Who, "deploy "+req.Source)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Unlock()
+	res := &Result{Cleaned: cleaned}
+	rec, err := StageRelease(ctx, s, req, res)
+	if err != nil {
+		return res, err
+	}
+	res.Record = rec
+	if !req.Activate {
+		return res, nil
+	}
+	t := time.Now()
+	if req.Progress != nil {
+		req.Progress(Progress{Stage: "activate"})
+	}
+	from, err := s.Activate(rec.ID, releases.ActivateOptions{Who: req.Who, Reason: "deploy", Before: req.BeforeSwitch})
+	if err != nil {
+		return res, fmt.Errorf("%s is staged but was not activated: %w", rec.ID, err)
+	}
+	res.Activated, res.Previous = true, from
+	res.Timings = append(res.Timings, Timing{"activate", time.Since(t)})
+	if r, err := s.Record(rec.ID); err == nil {
+		res.Record = r
+	}
+	keep := req.Keep
+	if keep == 0 {
+		keep = releases.DefaultKeep
+	}
+	t = time.Now()
+	pruned, err := s.Prune(keep, req.Who)
+	res.Pruned = pruned
+	if err != nil {
+		res.Warnings = append(res.Warnings, "prune: "+err.Error())
+	}
+	res.Timings = append(res.Timings, Timing{"prune", time.Since(t)})
+	return res, nil
+}
+
+// StageRelease builds a release without activating it. The caller must hold the
+// store's lock; Deploy does this for you. res (may be nil) collects timings
+// and extras.
+func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Result) (*releases.Record, error) {
+	if res == nil {
+		res = &Result{}
+	}
+	progress := func(p Progress) {
+		if req.Progress != nil {
+			req.Progress(p)
+		}
+	}
+	src, err := ingest.Open(ctx, req.Source, ingest.Options{SHA256: req.SHA256})
+	if err != nil {
+		return nil, err
+	}
+	w := &Work{Store: s, Extras: map[string]any{}}
+	w.Record = releases.Record{Who: req.Who, Source: ingest.Info{Spec: req.Source}, Created: time.Now().UTC()}
+	if w.Live, err = s.Current(); err != nil {
+		return nil, err
+	}
+	if w.Live != "" {
+		w.LiveDir = s.Dir(w.Live)
+		if w.LiveManifest, err = s.Manifest(w.Live); err != nil {
+			// Not fatal: dedup and comparisons just see no live release.
+			res.Warnings = append(res.Warnings, fmt.Sprintf("live release %s: %v (staging without hardlinks)", w.Live, err))
+			w.LiveDir, w.LiveManifest = "", nil
+		}
+	}
+	st, err := s.NewStaging()
+	if err != nil {
+		return nil, err
+	}
+	w.ID, w.Dir = st.ID, st.Dir
+	fail := func(status releases.Status, err error) (*releases.Record, error) {
+		// A cancelled or timed-out deploy says why (the cause), not only
+		// "context deadline exceeded" from deep in a stage.
+		if c := context.Cause(ctx); c != nil && !errors.Is(err, c) {
+			err = fmt.Errorf("%v: %w", c, err)
+		}
+		if derr := st.Discard(status, w.Record, err); derr != nil {
+			err = fmt.Errorf("%w (and cleaning up failed: %v)", err, derr)
+		}
+		return nil, fmt.Errorf("%s: %w", st.ID, err)
+	}
+
+	// Fetch.
+	t := time.Now()
+	progress(Progress{Stage: "fetch"})
+	sw, err := safewrite.New(safewrite.Options{Dir: st.Dir, Limits: req.Limits, LiveDir: w.LiveDir, Live: w.LiveManifest})
+	if err != nil {
+		return fail(releases.StatusFailed, err)
+	}
+	stop := make(chan struct{})
+	if req.Progress != nil {
+		go func() {
+			tk := time.NewTicker(200 * time.Millisecond)
+			defer tk.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tk.C:
+					ss := sw.Stats()
+					req.Progress(Progress{Stage: "fetch", Files: int(ss.Files), Bytes: ss.Bytes})
+				}
+			}
+		}()
+	}
+	info, err := src.Fetch(ctx, sw)
+	close(stop)
+	w.Record.Source = info
+	if info.Spec == "" {
+		w.Record.Source.Spec = req.Source
+	}
+	if err != nil {
+		sw.Close()
+		return fail(releases.StatusFailed, err)
+	}
+	if w.Manifest, err = sw.Close(); err != nil {
+		return fail(releases.StatusFailed, err)
+	}
+	ss := sw.Stats()
+	w.Record.LinkedFiles, w.Record.LinkedBytes = int(ss.LinkedFiles), ss.LinkedBytes
+	res.Timings = append(res.Timings, Timing{"fetch", time.Since(t)})
+	if err := context.Cause(ctx); err != nil {
+		return fail(releases.StatusFailed, err)
+	}
+
+	for _, sg := range req.Stages {
+		t := time.Now()
+		progress(Progress{Stage: sg.Name()})
+		err := sg.Run(ctx, w)
+		res.Timings = append(res.Timings, Timing{sg.Name(), time.Since(t)})
+		if err == nil {
+			err = context.Cause(ctx)
+		}
+		if err != nil {
+			status := releases.StatusFailed
+			if errors.Is(err, ErrRejected) {
+				status = releases.StatusRejected
+				if rep, ok := w.Extras["report"]; ok {
+					s.PutExtra(st.ID, "report", rep)
+				}
+			}
+			return fail(status, fmt.Errorf("%s: %w", sg.Name(), err))
+		}
+	}
+	res.Warnings = append(res.Warnings, w.Warnings...)
+
+	t = time.Now()
+	progress(Progress{Stage: "commit"})
+	for kind, v := range w.Extras {
+		if err := s.PutExtra(st.ID, kind, v); err != nil {
+			return fail(releases.StatusFailed, err)
+		}
+	}
+	res.Extras = w.Extras
+	if err := st.Commit(w.Record, w.Manifest); err != nil {
+		return nil, fmt.Errorf("%s: %w", st.ID, err)
+	}
+	res.Timings = append(res.Timings, Timing{"commit", time.Since(t)})
+	return s.Record(st.ID)
+}
+
+// Rehash brings the manifest of w up to date for the given paths (relative,
+// slash-separated) after a stage rewrote or added them, and hardlinks any
+// of them whose new content equals a live file.
+func (w *Work) Rehash(paths []string) error {
+	// Implemented in rehash.go.
+	return w.rehash(paths)
+}
+
+// Update records in the manifest of w the entries es (by path) of files a
+// stage wrote and knows the digests of, without reading them.
+func (w *Work) Update(es []manifest.Entry) {
+	// Implemented in rehash.go.
+	w.update(es)
+}

@@ -1,0 +1,277 @@
+package ingest
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/example/release-agent/internal/ingest/archive"
+	"github.com/example/release-agent/internal/ingest/safewrite"
+)
+
+// OpenLocal opens a local artifact: a directory, or an archive file whose
+// format is known by its extension (archive.Detect). A missing path wraps
+// ErrNotFound.
+//
+// # Checksums
+//
+// The expected sha256 of an archive file comes from opts.SHA256 and from a
+// FILE.sha256 next to it (sha256sum format: "HEX  NAME", or a bare HEX);
+// if both are present both must match. The file is hashed completely
+// before the first entry reaches the sink, so a mismatch stages nothing;
+// this costs one extra read of the file. The bytes extracted are hashed
+// again while they stream and compared, so a file replaced between the two
+// reads fails too (after staging, which the caller discards on error).
+// Info.SHA256 is always filled for a file. A directory has no checksum:
+// opts.SHA256 with a directory is an error.
+func OpenLocal(ctx context.Context, path string, opts Options) (Source, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("source %s: %w: %w", path, ErrNotFound, err)
+		}
+		return nil, fmt.Errorf("source %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		if opts.SHA256 != "" {
+			return nil, fmt.Errorf("source %s: a directory has no sha256 to check (--sha256 is for archive files)", path)
+		}
+		return &dirSource{path: path}, nil
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("source %s: not a regular file or directory (%v)", path, fi.Mode().Type())
+	}
+	format, err := archive.Detect(path)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	want := []string{}
+	if opts.SHA256 != "" {
+		s, err := checkHex(opts.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: expected sha256: %w", path, err)
+		}
+		want = append(want, s)
+	}
+	side := path + ".sha256"
+	if s, err := readSHA256File(side, filepath.Base(path)); err == nil {
+		want = append(want, s)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return &fileSource{path: path, format: format, want: want}, nil
+}
+
+func checkHex(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) != 64 {
+		return "", fmt.Errorf("%q is not 64 hex digits", s)
+	}
+	if _, err := hex.DecodeString(s); err != nil {
+		return "", fmt.Errorf("%q is not hex: %w", s, err)
+	}
+	return s, nil
+}
+
+// readSHA256File reads a sha256sum-style file and returns the hash for
+// base: the line naming it (any directory part ignored), or a single line
+// with a bare hash.
+func readSHA256File(path, base string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err // ErrNotExist is not an error for the caller
+	}
+	if len(b) > 1<<20 {
+		return "", fmt.Errorf("source %s: checksum file over 1 MiB", path)
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	lines, found := 0, ""
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		lines++
+		hexPart, name, hasName := strings.Cut(line, " ")
+		sum, err := checkHex(hexPart)
+		if err != nil {
+			return "", fmt.Errorf("source %s: line %d: %w", path, lines, err)
+		}
+		name = strings.TrimPrefix(strings.TrimSpace(name), "*")
+		if !hasName || name == "" || filepath.Base(name) == base {
+			if found != "" && found != sum {
+				return "", fmt.Errorf("source %s: two different sums for %s", path, base)
+			}
+			found = sum
+		}
+	}
+	if found == "" {
+		return "", fmt.Errorf("source %s: no sha256 for %s in it", path, base)
+	}
+	return found, nil
+}
+
+type fileSource struct {
+	path   string
+	format archive.Format
+	want   []string
+}
+
+// Fetch verifies the expected checksums (if any), then extracts.
+func (s *fileSource) Fetch(ctx context.Context, sink safewrite.Sink) (Info, error) {
+	info := Info{Spec: s.path, Kind: string(s.format)}
+	f, err := os.Open(s.path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return info, fmt.Errorf("source %s: %w: %w", s.path, ErrNotFound, err)
+		}
+		return info, fmt.Errorf("source %s: %w", s.path, err)
+	}
+	defer f.Close()
+	pre := ""
+	if len(s.want) > 0 || s.format == archive.Zip {
+		// Zip is read by random access, so hash it in a pass of its own.
+		sum, _, err := hashReader(ctx, f)
+		if err != nil {
+			return info, fmt.Errorf("source %s: hash: %w", s.path, err)
+		}
+		for _, w := range s.want {
+			if w != sum {
+				return info, fmt.Errorf("source %s: %w: sha256 %s, want %s", s.path, ErrChecksum, sum, w)
+			}
+		}
+		pre = sum
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return info, fmt.Errorf("source %s: %w", s.path, err)
+		}
+	}
+	if s.format == archive.Zip {
+		fi, err := f.Stat()
+		if err != nil {
+			return info, fmt.Errorf("source %s: %w", s.path, err)
+		}
+		info.SHA256, info.Size = pre, fi.Size()
+		if err := archive.ExtractZip(ctx, f, fi.Size(), sink); err != nil {
+			return info, fmt.Errorf("source %s: %w", s.path, err)
+		}
+		return info, nil
+	}
+	h := sha256.New()
+	cr := &countReader{r: io.TeeReader(f, h)}
+	if err := archive.Extract(ctx, cr, s.format, sink); err != nil {
+		return info, fmt.Errorf("source %s: %w", s.path, err)
+	}
+	// The decompressor may stop before the end of the file: hash the rest
+	// so that the sum covers the whole artifact.
+	if _, err := io.Copy(io.Discard, cr); err != nil {
+		return info, fmt.Errorf("source %s: %w", s.path, err)
+	}
+	info.SHA256, info.Size = hex.EncodeToString(h.Sum(nil)), cr.n
+	if pre != "" && pre != info.SHA256 {
+		return info, fmt.Errorf("source %s: %w: the file changed while it was read (sha256 %s, then %s)", s.path, ErrChecksum, pre, info.SHA256)
+	}
+	return info, nil
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func hashReader(ctx context.Context, r io.Reader) (string, int64, error) {
+	h := sha256.New()
+	buf := make([]byte, 256<<10)
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", total, err
+		}
+		n, err := r.Read(buf)
+		h.Write(buf[:n])
+		total += int64(n)
+		if err == io.EOF {
+			return hex.EncodeToString(h.Sum(nil)), total, nil
+		}
+		if err != nil {
+			return "", total, err
+		}
+	}
+}
+
+type dirSource struct {
+	path string
+}
+
+// Fetch walks the directory through an os.Root (nothing outside it is
+// read, symlinks are staged as symlinks, never followed) and feeds every
+// directory, regular file and symlink to sink in lexical order. Other file
+// types are refused with safewrite.ErrUnsupported.
+func (s *dirSource) Fetch(ctx context.Context, sink safewrite.Sink) (Info, error) {
+	info := Info{Spec: s.path, Kind: "dir"}
+	root, err := os.OpenRoot(s.path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return info, fmt.Errorf("source %s: %w: %w", s.path, ErrNotFound, err)
+		}
+		return info, fmt.Errorf("source %s: %w", s.path, err)
+	}
+	defer root.Close()
+	fsys := root.FS()
+	err = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if p == "." {
+			return nil
+		}
+		switch t := d.Type(); {
+		case t.IsDir():
+			return sink.Dir(p, 0o755)
+		case t&fs.ModeSymlink != 0:
+			target, err := root.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return sink.Symlink(p, target)
+		case t.IsRegular():
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			f, err := root.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			cr := &countReader{r: f}
+			if err := sink.File(ctx, p, fi.Mode(), fi.Size(), "", cr); err != nil {
+				return err
+			}
+			info.Size += cr.n
+			return nil
+		default:
+			return &safewrite.EntryError{Entry: p, Err: fmt.Errorf("%w: %v", safewrite.ErrUnsupported, t)}
+		}
+	})
+	if err != nil {
+		return info, fmt.Errorf("source %s: %w", s.path, err)
+	}
+	return info, nil
+}

@@ -1,0 +1,5 @@
+package safewrite
+
+import "strconv"
+
+var strconvQuote = strconv.Quote

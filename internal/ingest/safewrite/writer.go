@@ -1,0 +1,856 @@
+package safewrite
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/example/release-agent/manifest"
+)
+
+// Options configure a Writer.
+type Options struct {
+	// Dir is the staging directory. It must exist and be empty; everything
+	// the Writer creates stays below it.
+	Dir string
+	// Limits bound the artifact; zero fields take the defaults.
+	Limits Limits
+	// LiveDir is the root of the live release ("" if there is none). Files
+	// of the live release with the same sha256 and mode as a staged file are
+	// hardlinked instead of written. It must be on the same file system as
+	// Dir for that to happen; otherwise files are simply written.
+	LiveDir string
+	// Live is the manifest of the live release (nil if there is none).
+	Live *manifest.Manifest
+	// Logger receives debug messages (dedup fallbacks); nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Stats counts what a Writer has staged so far.
+type Stats struct {
+	Files       int64 // regular files staged (written, linked from live, or hardlinked in the artifact)
+	Bytes       int64 // their total size
+	LinkedFiles int64 // of those, files hardlinked from the live release
+	LinkedBytes int64 // and their size
+}
+
+// SmallFile is the size up to which a file is buffered in memory, hashed,
+// and then either linked from the live release (no write at all) or written.
+// Larger files stream to a temporary file inside the staging directory and
+// are then renamed into place or replaced by a link.
+const SmallFile = 1 << 20
+
+// Writer is the Sink that writes into a staging directory.
+//
+// # Safety
+//
+// Every name is validated (see the Sink errors) and every file system call
+// goes through an os.Root opened on Options.Dir, so nothing is created
+// outside it even for hostile input. Parent directories of entries are
+// created by the Writer itself and tracked, so a path is never written
+// below a symlink or a file of the artifact.
+//
+// # Modes
+//
+// Regular files are stored read-only: 0444, or 0555 if the artifact had
+// any execute bit (manifest.NormalMode); setuid, setgid, sticky and write
+// bits are dropped. Directories are 0755. Ownership is the process's.
+//
+// # Limits
+//
+// MaxFiles counts every entry, including directories created as parents;
+// MaxBytes counts the content of regular files as it is read (also of
+// files then linked from the live release), and a declared size that
+// cannot fit is refused before anything is read; MaxPathLen applies to
+// names and symlink targets.
+//
+// # Durability
+//
+// Nothing is fsynced per file. Call Sync once before the tree is made live
+// (one syncfs(2) of the staging file system).
+//
+// # Concurrency
+//
+// All methods are safe for concurrent use, except Close, which must be
+// called after every other call has returned. Memory use is bounded: each
+// File call in flight holds one SmallFile buffer.
+type Writer struct {
+	root    *os.Root
+	rootDir *os.File // Dir itself, for linkat and syncfs
+	dir     string
+	limits  Limits
+	log     *slog.Logger
+
+	liveRoot *os.Root // nil without a live release
+	live     map[liveKey]*manifest.Entry
+
+	tmpName string // hidden directory for large files in flight
+	tmpSeq  atomic.Int64
+	chmod   bool // the umask strips bits we need: chmod explicitly
+
+	used atomic.Int64 // bytes of regular file content accepted, for MaxBytes
+
+	files, bytes, linkedFiles, linkedBytes atomic.Int64
+
+	mu     sync.Mutex
+	nodes  map[string]*node
+	count  int // entries of any kind, for MaxFiles
+	closed bool
+}
+
+type liveKey struct {
+	sha  string
+	mode fs.FileMode
+}
+
+type kind uint8
+
+const (
+	kDir kind = iota + 1
+	kFile
+	kSymlink
+)
+
+func (k kind) String() string {
+	switch k {
+	case kDir:
+		return "directory"
+	case kFile:
+		return "file"
+	case kSymlink:
+		return "symlink"
+	}
+	return "entry"
+}
+
+type node struct {
+	kind     kind
+	explicit bool // a Dir entry named it (not just a parent of something)
+	done     bool // a file's content is complete
+	entry    manifest.Entry
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, SmallFile); return &b }}
+
+// New returns a Writer for opts.Dir, which must exist and be empty.
+func New(opts Options) (*Writer, error) {
+	lim := opts.Limits
+	if lim.MaxBytes <= 0 {
+		lim.MaxBytes = DefaultMaxBytes
+	}
+	if lim.MaxFiles <= 0 {
+		lim.MaxFiles = DefaultMaxFiles
+	}
+	if lim.MaxPathLen <= 0 {
+		lim.MaxPathLen = DefaultMaxPathLen
+	}
+	root, err := os.OpenRoot(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("stage: open staging dir: %w", err)
+	}
+	w := &Writer{root: root, dir: opts.Dir, limits: lim, log: opts.Logger, nodes: map[string]*node{}}
+	if w.log == nil {
+		w.log = slog.Default()
+	}
+	fail := func(err error) (*Writer, error) {
+		w.closeFiles()
+		return nil, err
+	}
+	w.rootDir, err = root.Open(".")
+	if err != nil {
+		return fail(fmt.Errorf("stage: open staging dir %s: %w", opts.Dir, err))
+	}
+	names, err := w.rootDir.Readdirnames(1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fail(fmt.Errorf("stage: read staging dir %s: %w", opts.Dir, err))
+	}
+	if len(names) > 0 {
+		return fail(fmt.Errorf("stage: staging dir %s is not empty (has %q)", opts.Dir, names[0]))
+	}
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	w.tmpName = ".stage-tmp-" + hex.EncodeToString(rnd[:])
+	w.chmod = umask()&0o555 != 0
+	if opts.LiveDir != "" && opts.Live != nil {
+		w.liveRoot, err = os.OpenRoot(opts.LiveDir)
+		if err != nil {
+			return fail(fmt.Errorf("stage: open live release %s: %w", opts.LiveDir, err))
+		}
+		w.live = make(map[liveKey]*manifest.Entry, len(opts.Live.Entries))
+		for i := range opts.Live.Entries {
+			e := &opts.Live.Entries[i]
+			if e.SHA256 == "" || e.IsSymlink() || !manifest.ValidPath(e.Path) {
+				continue
+			}
+			k := liveKey{e.SHA256, e.Mode}
+			if _, ok := w.live[k]; !ok {
+				w.live[k] = e
+			}
+		}
+	}
+	return w, nil
+}
+
+// umask returns the process umask from /proc (without changing it), or
+// 0o777 if it cannot be read, which makes the Writer chmod every file.
+func umask() int {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0o777
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "Umask:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 8, 32)
+			if err != nil {
+				return 0o777
+			}
+			return int(n)
+		}
+	}
+	return 0o777
+}
+
+func (w *Writer) closeFiles() {
+	if w.rootDir != nil {
+		w.rootDir.Close()
+	}
+	if w.liveRoot != nil {
+		w.liveRoot.Close()
+	}
+	w.root.Close()
+}
+
+// Stats returns the counters so far. It is safe to call at any time, also
+// while other goroutines write.
+func (w *Writer) Stats() Stats {
+	return Stats{
+		Files:       w.files.Load(),
+		Bytes:       w.bytes.Load(),
+		LinkedFiles: w.linkedFiles.Load(),
+		LinkedBytes: w.linkedBytes.Load(),
+	}
+}
+
+// Sync makes everything written so far durable with one syncfs(2) of the
+// file system holding the staging directory.
+func (w *Writer) Sync() error {
+	if err := unix.Syncfs(int(w.rootDir.Fd())); err != nil {
+		return fmt.Errorf("stage: syncfs %s: %w", w.dir, err)
+	}
+	return nil
+}
+
+// Close finishes the stage and returns the sorted manifest of every regular
+// file and symlink written (directories are implied by the paths). It must
+// be called once, after every other call has returned. It removes the
+// Writer's temporary directory but does not delete anything staged, even
+// after an error: the caller discards the staging directory.
+func (w *Writer) Close() (*manifest.Manifest, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, errors.New("stage: Writer closed twice")
+	}
+	w.closed = true
+	var errs []error
+	if err := w.root.RemoveAll(w.tmpName); err != nil {
+		errs = append(errs, fmt.Errorf("stage: remove temporary dir %s: %w", w.tmpName, err))
+	}
+	m := &manifest.Manifest{Entries: make([]manifest.Entry, 0, len(w.nodes))}
+	for p, n := range w.nodes {
+		switch {
+		case n.kind == kDir:
+		case n.kind == kFile && !n.done:
+			errs = append(errs, &EntryError{Entry: p, Err: errors.New("stage: Close called while the file was still being written")})
+		default:
+			m.Entries = append(m.Entries, n.entry)
+		}
+	}
+	m.Sort()
+	w.closeFiles()
+	return m, errors.Join(errs...)
+}
+
+// cleanName validates an entry name and returns its clean relative form.
+// Leading "./" elements and, for directories, trailing slashes are
+// accepted (tar writes both). "" is returned for the root itself.
+func (w *Writer) cleanName(name string, dir bool) (string, error) {
+	if err := w.checkString(name); err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(name, "/") {
+		return "", fmt.Errorf("%w: absolute name", ErrUnsafePath)
+	}
+	if !dir && strings.HasSuffix(name, "/") {
+		return "", fmt.Errorf("%w: trailing slash on a non-directory", ErrUnsafePath)
+	}
+	var b strings.Builder
+	b.Grow(len(name))
+	for elem := range strings.SplitSeq(name, "/") {
+		switch elem {
+		case "", ".":
+			continue
+		case "..":
+			return "", fmt.Errorf("%w: \"..\" element", ErrUnsafePath)
+		}
+		if b.Len() > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(elem)
+	}
+	clean := b.String()
+	if clean == "" && !dir {
+		return "", fmt.Errorf("%w: names the staging root", ErrUnsafePath)
+	}
+	if first, _, _ := strings.Cut(clean, "/"); first == w.tmpName {
+		return "", fmt.Errorf("%w: reserved name %q", ErrUnsafePath, first)
+	}
+	return clean, nil
+}
+
+func (w *Writer) checkString(s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%w: empty name", ErrUnsafePath)
+	case len(s) > w.limits.MaxPathLen:
+		return fmt.Errorf("%w: %w: %d bytes, max %d", ErrUnsafePath, ErrLimit, len(s), w.limits.MaxPathLen)
+	case strings.IndexByte(s, 0) >= 0:
+		return fmt.Errorf("%w: NUL byte", ErrUnsafePath)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%w: invalid UTF-8", ErrUnsafePath)
+	}
+	return nil
+}
+
+// reserve claims clean for an entry of kind k, creating missing parent
+// directories (and clean itself for a directory). It reports false for a
+// directory that already existed implicitly (nothing to do).
+func (w *Writer) reserve(clean string, k kind) (*node, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, errors.New("stage: Writer is closed")
+	}
+	if old := w.nodes[clean]; old != nil {
+		if k == kDir && old.kind == kDir && !old.explicit {
+			old.explicit = true
+			return old, nil
+		}
+		return nil, fmt.Errorf("%w: already staged as a %s", ErrDuplicate, old.kind)
+	}
+	for i := 0; i < len(clean); i++ {
+		if clean[i] != '/' {
+			continue
+		}
+		p := clean[:i]
+		n := w.nodes[p]
+		if n == nil {
+			if err := w.mkdirLocked(p); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		switch n.kind {
+		case kDir:
+		case kSymlink:
+			return nil, fmt.Errorf("%w: parent %q is a symlink entry", ErrEscapes, p)
+		default:
+			return nil, fmt.Errorf("%w: parent %q is a %s entry", ErrDuplicate, p, n.kind)
+		}
+	}
+	if k == kDir {
+		if err := w.mkdirLocked(clean); err != nil {
+			return nil, err
+		}
+		n := w.nodes[clean]
+		n.explicit = true
+		return n, nil
+	}
+	if w.count >= w.limits.MaxFiles {
+		return nil, fmt.Errorf("%w: more than %d entries", ErrLimit, w.limits.MaxFiles)
+	}
+	w.count++
+	n := &node{kind: k}
+	w.nodes[clean] = n
+	return n, nil
+}
+
+func (w *Writer) mkdirLocked(p string) error {
+	if w.count >= w.limits.MaxFiles {
+		return fmt.Errorf("%w: more than %d entries", ErrLimit, w.limits.MaxFiles)
+	}
+	if err := w.root.Mkdir(p, 0o755); err != nil {
+		return fmt.Errorf("mkdir %s: %w", p, err)
+	}
+	if w.chmod {
+		if err := w.root.Chmod(p, 0o755); err != nil {
+			return fmt.Errorf("chmod %s: %w", p, err)
+		}
+	}
+	w.count++
+	w.nodes[p] = &node{kind: kDir}
+	return nil
+}
+
+// release forgets a reservation whose entry failed, so that a caller may
+// retry it (the S3 source retries downloads).
+func (w *Writer) release(clean string) {
+	w.mu.Lock()
+	delete(w.nodes, clean)
+	w.count--
+	w.mu.Unlock()
+}
+
+func (w *Writer) finish(n *node, e manifest.Entry, linked bool) {
+	w.mu.Lock()
+	n.entry = e
+	n.done = true
+	w.mu.Unlock()
+	if e.IsSymlink() {
+		return
+	}
+	w.files.Add(1)
+	w.bytes.Add(e.Size)
+	if linked {
+		w.linkedFiles.Add(1)
+		w.linkedBytes.Add(e.Size)
+	}
+}
+
+// Dir creates the directory name (and missing parents) with mode 0755; mode
+// is ignored. A directory that exists because an earlier entry needed it as
+// a parent is not a duplicate; naming the same directory twice is.
+func (w *Writer) Dir(name string, mode fs.FileMode) error {
+	clean, err := w.cleanName(name, true)
+	if err != nil {
+		return &EntryError{Entry: name, Err: err}
+	}
+	if clean == "" {
+		return nil // the staging root itself ("./" in a tar)
+	}
+	if _, err := w.reserve(clean, kDir); err != nil {
+		return &EntryError{Entry: name, Err: err}
+	}
+	return nil
+}
+
+// checkTarget validates a symlink target for a link at clean: relative,
+// and its ".." elements only at the start and no more of them than the
+// link's directory is deep. Targets like "a/../b" are refused although
+// lexically inside: the kernel resolves ".." after a symlink component
+// physically, so "s/.." with s -> "." would leave the tree.
+func (w *Writer) checkTarget(clean, target string) (string, error) {
+	if err := w.checkString(target); err != nil {
+		return "", fmt.Errorf("target: %w", err)
+	}
+	if strings.HasPrefix(target, "/") {
+		return "", fmt.Errorf("%w: absolute target %q", ErrEscapes, target)
+	}
+	up, rest := 0, []string{}
+	for elem := range strings.SplitSeq(target, "/") {
+		switch elem {
+		case "", ".":
+		case "..":
+			if len(rest) > 0 {
+				return "", fmt.Errorf("%w: target %q has \"..\" after a name", ErrEscapes, target)
+			}
+			up++
+		default:
+			rest = append(rest, elem)
+		}
+	}
+	depth := strings.Count(clean, "/")
+	if up > depth {
+		return "", fmt.Errorf("%w: target %q leaves the tree", ErrEscapes, target)
+	}
+	out := strings.Repeat("../", up) + strings.Join(rest, "/")
+	out = strings.TrimSuffix(out, "/")
+	if out == "" {
+		out = "."
+	}
+	return out, nil
+}
+
+// Symlink creates name -> target. The target is stored in clean form.
+func (w *Writer) Symlink(name, target string) error {
+	clean, err := w.cleanName(name, false)
+	if err != nil {
+		return &EntryError{Entry: name, Err: err}
+	}
+	t, err := w.checkTarget(clean, target)
+	if err != nil {
+		return &EntryError{Entry: name, Err: err}
+	}
+	n, err := w.reserve(clean, kSymlink)
+	if err != nil {
+		return &EntryError{Entry: name, Err: err}
+	}
+	if err := w.root.Symlink(t, clean); err != nil {
+		w.release(clean)
+		return &EntryError{Entry: name, Err: fmt.Errorf("symlink: %w", err)}
+	}
+	w.finish(n, manifest.Entry{Path: clean, Link: t, Mode: 0o777}, false)
+	return nil
+}
+
+// Hardlink makes name another name of target, which must be a regular file
+// entry already complete in this artifact.
+func (w *Writer) Hardlink(name, target string) error {
+	clean, err := w.cleanName(name, false)
+	if err != nil {
+		return &EntryError{Entry: name, Err: err}
+	}
+	tclean, err := w.cleanName(target, false)
+	if err != nil {
+		return &EntryError{Entry: name, Err: fmt.Errorf("%w: hardlink target %q: %w", ErrEscapes, target, err)}
+	}
+	w.mu.Lock()
+	tn := w.nodes[tclean]
+	var te manifest.Entry
+	ok := tn != nil && tn.kind == kFile && tn.done
+	if ok {
+		te = tn.entry
+	}
+	w.mu.Unlock()
+	if !ok {
+		return &EntryError{Entry: name, Err: fmt.Errorf("%w: hardlink target %q is not an earlier regular file entry", ErrEscapes, target)}
+	}
+	n, err := w.reserve(clean, kFile)
+	if err != nil {
+		return &EntryError{Entry: name, Err: err}
+	}
+	if err := w.root.Link(tclean, clean); err != nil {
+		w.release(clean)
+		return &EntryError{Entry: name, Err: fmt.Errorf("link to %q: %w", target, err)}
+	}
+	te.Path = clean
+	w.finish(n, te, false)
+	return nil
+}
+
+// Existing links name to the live release's file with this sha256 and
+// mode (after manifest.NormalMode) and reports true, or reports false and
+// stages nothing: no live release, no such file, or it cannot be linked
+// (another file system, link count exhausted). The file's size counts
+// toward MaxBytes.
+func (w *Writer) Existing(name string, mode fs.FileMode, sha string) (bool, error) {
+	clean, err := w.cleanName(name, false)
+	if err != nil {
+		return false, &EntryError{Entry: name, Err: err}
+	}
+	m := manifest.NormalMode(mode)
+	le := w.live[liveKey{sha, m}]
+	if le == nil {
+		return false, nil
+	}
+	if err := w.addBytes(le.Size); err != nil {
+		return false, &EntryError{Entry: name, Err: err}
+	}
+	n, err := w.reserve(clean, kFile)
+	if err != nil {
+		w.used.Add(-le.Size)
+		return false, &EntryError{Entry: name, Err: err}
+	}
+	ok, err := w.linkLive(clean, le, le.Size)
+	if err != nil || !ok {
+		w.used.Add(-le.Size)
+		w.release(clean)
+		if err != nil {
+			return false, &EntryError{Entry: name, Err: err}
+		}
+		return false, nil
+	}
+	w.finish(n, manifest.Entry{Path: clean, Size: le.Size, SHA256: sha, Mode: m}, true)
+	return true, nil
+}
+
+func (w *Writer) addBytes(n int64) error {
+	if v := w.used.Add(n); v > w.limits.MaxBytes {
+		return fmt.Errorf("%w: more than %d bytes of file content", ErrLimit, w.limits.MaxBytes)
+	}
+	return nil
+}
+
+// linkLive hardlinks the live file le to clean (whose parent exists and is
+// a directory the Writer created). It reports false when it could not,
+// for a reason that writing the file instead fixes.
+func (w *Writer) linkLive(clean string, le *manifest.Entry, size int64) (bool, error) {
+	if le.Size != size {
+		return false, nil
+	}
+	ldir, lbase := path.Split(le.Path)
+	lf := w.liveDirFD(ldir)
+	if lf == nil {
+		return false, nil
+	}
+	defer lf.Close()
+	var st unix.Stat_t
+	if err := unix.Fstatat(int(lf.Fd()), lbase, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil ||
+		st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != size || fs.FileMode(st.Mode&0o7777) != le.Mode {
+		w.log.Debug("stage: live file changed, not linking", "live", le.Path, "entry", clean)
+		return false, nil
+	}
+	sdir, sbase := path.Split(clean)
+	sf := w.rootDir
+	if sdir != "" {
+		f, err := w.root.Open(strings.TrimSuffix(sdir, "/"))
+		if err != nil {
+			return false, fmt.Errorf("open parent %s: %w", sdir, err)
+		}
+		defer f.Close()
+		sf = f
+	}
+	err := unix.Linkat(int(lf.Fd()), lbase, int(sf.Fd()), sbase, 0)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.EXDEV), errors.Is(err, unix.EMLINK), errors.Is(err, unix.ENOENT),
+		errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		w.log.Debug("stage: cannot link from live release, writing instead", "live", le.Path, "entry", clean, "err", err)
+		return false, nil
+	default:
+		return false, fmt.Errorf("link from live release %s: %w", filepath.Join(w.liveRoot.Name(), le.Path), err)
+	}
+}
+
+func (w *Writer) liveDirFD(dir string) *os.File {
+	dir = strings.TrimSuffix(dir, "/")
+	if dir == "" {
+		dir = "."
+	}
+	f, err := w.liveRoot.Open(dir)
+	if err != nil {
+		return nil
+	}
+	return f
+}
+
+// File writes a regular file. Its sha256 is computed while it streams; if
+// the live release has a file with the same sha256 and mode, the staged
+// path becomes a hardlink of it. Reading stops as soon as MaxBytes is
+// crossed or the content exceeds a declared size, so a decompression bomb
+// never writes more than the limit. On error nothing is left at name and
+// the name may be written again.
+func (w *Writer) File(ctx context.Context, name string, mode fs.FileMode, size int64, wantSHA256 string, r io.Reader) error {
+	clean, err := w.cleanName(name, false)
+	if err != nil {
+		return &EntryError{Entry: name, Err: err}
+	}
+	if size > w.limits.MaxBytes-w.used.Load() {
+		return &EntryError{Entry: name, Err: fmt.Errorf("%w: declared size %d bytes, %d of %d bytes left", ErrLimit, size, max(0, w.limits.MaxBytes-w.used.Load()), w.limits.MaxBytes)}
+	}
+	if err := ctx.Err(); err != nil {
+		return &EntryError{Entry: name, Err: err}
+	}
+	n, err := w.reserve(clean, kFile)
+	if err != nil {
+		return &EntryError{Entry: name, Err: err}
+	}
+	m := manifest.NormalMode(mode)
+	e, linked, used, err := w.writeFile(ctx, clean, m, size, wantSHA256, r)
+	if err != nil {
+		w.used.Add(-used)
+		w.release(clean)
+		return &EntryError{Entry: name, Err: err}
+	}
+	w.finish(n, e, linked)
+	return nil
+}
+
+// fill reads into buf until it is full or r ends, counting bytes against
+// MaxBytes as they arrive.
+func (w *Writer) fill(ctx context.Context, r io.Reader, buf []byte, used *int64) (int, bool, error) {
+	n, empty := 0, 0
+	for n < len(buf) {
+		k, err := r.Read(buf[n:])
+		if k > 0 {
+			n += k
+			*used += int64(k)
+			if lerr := w.addBytes(int64(k)); lerr != nil {
+				return n, false, lerr
+			}
+		}
+		if err == io.EOF {
+			return n, true, nil
+		}
+		if err != nil {
+			return n, false, fmt.Errorf("read: %w", err)
+		}
+		if k == 0 {
+			if empty++; empty >= 100 {
+				return n, false, fmt.Errorf("read: %w", io.ErrNoProgress)
+			}
+			if err := ctx.Err(); err != nil {
+				return n, false, err
+			}
+		} else {
+			empty = 0
+		}
+	}
+	return n, false, nil
+}
+
+func (w *Writer) writeFile(ctx context.Context, clean string, m fs.FileMode, size int64, want string, r io.Reader) (e manifest.Entry, linked bool, used int64, err error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	if size >= 0 {
+		r = io.LimitReader(r, size+1) // one byte more reveals a lying header
+	}
+	h := sha256.New()
+	n, eof, err := w.fill(ctx, r, buf, &used)
+	if err != nil {
+		return e, false, used, err
+	}
+	h.Write(buf[:n])
+	if eof {
+		e, err = w.check(clean, m, size, want, int64(n), h)
+		if err != nil {
+			return e, false, used, err
+		}
+		if le := w.live[liveKey{e.SHA256, m}]; le != nil {
+			ok, err := w.linkLive(clean, le, e.Size)
+			if err != nil {
+				return e, false, used, err
+			}
+			if ok {
+				return e, true, used, nil
+			}
+		}
+		return e, false, used, w.writeSmall(clean, m, buf[:n])
+	}
+
+	// Large file: stream to a temporary name, then link or rename.
+	tmp, f, err := w.createTemp()
+	if err != nil {
+		return e, false, used, err
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			f.Close()
+			w.root.Remove(tmp)
+		}
+	}()
+	total := int64(n)
+	if _, err := f.Write(buf[:n]); err != nil {
+		return e, false, used, fmt.Errorf("write: %w", err)
+	}
+	for !eof {
+		if err := ctx.Err(); err != nil {
+			return e, false, used, err
+		}
+		n, eof, err = w.fill(ctx, r, buf, &used)
+		if err != nil {
+			return e, false, used, err
+		}
+		h.Write(buf[:n])
+		if _, err := f.Write(buf[:n]); err != nil {
+			return e, false, used, fmt.Errorf("write: %w", err)
+		}
+		total += int64(n)
+	}
+	e, err = w.check(clean, m, size, want, total, h)
+	if err != nil {
+		return e, false, used, err
+	}
+	if le := w.live[liveKey{e.SHA256, m}]; le != nil {
+		ok, err := w.linkLive(clean, le, e.Size)
+		if err != nil {
+			return e, false, used, err
+		}
+		if ok {
+			return e, true, used, nil // the deferred func removes tmp
+		}
+	}
+	if err := f.Chmod(m); err != nil {
+		return e, false, used, fmt.Errorf("chmod: %w", err)
+	}
+	keep = true
+	if err := f.Close(); err != nil {
+		w.root.Remove(tmp)
+		return e, false, used, fmt.Errorf("close: %w", err)
+	}
+	if err := w.root.Rename(tmp, clean); err != nil {
+		w.root.Remove(tmp)
+		return e, false, used, fmt.Errorf("rename into place: %w", err)
+	}
+	return e, false, used, nil
+}
+
+func (w *Writer) check(clean string, m fs.FileMode, size int64, want string, n int64, h hash.Hash) (manifest.Entry, error) {
+	e := manifest.Entry{Path: clean, Size: n, Mode: m}
+	if size >= 0 && n != size {
+		if n > size {
+			return e, fmt.Errorf("%w: more than the declared %d bytes", ErrSizeMismatch, size)
+		}
+		return e, fmt.Errorf("%w: %d bytes, declared %d", ErrSizeMismatch, n, size)
+	}
+	e.SHA256 = hex.EncodeToString(h.Sum(nil))
+	if want != "" && !strings.EqualFold(want, e.SHA256) {
+		return e, fmt.Errorf("%w: sha256 %s, want %s", ErrChecksum, e.SHA256, want)
+	}
+	return e, nil
+}
+
+func (w *Writer) writeSmall(clean string, m fs.FileMode, data []byte) error {
+	f, err := w.root.OpenFile(clean, os.O_WRONLY|os.O_CREATE|os.O_EXCL, m)
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	_, err = f.Write(data)
+	if err == nil && w.chmod {
+		err = f.Chmod(m)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		w.root.Remove(clean)
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+func (w *Writer) createTemp() (string, *os.File, error) {
+	w.mu.Lock()
+	_, ok := w.nodes[w.tmpName]
+	if !ok {
+		if err := w.root.Mkdir(w.tmpName, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			w.mu.Unlock()
+			return "", nil, fmt.Errorf("mkdir temporary dir: %w", err)
+		}
+		// Not an entry: Close skips it (it removes the directory).
+		w.nodes[w.tmpName] = &node{kind: kDir, explicit: true}
+	}
+	w.mu.Unlock()
+	tmp := w.tmpName + "/" + strconv.FormatInt(w.tmpSeq.Add(1), 10)
+	f, err := w.root.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", nil, fmt.Errorf("create temporary file: %w", err)
+	}
+	return tmp, f, nil
+}
+
+var _ Sink = (*Writer)(nil)

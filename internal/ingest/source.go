@@ -1,0 +1,91 @@
+// Package source opens the artifact a release is made from, named by a
+// SOURCE string as in the releasectl contract: a directory, a .tar,
+// .tar.gz/.tgz, .tar.zst or .zip file, or (when package source/s3 is linked
+// in) s3://bucket/key and s3://bucket/prefix/.
+//
+// A Source streams its entries into a safewrite.Sink; it never writes to disk
+// itself. Fetch either delivers every entry or returns an error; the caller
+// discards the staging directory on error.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/example/release-agent/internal/ingest/safewrite"
+)
+
+// Info describes the artifact that was fetched. It goes into the journal and
+// the release record.
+type Info struct {
+	Spec   string            `json:"spec"`             // as given by the user, credentials never included
+	Kind   string            `json:"kind"`             // "dir", "tar", "tar.gz", "tar.zst", "zip", "s3-object", "s3-prefix"
+	SHA256 string            `json:"sha256,omitempty"` // of the artifact file/object, when there is one
+	Size   int64             `json:"size,omitempty"`   // bytes read from the source
+	Meta   map[string]string `json:"meta,omitempty"`   // e.g. etag, version_id, x-amz-meta-git-sha
+}
+
+// Source is one artifact.
+type Source interface {
+	// Fetch streams the artifact into sink. It is called once.
+	Fetch(ctx context.Context, sink safewrite.Sink) (Info, error)
+}
+
+// Options for Open.
+type Options struct {
+	// SHA256, if set, is the expected sha256 (hex) of the artifact file or
+	// object; a mismatch fails with ErrChecksum before the release is
+	// staged. For a local file, a FILE.sha256 next to it is also honoured.
+	SHA256 string
+}
+
+// ErrChecksum is returned (wrapped) when the artifact does not match the
+// expected sha256.
+var ErrChecksum = errors.New("artifact checksum mismatch")
+
+// ErrNotFound is returned (wrapped) when the artifact does not exist.
+var ErrNotFound = errors.New("artifact not found")
+
+// Opener opens a SOURCE string for one scheme.
+type Opener func(ctx context.Context, spec string, opts Options) (Source, error)
+
+var (
+	mu      sync.Mutex
+	openers = map[string]Opener{}
+)
+
+// Register makes scheme ("s3") available to Open. Packages call it from init.
+func Register(scheme string, o Opener) {
+	mu.Lock()
+	defer mu.Unlock()
+	openers[scheme] = o
+}
+
+// Open returns the Source for spec: "scheme://..." goes to the registered
+// opener, anything else is a local path (see OpenLocal).
+func Open(ctx context.Context, spec string, opts Options) (Source, error) {
+	if i := strings.Index(spec, "://"); i > 0 {
+		scheme := spec[:i]
+		mu.Lock()
+		o := openers[scheme]
+		mu.Unlock()
+		if o == nil {
+			return nil, fmt.Errorf("source %q: unsupported scheme %q (supported: local paths%s)", spec, scheme, schemes())
+		}
+		return o(ctx, spec, opts)
+	}
+	return OpenLocal(ctx, spec, opts)
+}
+
+func schemes() string {
+	mu.Lock()
+	defer mu.Unlock()
+	var s string
+	for k := range openers {
+		s += ", " + k + "://"
+	}
+	return s
+}

@@ -1,0 +1,279 @@
+// Package storesvc runs the operations of api.Service that need nothing
+// but the release store: activate, rollback, list, status, history, diff,
+// manifest, prune and pin. Package service (the daemon and release-agent
+// ctl) calls these after resolving a site; releasectl calls SwitchRoot on
+// the release root named by --root.
+//
+// The package depends on the store, carry, api and the standard library
+// only, never on the deploy machinery (extraction, hashing, validation):
+// releasectl's start-up time is part of every rollback's, and
+// cmd/releasectl's deps_test keeps it that way.
+package storesvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/internal/carry"
+	"github.com/example/release-agent/manifest"
+	"github.com/example/release-agent/releases"
+)
+
+// CheckIDs returns a usage error naming the first of ids that is not a
+// release id (vN). The services check ids before opening a store, so that
+// a bad id is a usage error whatever the root.
+func CheckIDs(ids ...string) error {
+	for _, id := range ids {
+		if err := releases.CheckID(id); err != nil {
+			return api.Usagef("%v", err)
+		}
+	}
+	return nil
+}
+
+// CheckSwitch checks the release id of an activate (required) or rollback
+// (optional) request.
+func CheckSwitch(req api.ActivateRequest, rollback bool) error {
+	if req.ID != "" {
+		return CheckIDs(req.ID)
+	}
+	if !rollback {
+		return api.Usagef("activate needs a release id (vN); see `releasectl list`")
+	}
+	return nil
+}
+
+// Switch makes req.ID current (Activate), or for a rollback req.ID or,
+// if it is empty, the release that was live before the current one (see
+// releases.Store.Rollback). It takes the store's lock for the switch,
+// waiting up to req.Wait, and links the hashed assets of the release
+// being left into the one being activated first (carry.OnSwitch).
+// Seconds in the result run from asking for the lock to the durable
+// swap and journal line.
+func Switch(ctx context.Context, st *releases.Store, req api.ActivateRequest, who releases.Who, rollback bool) (*api.ActivateResult, error) {
+	if err := CheckSwitch(req, rollback); err != nil {
+		return nil, err
+	}
+	op := "activate " + req.ID
+	if rollback {
+		op = "rollback"
+	}
+	start := time.Now()
+	lk, cleaned, err := st.Lock(ctx, req.Wait, who, op)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Unlock()
+	o := releases.ActivateOptions{Who: who, Reason: req.Reason, Before: carry.OnSwitch(ctx, st)}
+	res := &api.ActivateResult{Schema: api.Schema, Cleaned: cleaned}
+	if rollback {
+		res.From, res.To, err = st.Rollback(req.ID, o)
+	} else {
+		res.To = req.ID
+		res.From, err = st.Activate(req.ID, o)
+	}
+	res.Seconds = time.Since(start).Seconds()
+	if err != nil {
+		if errors.Is(err, releases.ErrNoPrevious) {
+			return nil, fmt.Errorf("%w: %w", api.ErrNotFound, err)
+		}
+		return nil, err
+	}
+	return res, nil
+}
+
+// List returns every release of st, newest first, with the disk space
+// their trees use.
+func List(st *releases.Store) (*api.ListResult, error) {
+	recs, err := st.Records()
+	if err != nil {
+		return nil, err
+	}
+	res := &api.ListResult{Schema: api.Schema, Root: st.Root, Releases: []api.Release{}}
+	res.Current, _ = st.Current()
+	res.Previous, _ = st.Previous()
+	var dirs []string
+	for _, r := range recs {
+		res.Releases = append(res.Releases, api.Release{Record: *r, Current: r.ID == res.Current, Previous: r.ID == res.Previous})
+		if r.Live() {
+			dirs = append(dirs, st.Dir(r.ID))
+		}
+	}
+	res.DiskBytes, res.LogicalBytes = DiskUsage(dirs)
+	return res, nil
+}
+
+// DiskUsage returns the bytes of regular files under dirs counting each
+// inode once (disk) and once per name (logical).
+func DiskUsage(dirs []string) (disk, logical int64) {
+	type key struct{ dev, ino uint64 }
+	seen := map[key]bool{}
+	for _, d := range dirs {
+		filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || !e.Type().IsRegular() {
+				return nil
+			}
+			fi, err := e.Info()
+			if err != nil {
+				return nil
+			}
+			logical += fi.Size()
+			if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+				k := key{uint64(sys.Dev), sys.Ino}
+				if seen[k] {
+					return nil
+				}
+				seen[k] = true
+			}
+			disk += fi.Size()
+			return nil
+		})
+	}
+	return disk, logical
+}
+
+// Status returns the live release of st, the rollback target and the
+// holder of the lock, if any.
+func Status(st *releases.Store) (*api.StatusResult, error) {
+	res := &api.StatusResult{Schema: api.Schema, Root: st.Root, Lock: st.LockHolder()}
+	cur, err := st.Current()
+	if err != nil {
+		return nil, err
+	}
+	res.Previous, _ = st.Previous()
+	if cur != "" {
+		r, err := st.Record(cur)
+		if err != nil {
+			return nil, fmt.Errorf("current points to %s: %w", cur, err)
+		}
+		res.Current = &api.Release{Record: *r, Current: true, Previous: r.ID == res.Previous}
+	}
+	return res, nil
+}
+
+// History returns the last limit events of st's journal (0: all).
+func History(st *releases.Store, limit int) (*api.HistoryResult, error) {
+	evs, bad, err := st.Journal(limit)
+	if err != nil {
+		return nil, err
+	}
+	if evs == nil {
+		evs = []releases.Event{}
+	}
+	return &api.HistoryResult{Schema: api.Schema, Events: evs, Skipped: bad}, nil
+}
+
+// Diff returns the files added, removed and changed from release a to b.
+func Diff(st *releases.Store, a, b string) (*api.DiffResult, error) {
+	if err := CheckIDs(a, b); err != nil {
+		return nil, err
+	}
+	ma, err := st.Manifest(a)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := st.Manifest(b)
+	if err != nil {
+		return nil, err
+	}
+	ch := manifest.Diff(ma, mb)
+	if ch == nil {
+		ch = []manifest.Change{}
+	}
+	return &api.DiffResult{Schema: api.Schema, From: a, To: b, Changes: ch}, nil
+}
+
+// Manifest returns the files of release id and its content-hashed assets
+// (the "hashes" extra the hash stage stored; none if it was not hashed).
+func Manifest(st *releases.Store, id string) (*api.ManifestResult, error) {
+	if err := CheckIDs(id); err != nil {
+		return nil, err
+	}
+	m, err := st.Manifest(id)
+	if err != nil {
+		return nil, err
+	}
+	res := &api.ManifestResult{Schema: api.Schema, ID: id, Files: m.Entries, Assets: []api.Asset{}}
+	var hm struct {
+		Assets []api.Asset `json:"assets"`
+	}
+	if err := st.Extra(id, carry.HashesExtra, &hm); err == nil && hm.Assets != nil {
+		res.Assets = hm.Assets
+	}
+	return res, nil
+}
+
+// Prune removes the trees of old releases of st, keeping keep (see
+// releases.Store.PrunePlan), under the lock; with req.DryRun it only
+// plans, without the lock.
+func Prune(ctx context.Context, st *releases.Store, req api.PruneRequest, keep int, who releases.Who) (*api.PruneResult, error) {
+	if keep == 0 {
+		keep = releases.DefaultKeep
+	}
+	res := &api.PruneResult{Schema: api.Schema}
+	var err error
+	if req.DryRun {
+		res.Kept, res.Pruned, err = st.PrunePlan(keep)
+		return res, err
+	}
+	lk, cleaned, err := st.Lock(ctx, req.Wait, who, "prune")
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Unlock()
+	res.Cleaned = cleaned
+	if res.Pruned, err = st.Prune(keep, who); err != nil {
+		return res, err
+	}
+	res.Kept, _, err = st.PrunePlan(keep)
+	if res.Pruned == nil {
+		res.Pruned = []string{}
+	}
+	return res, err
+}
+
+// Pin pins or unpins req.ID under the lock.
+func Pin(ctx context.Context, st *releases.Store, req api.PinRequest, who releases.Who) (*api.PinResult, error) {
+	if err := CheckIDs(req.ID); err != nil {
+		return nil, err
+	}
+	op := "pin"
+	if !req.Pin {
+		op = "unpin"
+	}
+	lk, _, err := st.Lock(ctx, req.Wait, who, op+" "+req.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Unlock()
+	changed, err := st.SetPinned(req.ID, req.Pin, who)
+	if err != nil {
+		return nil, err
+	}
+	return &api.PinResult{Schema: api.Schema, ID: req.ID, Pinned: req.Pin, Changed: changed}, nil
+}
+
+// SwitchRoot is Switch on the release root req.Target.Root (a Target
+// naming a configured site is refused), recording who as this process's
+// user with Via via: it is how releasectl activates and rolls back. The id
+// is checked before the store is opened, as in service.Local, so that a
+// bad id is a usage error whatever the root.
+func SwitchRoot(ctx context.Context, req api.ActivateRequest, via string, rollback bool) (*api.ActivateResult, error) {
+	if err := CheckSwitch(req, rollback); err != nil {
+		return nil, err
+	}
+	if req.Target.Root == "" || req.Target.Site != "" {
+		return nil, api.Usagef("give --root DIR (sites from the configuration need release-agent)")
+	}
+	st, err := releases.Open(req.Target.Root)
+	if err != nil {
+		return nil, err
+	}
+	return Switch(ctx, st, req, releases.LocalWho(via), rollback)
+}

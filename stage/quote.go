@@ -1,5 +1,0 @@
-package stage
-
-import "strconv"
-
-var strconvQuote = strconv.Quote
