@@ -30,6 +30,7 @@ import (
 	"github.com/example/release-agent/internal/ingest/safewrite"
 	"github.com/example/release-agent/manifest"
 	"github.com/example/release-agent/releases"
+	"github.com/example/release-agent/validate"
 )
 
 // Work is the state of one deploy, handed from stage to stage.
@@ -61,7 +62,7 @@ type Stage interface {
 // release; Report is what to show the user.
 type RejectedError struct {
 	Stage  string
-	Report any
+	Report *validate.Report
 	Reason string
 }
 
@@ -104,9 +105,11 @@ type Result struct {
 	Previous  string
 	Pruned    []string
 	Cleaned   []string
-	Extras    map[string]any
-	Timings   []Timing
-	Warnings  []string
+	// Report is the validation report, nil when validation did not run.
+	Report   *validate.Report
+	Extras   map[string]any
+	Timings  []Timing
+	Warnings []string
 }
 
 // Timing of one stage.
@@ -277,6 +280,9 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 		}
 	}
 	res.Extras = w.Extras
+	if rep, ok := w.Extras["report"].(*validate.Report); ok {
+		res.Report = rep
+	}
 	if err := st.Commit(w.Record, w.Manifest); err != nil {
 		return nil, fmt.Errorf("%s: %w", st.ID, err)
 	}

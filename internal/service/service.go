@@ -164,8 +164,8 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 	}
 	out := &api.DeployResult{Schema: api.Schema, Release: l.release(st, res.Record), Activated: res.Activated,
 		Previous: res.Previous, Pruned: res.Pruned, Cleaned: res.Cleaned, Warnings: res.Warnings, Finished: time.Now().UTC()}
-	if rep, ok := res.Extras["report"]; ok {
-		out.Report = rep
+	if res.Report != nil {
+		out.Report = res.Report
 	}
 	for _, t := range res.Timings {
 		out.Timings = append(out.Timings, api.Timing{Stage: t.Stage, Seconds: t.Duration.Seconds()})
