@@ -320,6 +320,85 @@ func TestDeploy(t *testing.T) {
 			},
 			want: want{err: context.DeadlineExceeded, status: releases.StatusFailed},
 		},
+		// Size budgets (validate.Options.Budgets, MaxTotalBytes,
+		// ShrinkLimit), with and without a live release.
+		{
+			name:   "budget MaxBytes, no live release, within",
+			src:    dirSource(site),
+			stages: []Stage{hashing(), validating(budgets(validate.Budget{Glob: "**/*.js", MaxBytes: 1000}))},
+			want:   want{status: releases.StatusStaged, extras: []string{"hashes", "report"}, activated: true},
+		},
+		{
+			name:   "budget MaxBytes, no live release, over",
+			src:    dirSource(site),
+			stages: []Stage{hashing(), validating(budgets(validate.Budget{Glob: "**/*.js", MaxBytes: 10}))},
+			want:   want{err: ErrRejected, status: releases.StatusRejected, extras: []string{"report"}, findings: []string{validate.KindSize}},
+		},
+		{
+			name:   "budget MaxBytes per file, no live release, over",
+			src:    dirSource(site),
+			stages: []Stage{hashing(), validating(budgets(validate.Budget{Glob: "**/*.{js,css}", MaxBytes: 21, PerFile: true}))},
+			want:   want{err: ErrRejected, status: releases.StatusRejected, extras: []string{"report"}, findings: []string{validate.KindSize}},
+		},
+		{
+			name:   "budget MaxBytes per file, live release, a file live does not have",
+			live:   site,
+			src:    dirSource(site.with(tree{"js/extra.js": `console.log("new");`})),
+			stages: []Stage{hashing(), validating(budgets(validate.Budget{Glob: "**/*.js", MaxBytes: 1000, PerFile: true}))},
+			want:   want{status: releases.StatusStaged, extras: []string{"hashes", "report"}, activated: true},
+		},
+		{
+			name:   "budget MaxGzip, no live release, over",
+			src:    dirSource(site),
+			stages: []Stage{hashing(), validating(budgets(validate.Budget{Glob: "**/*.js", MaxGzip: 10}))},
+			want:   want{err: ErrRejected, status: releases.StatusRejected, extras: []string{"report"}, findings: []string{validate.KindSize}},
+		},
+		{
+			name:   "budget MaxGrowth per file, live release",
+			live:   site,
+			src:    dirSource(site.with(tree{"js/app.js": `console.log("app v2, twice as big as before");`})),
+			stages: []Stage{hashing(), validating(budgets(validate.Budget{Glob: "**/*.js", MaxGrowth: 0.1, PerFile: true}))},
+			want:   want{err: ErrRejected, status: releases.StatusRejected, extras: []string{"report"}, findings: []string{validate.KindSize}},
+		},
+		{
+			// Live has js/app.js and its hashed copy: only the live
+			// logical names (Work.LiveLogical) make them one file, so
+			// that the group is seen to double rather than grow by half.
+			name:   "budget MaxGrowth of the group, hashed names compared by logical path",
+			live:   site,
+			src:    dirSource(site.with(tree{"js/app.js": `console.log("app v2, twice as big as before");`})),
+			stages: []Stage{hashing(), validating(budgets(validate.Budget{Glob: "**/*.js", MaxGrowth: 0.6}))},
+			want:   want{err: ErrRejected, status: releases.StatusRejected, extras: []string{"report"}, findings: []string{validate.KindSize}},
+		},
+		{
+			name:   "budget MaxGrowth of the group, no live release",
+			src:    dirSource(site),
+			stages: []Stage{hashing(), validating(budgets(validate.Budget{Glob: "**/*.js", MaxGrowth: 0.1}))},
+			want:   want{status: releases.StatusStaged, extras: []string{"hashes", "report"}, activated: true},
+		},
+		{
+			name:   "MaxTotalBytes over",
+			src:    dirSource(site),
+			stages: []Stage{hashing(), validating(func(o *validate.Options) { o.MaxTotalBytes = 100 })},
+			want:   want{err: ErrRejected, status: releases.StatusRejected, extras: []string{"report"}, findings: []string{validate.KindSize}},
+		},
+		{
+			name: "ShrinkLimit: most pages gone",
+			live: site,
+			src: dirSource(tree{
+				"index.html":   `<!doctype html><title>home</title>`,
+				"css/site.css": site["css/site.css"],
+			}),
+			stages: []Stage{hashing(), validating()},
+			want:   want{err: ErrRejected, status: releases.StatusRejected, extras: []string{"report"}, findings: []string{validate.KindShrink}},
+		},
+		{
+			name:   "ShrinkLimit off",
+			live:   site,
+			src:    dirSource(tree{"index.html": `<!doctype html><title>home</title>`}),
+			stages: []Stage{hashing(), validating(func(o *validate.Options) { o.ShrinkLimit = 0 })},
+			want:   want{status: releases.StatusStaged, extras: []string{"hashes", "report"}, activated: true},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
