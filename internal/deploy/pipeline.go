@@ -3,20 +3,28 @@
 //
 // # Guarantees
 //
-// Deploy holds the store's writer lock from start to end. Until the commit
-// nothing outside state/staging/vN changes: the live tree, current and the
-// other releases are untouched. Any failure before or during the commit
-// (bad or missing artifact, rejected tree, full disk, cancelled or timed-out
-// ctx) removes the staging tree and records the id as failed or rejected
-// (with the error, and a journal event), and current keeps pointing at the
-// release it pointed at. A source that cannot even be opened fails before
-// an id is allocated: nothing at all is written.
+// Deploy holds the store's writer lock from start to end.
 //
-// After the commit the release is complete and durable in releases/vN
-// (one syncfs of the tree, then an atomic rename); its manifest and record
-// are in state/. Activation is one atomic symlink swap of current; if it
-// fails the release stays staged and can be activated later. Pruning runs
-// last and its failure does not undo the activation (it is reported as a
+// Atomic: two steps only. The commit moves the finished tree from
+// state/staging/vN to releases/vN by one rename(2), after one syncfs(2)
+// has made its data durable; activation moves current to it by one
+// atomic symlink swap. A reader of current sees the old release or the
+// new one, whole, never a mix.
+//
+// Until the commit nothing outside state/staging/vN changes: the live
+// tree, current and the other releases are untouched. On any failure
+// before or during the commit (bad or missing artifact, limits, rejected
+// tree, full disk, cancelled or timed-out ctx) the staging tree is
+// removed and what is left is: the id, used up, with a record of status
+// failed or rejected holding the error; a journal event; and, for a
+// rejected release, its "report" extra. current keeps pointing at the
+// release it pointed at. A source that cannot be opened at all (a missing
+// path) fails before an id is allocated, and nothing is recorded.
+//
+// After the commit the release is complete in releases/vN, with its
+// manifest and record (status staged) in state/. If activation then fails
+// the release stays staged and can be activated later. Pruning runs last
+// and its failure does not undo the activation (it is reported as a
 // warning). With Request.Activate false the deploy stops after the commit.
 //
 // # Stages
@@ -43,7 +51,9 @@
 // validation report, Work.Report) and "hashes" (Work.Hashes, read back by
 // package carry and by LogicalNames), each only when its stage ran. A
 // rejected release keeps its "report" (so the user can read why) and
-// nothing else. Nothing else a stage computes is written.
+// nothing else. Nothing else a stage computes is written. The extras are
+// written just before the tree is moved into releases/ (a staged release
+// never lacks them); if that move fails they stay beside the failed record.
 package deploy
 
 import (
@@ -61,7 +71,9 @@ import (
 	"github.com/example/release-agent/validate"
 )
 
-// Work is the state of one deploy, handed from stage to stage.
+// Work is the state of one deploy, handed from stage to stage. The fields
+// after Warnings carry what one stage computes for the next (see "Hand-off
+// between stages" in the package documentation).
 type Work struct {
 	Store   *releases.Store
 	ID      string // the id being staged
