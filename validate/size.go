@@ -230,6 +230,9 @@ func checkBudget(ctx context.Context, o *Options, b Budget, t, lt *tree, cur, ol
 	}
 	var out []Finding
 	test := func(name, file string, g, lg *group) {
+		if lg == nil {
+			lg = &group{} // no live release, or no such file in it
+		}
 		over := func(what string, n, limit int64, liveN int64, liveOK bool) {
 			if limit > 0 && n > limit {
 				out = append(out, Finding{File: file, Ref: b.Glob, Kind: KindSize, Target: name,

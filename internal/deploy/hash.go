@@ -15,7 +15,8 @@ import (
 // assets of the last CarryOver live releases that this one no longer has,
 // so pages loaded before the swap can still fetch them after it.
 //
-// Its manifest is stored beside the record as the "hashes" extra.
+// It sets Work.Hashes (stored beside the record as the "hashes" extra on
+// commit) and, when the live release was hashed, Work.LiveLogical.
 type HashStage struct {
 	Options hashassets.Options
 	// CarryOver is how many earlier releases' hashed assets are carried
@@ -50,12 +51,7 @@ func (h HashStage) Run(ctx context.Context, w *Work) error {
 	}
 	w.Update(entries)
 	w.Record.Hashed = true
-	w.Extras[carry.HashesExtra] = hm
-	logical := make(map[string]string, len(hm.Assets))
-	for _, a := range hm.Assets {
-		logical[a.Hashed] = a.Logical
-	}
-	w.Extras[logicalKey] = logical
+	w.Hashes = hm
 
 	k := h.CarryOver
 	if k == 0 {
@@ -64,7 +60,7 @@ func (h HashStage) Run(ctx context.Context, w *Work) error {
 	var linked []string
 	for _, id := range recentLive(w.Store, w.Live, k) {
 		var m hashassets.Manifest
-		if err := w.Store.Extra(id, carry.HashesExtra, &m); err != nil {
+		if err := w.Store.Extra(id, HashesExtra, &m); err != nil {
 			continue // not hashed, or pruned: nothing to carry
 		}
 		hashed := make([]string, len(m.Assets))
@@ -72,11 +68,7 @@ func (h HashStage) Run(ctx context.Context, w *Work) error {
 			hashed[i] = a.Hashed
 		}
 		if id == w.Live {
-			ll := make(map[string]string, len(m.Assets))
-			for _, a := range m.Assets {
-				ll[a.Hashed] = a.Logical
-			}
-			w.Extras[liveLogicalKey] = ll
+			w.LiveLogical = hashedToLogical(&m)
 		}
 		l, err := carry.Link(ctx, w.Dir, w.Store.Dir(id), hashed)
 		linked = append(linked, l...)

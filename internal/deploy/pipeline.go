@@ -1,23 +1,59 @@
-// Package pipeline runs one deploy: source → stage → (hash, validate, ...)
-// → commit → activate → prune, on one release store.
+// Package deploy runs one deploy on one release store: fetch → stages
+// (hash, validate, ...) → commit → activate → prune.
 //
 // # Guarantees
 //
-// Deploy holds the store's writer lock from start to end. Until the commit
-// nothing outside state/staging/vN changes; any failure (bad artifact,
-// rejected tree, full disk, cancelled ctx) removes the staging tree and
-// records the id as failed or rejected, and current keeps pointing at the
-// release it pointed at. After the commit the release is complete and
-// durable in releases/vN; activation is one atomic symlink swap. Pruning
-// runs last and its failure does not undo the activation (it is reported
-// as a warning).
+// Deploy holds the store's writer lock from start to end.
+//
+// Atomic: two steps only. The commit moves the finished tree from
+// state/staging/vN to releases/vN by one rename(2), after one syncfs(2)
+// has made its data durable; activation moves current to it by one
+// atomic symlink swap. A reader of current sees the old release or the
+// new one, whole, never a mix.
+//
+// Until the commit nothing outside state/staging/vN changes: the live
+// tree, current and the other releases are untouched. On any failure
+// before or during the commit (bad or missing artifact, limits, rejected
+// tree, full disk, cancelled or timed-out ctx) the staging tree is
+// removed and what is left is: the id, used up, with a record of status
+// failed or rejected holding the error; a journal event; and, for a
+// rejected release, its "report" extra. current keeps pointing at the
+// release it pointed at. A source that cannot be opened at all (a missing
+// path) fails before an id is allocated, and nothing is recorded.
+//
+// After the commit the release is complete in releases/vN, with its
+// manifest and record (status staged) in state/. If activation then fails
+// the release stays staged and can be activated later. Pruning runs last
+// and its failure does not undo the activation (it is reported as a
+// warning). With Request.Activate false the deploy stops after the commit.
 //
 // # Stages
 //
-// The stages between extraction and commit (hashing, validation) are
-// values of the Stage interface, listed in Request.Stages in the order they
-// run; each transforms or checks the staged tree in place and may replace
-// the manifest.
+// The stages between fetch and commit are values of the Stage interface,
+// listed in Request.Stages in the order they run, usually HashStage then
+// ValidateStage. Each transforms or checks the staged tree in place and
+// keeps Work.Manifest true (see Work.Rehash and Work.Update). A stage that
+// refuses the release returns a *RejectedError; the id is then recorded as
+// rejected.
+//
+// # Hand-off between stages
+//
+// Stages hand data to each other through typed fields of Work, never
+// through an untyped map: HashStage sets Work.Hashes (the asset manifest)
+// and Work.LiveLogical (the live release's hashed → logical names), and
+// ValidateStage reads them to compare sizes by logical path and sets
+// Work.Report. A field is nil when the stage that sets it did not run.
+//
+// # What is saved
+//
+// Beside the record and the manifest, the commit saves exactly two store
+// extras (releases.Store.PutExtra), chosen explicitly: "report" (the
+// validation report, Work.Report) and "hashes" (Work.Hashes, read back by
+// package carry and by LogicalNames), each only when its stage ran. A
+// rejected release keeps its "report" (so the user can read why) and
+// nothing else. Nothing else a stage computes is written. The extras are
+// written just before the tree is moved into releases/ (a staged release
+// never lacks them); if that move fails they stay beside the failed record.
 package deploy
 
 import (
@@ -26,6 +62,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/example/release-agent/hashassets"
+	"github.com/example/release-agent/internal/carry"
 	"github.com/example/release-agent/internal/ingest"
 	"github.com/example/release-agent/internal/ingest/safewrite"
 	"github.com/example/release-agent/manifest"
@@ -33,7 +71,9 @@ import (
 	"github.com/example/release-agent/validate"
 )
 
-// Work is the state of one deploy, handed from stage to stage.
+// Work is the state of one deploy, handed from stage to stage. The fields
+// after Warnings carry what one stage computes for the next (see "Hand-off
+// between stages" in the package documentation).
 type Work struct {
 	Store   *releases.Store
 	ID      string // the id being staged
@@ -46,11 +86,25 @@ type Work struct {
 	// keep it true (see Rehash).
 	Manifest *manifest.Manifest
 	Record   releases.Record
-	// Extras are stored beside the record on commit (e.g. "report",
-	// "hashes"), as JSON.
-	Extras   map[string]any
 	Warnings []string
+
+	// Hashes is the asset manifest of the staged tree, set by HashStage
+	// (nil if hashing did not run). Saved as the "hashes" extra.
+	Hashes *hashassets.Manifest
+	// LiveLogical maps the content-hashed names of the live release to
+	// their logical paths. HashStage sets it when it reads the live
+	// release's hashes; nil means not known yet (ValidateStage then reads
+	// it with LogicalNames). Not saved.
+	LiveLogical map[string]string
+	// Report is the validation report, set by ValidateStage (nil if
+	// validation did not run). Saved as the "report" extra, also when the
+	// release is rejected.
+	Report *validate.Report
 }
+
+// Logical maps the content-hashed names of the staged tree to their
+// logical paths (nil if it was not hashed).
+func (w *Work) Logical() map[string]string { return hashedToLogical(w.Hashes) }
 
 // Stage is one step between extraction and commit.
 type Stage interface {
@@ -106,8 +160,12 @@ type Result struct {
 	Pruned    []string
 	Cleaned   []string
 	// Report is the validation report, nil when validation did not run.
-	Report   *validate.Report
-	Extras   map[string]any
+	// It is also set when the release was rejected (and is then the
+	// RejectedError's Report).
+	Report *validate.Report
+	// Hashes is the asset manifest of the hash stage, nil when hashing
+	// did not run (or the deploy failed before the commit).
+	Hashes   *hashassets.Manifest
 	Timings  []Timing
 	Warnings []string
 }
@@ -163,8 +221,8 @@ func Deploy(ctx context.Context, s *releases.Store, req Request) (*Result, error
 }
 
 // StageRelease builds a release without activating it. The caller must hold the
-// store's lock; Deploy does this for you. res (may be nil) collects timings
-// and extras.
+// store's lock; Deploy does this for you. res (may be nil) collects timings,
+// warnings, the report and the hashes.
 func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Result) (*releases.Record, error) {
 	if res == nil {
 		res = &Result{}
@@ -178,7 +236,7 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 	if err != nil {
 		return nil, err
 	}
-	w := &Work{Store: s, Extras: map[string]any{}}
+	w := &Work{Store: s}
 	w.Record = releases.Record{Who: req.Who, Source: ingest.Info{Spec: req.Source}, Created: time.Now().UTC()}
 	if w.Live, err = s.Current(); err != nil {
 		return nil, err
@@ -261,33 +319,55 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 		}
 		if err != nil {
 			status := releases.StatusFailed
+			err = fmt.Errorf("%s: %w", sg.Name(), err)
 			if errors.Is(err, ErrRejected) {
 				status = releases.StatusRejected
-				if rep, ok := w.Extras["report"]; ok {
-					s.PutExtra(st.ID, "report", rep)
+				res.Report = w.Report
+				// The user reads why in the report: keep it.
+				if w.Report != nil {
+					if perr := s.PutExtra(st.ID, ReportExtra, w.Report); perr != nil {
+						err = fmt.Errorf("%w (and saving its report failed: %v)", err, perr)
+					}
 				}
 			}
-			return fail(status, fmt.Errorf("%s: %w", sg.Name(), err))
+			return fail(status, err)
 		}
 	}
 	res.Warnings = append(res.Warnings, w.Warnings...)
 
 	t = time.Now()
 	progress(Progress{Stage: "commit"})
-	for kind, v := range w.Extras {
-		if err := s.PutExtra(st.ID, kind, v); err != nil {
-			return fail(releases.StatusFailed, err)
-		}
+	if err := saveExtras(s, st.ID, w); err != nil {
+		return fail(releases.StatusFailed, err)
 	}
-	res.Extras = w.Extras
-	if rep, ok := w.Extras["report"].(*validate.Report); ok {
-		res.Report = rep
-	}
+	res.Report, res.Hashes = w.Report, w.Hashes
 	if err := st.Commit(w.Record, w.Manifest); err != nil {
 		return nil, fmt.Errorf("%s: %w", st.ID, err)
 	}
 	res.Timings = append(res.Timings, Timing{"commit", time.Since(t)})
 	return s.Record(st.ID)
+}
+
+// Kinds of the store extras a deploy saves (releases.Store.PutExtra).
+const (
+	ReportExtra = "report"          // *validate.Report
+	HashesExtra = carry.HashesExtra // *hashassets.Manifest
+)
+
+// saveExtras writes the extras of a release that is being committed: the
+// report and the hashes, each if its stage ran. Nothing else of w is saved.
+func saveExtras(s *releases.Store, id string, w *Work) error {
+	if w.Report != nil {
+		if err := s.PutExtra(id, ReportExtra, w.Report); err != nil {
+			return err
+		}
+	}
+	if w.Hashes != nil {
+		if err := s.PutExtra(id, HashesExtra, w.Hashes); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Rehash brings the manifest of w up to date for the given paths (relative,

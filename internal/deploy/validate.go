@@ -13,8 +13,10 @@ import (
 
 // ValidateStage checks the staged tree against the live release (links,
 // assets, fragments, required files, size budgets and regressions) and
-// rejects the release when the report says so. The report is stored with
-// the release record either way.
+// rejects the release when the report says so. It reads Work.Hashes and
+// Work.LiveLogical (set by HashStage, if it ran before) to compare sizes by
+// logical path, and sets Work.Report, which is stored with the release
+// record either way.
 type ValidateStage struct {
 	Options validate.Options
 }
@@ -31,21 +33,16 @@ func (v ValidateStage) Run(ctx context.Context, w *Work) error {
 		live = os.DirFS(w.LiveDir)
 		opts.LiveManifest = w.LiveManifest
 	}
-	if m, ok := w.Extras[logicalKey].(map[string]string); ok {
-		opts.Logical = m
-	}
-	if m, ok := w.Extras[liveLogicalKey].(map[string]string); ok {
-		opts.LiveLogical = m
-	} else if w.Live != "" {
+	opts.Logical = w.Logical()
+	opts.LiveLogical = w.LiveLogical
+	if opts.LiveLogical == nil && w.Live != "" {
 		opts.LiveLogical = LogicalNames(w.Store, w.Live)
 	}
-	delete(w.Extras, logicalKey)
-	delete(w.Extras, liveLogicalKey)
 	rep, err := validate.Check(ctx, os.DirFS(w.Dir), live, opts)
 	if err != nil {
 		return err
 	}
-	w.Extras["report"] = rep
+	w.Report = rep
 	w.Record.Validated = true
 	if rep.Rejected() {
 		return &RejectedError{Stage: "validate", Report: rep, Reason: summary(rep)}
@@ -57,7 +54,16 @@ func (v ValidateStage) Run(ctx context.Context, w *Work) error {
 // if it was not hashed), for comparing sizes by logical path.
 func LogicalNames(s *releases.Store, id string) map[string]string {
 	var m hashassets.Manifest
-	if err := s.Extra(id, "hashes", &m); err != nil {
+	if err := s.Extra(id, HashesExtra, &m); err != nil {
+		return nil
+	}
+	return hashedToLogical(&m)
+}
+
+// hashedToLogical returns the hashed -> logical name map of m (nil if m
+// is nil).
+func hashedToLogical(m *hashassets.Manifest) map[string]string {
+	if m == nil {
 		return nil
 	}
 	out := make(map[string]string, len(m.Assets))
@@ -66,13 +72,6 @@ func LogicalNames(s *releases.Store, id string) map[string]string {
 	}
 	return out
 }
-
-// Keys of Work.Extras that carry hashed→logical name maps from the hash
-// stage to the validate stage (not stored).
-const (
-	logicalKey     = "_logical"
-	liveLogicalKey = "_live_logical"
-)
 
 func summary(rep *validate.Report) string {
 	return fmt.Sprintf("%d blocking findings in %d pages", rep.Blocking, rep.Pages)
