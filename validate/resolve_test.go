@@ -80,6 +80,7 @@ func TestResolve(t *testing.T) {
 		{"pretty on", "index.html", "/about", func(r *resolver) { r.pretty = true }, want{resOK, "about.html", ""}},
 		{"base path", "a/b.html", "/docs/about.html", func(r *resolver) { r.site = htmlrefs.NewSite("/docs/") }, want{resOK, "about.html", ""}},
 		{"base path root", "a/b.html", "/docs", func(r *resolver) { r.site = htmlrefs.NewSite("/docs/") }, want{resOK, "index.html", ""}},
+		{"base path without slashes", "a/b.html", "/docs/about.html", func(r *resolver) { r.site = htmlrefs.NewSite("docs") }, want{resOK, "about.html", ""}},
 		{"outside base path", "a/b.html", "/about.html", func(r *resolver) { r.site = htmlrefs.NewSite("/docs/") }, want{resOutside, "", "base path /docs/"}},
 		{"external", "index.html", "https://example.org/x", nil, want{resExternal, "", ""}},
 		{"protocol-relative", "index.html", "//cdn.example.org/x.js", nil, want{resExternal, "", ""}},
