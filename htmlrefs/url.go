@@ -192,9 +192,10 @@ func Resolve(docPath, base, ref string) Target {
 }
 
 // Resolve resolves ref (a Ref's Value, or an attribute value as written:
-// it is cleaned as the URL parser cleans it) against the base b. It
-// allocates at most once (for Path), and not at all for a root-relative
-// path that needs no decoding or cleaning.
+// it is cleaned as the URL parser cleans it) against the base b. Besides
+// cleaning a tab or newline out of ref and lower-casing a scheme written
+// with capitals, it allocates at most once (for Path), and not at all for
+// a root-relative path that needs no decoding or cleaning.
 func (b *Base) Resolve(ref string) Target {
 	ref = Clean(ref)
 	p, q, f := SplitURL(ref)
