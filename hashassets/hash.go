@@ -467,7 +467,8 @@ var delim = func() (t [256]bool) {
 // split is never coarser than that of the decoded value, which keeps the
 // filter exact: a character reference or %XX that decodes to a byte no
 // asset name has is a delimiter; one that decodes to a byte some name has
-// passes the value, as does any other reference and any CSS escape ('\').
+// passes the value, as does any other reference and any CSS escape ('\'),
+// and a tab, CR or LF between two word bytes (the URL parser drops them).
 // It is nil (no filtering) if an asset's name has a delimiter, '&', '%' or
 // '\'.
 func (h *hasher) filter() func([]byte) bool {
@@ -511,6 +512,16 @@ func (h *hasher) filter() func([]byte) bool {
 					}
 					n = 3
 				} // else a lone '%', in no name: a delimiter
+			case c == '\t' || c == '\n' || c == '\r':
+				// The URL parser drops these inside a URL (htmlrefs.Clean):
+				// between two word bytes they may join a name.
+				j := i + 1
+				for j < len(raw) && (raw[j] == '\t' || raw[j] == '\n' || raw[j] == '\r') {
+					j++
+				}
+				if i > start && j < len(raw) && !delim[raw[j]] {
+					return true
+				}
 			case !delim[c]:
 				i++
 				continue
@@ -532,9 +543,7 @@ func (h *hasher) addEdit(edits *[]edit, from, base string, r htmlrefs.Ref) {
 	}
 	// Most references (links to pages) cannot name an asset: their file
 	// name is not an asset's. This check is cheap; Resolve is not.
-	p, _, _ := htmlrefs.SplitURL(r.Value)
-	name := p[strings.LastIndexAny(p, `/\`)+1:]
-	if !h.names[strings.TrimRight(name, " \t\n\r\f")] && !strings.ContainsAny(name, "%\t\n\r") {
+	if name, literal := htmlrefs.FileName(r.Value); literal && !h.names[name] {
 		return
 	}
 	t := htmlrefs.Resolve(from, base, r.Value)

@@ -36,6 +36,13 @@ func rewriteRaw(raw, logical, hashed string) (string, bool) {
 	seg := raw[seg0:pe]
 	oldBase := path.Base(logical)
 	newBase := path.Base(hashed)
+	if b := strings.LastIndexByte(raw[:pe], '\\') + 1; b > seg0 && raw[b:pe] == oldBase {
+		// htmlrefs reads a backslash as a slash ("\css\x.css"); the plain
+		// name after it is the file name (in CSS, where '\' starts an
+		// escape, only "\\" or "\/" can precede a plain name that
+		// resolved to oldBase).
+		return raw[:b] + newBase + raw[pe:], true
+	}
 	if seg == oldBase {
 		// The name as written is the plain file name: the hash goes in
 		// before the extension and nothing else changes.
@@ -44,8 +51,8 @@ func rewriteRaw(raw, logical, hashed string) (string, bool) {
 	if decodeSegment(seg) == oldBase {
 		return raw[:seg0] + escapeSegment(newBase) + raw[pe:], true
 	}
-	// The segment boundaries are unclear (a backslash or an escaped
-	// slash): leave the reference to the original name, which stays.
+	// The segment boundaries are unclear (an escaped slash): leave the
+	// reference to the original name, which stays.
 	return raw, false
 }
 
@@ -65,6 +72,9 @@ func decodeSegment(s string) string {
 	}
 	if strings.Contains(s, `\`) {
 		s = htmlrefs.UnescapeCSS(s)
+	}
+	if strings.ContainsAny(s, "\t\n\r") { // the URL parser drops them (htmlrefs.Clean)
+		s = htmlrefs.Clean(s)
 	}
 	if strings.Contains(s, "%") {
 		if u, err := url.PathUnescape(s); err == nil {

@@ -109,6 +109,10 @@ func TestRewriteRaw(t *testing.T) {
 		{"a&#46;png", "a.png", "a.0123456789.png", "a.0123456789.png"},
 		{`a\(1\).png`, "a(1).png", "a(1).0123456789.png", "a%281%29.0123456789.png"},
 		{"/x/y.tar.gz", "x/y.tar.gz", "x/y.tar.0123456789.gz", "/x/y.tar.0123456789.gz"},
+		{`\css\x.css`, "css/x.css", "css/x.0123456789.css", `\css\x.0123456789.css`},
+		{`a\\x.css`, "a/x.css", "a/x.0123456789.css", `a\\x.0123456789.css`},
+		{"x\t.css", "x.css", "x.0123456789.css", "x.0123456789.css"},
+		{"x%09.css", "x.css", "x.0123456789.css", "x%09.css"},
 	}
 	for _, c := range cases {
 		got, _ := rewriteRaw(c.raw, c.logical, c.hashed)
@@ -141,6 +145,8 @@ func TestFilter(t *testing.T) {
 		{"a%20b.html", false},        // ' ' is in no name
 		{"100%", false},              // a lone '%'
 		{"p\\79.svg", true},          // a CSS escape
+		{"py.s\tv\r\ng", true},       // the URL parser drops tabs and newlines
+		{"a.png\n 1x", false},        // a newline between words
 		{"py.svgx", false},           // a longer word
 		{"xpy.svg", false},
 		{"", false},

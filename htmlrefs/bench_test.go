@@ -69,3 +69,37 @@ func BenchmarkPortedTokenizerPythonDocs(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkResolvePythonDocs resolves every reference of python3.11-doc
+// (with the page's <base href>, if any) once per iteration.
+func BenchmarkResolvePythonDocs(b *testing.B) {
+	const dir = "/usr/share/doc/python3.11/html"
+	loadPages(b) // skips without python3.11-doc
+	type triple struct{ doc, base, ref string }
+	var refs []triple
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !strings.HasSuffix(p, ".html") {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		doc, _ := filepath.Rel(dir, p)
+		var base string
+		ScanHTML(data, Options{}, Funcs{OnBase: func(h string, _ int) { base = h }, OnRef: func(r Ref) {
+			refs = append(refs, triple{doc, base, r.Value})
+		}})
+		return nil
+	})
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		for _, r := range refs {
+			if Resolve(r.doc, r.base, r.ref).Class == Local {
+				n++
+			}
+		}
+	}
+	b.ReportMetric(float64(len(refs)), "refs/op")
+}

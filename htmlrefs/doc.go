@@ -2,7 +2,8 @@
 // the exact byte offsets where each one is written, so that callers can
 // check them (package validate) or rewrite them in place (package
 // hashassets) without re-rendering the document. It is the one place that
-// knows which HTML attributes and CSS constructs carry URLs.
+// knows which HTML attributes and CSS constructs carry URLs and how to
+// resolve them (see Resolving).
 //
 // # Contract
 //
@@ -58,21 +59,36 @@
 //
 // # Resolving
 //
-// SplitURL splits path, ?query and #fragment; IsExternal tells schemes and
-// //host apart; Resolve(docPath, base, ref) turns a Value into a Target
-// (Local file path relative to the site root, percent-decoded, "../"
-// clamped at the root, or External, or SameDocument) the way a browser
-// would, given the document's path and its <base href>. hashassets and
-// validate both resolve through it.
+// This package is also the one resolver of references: hashassets (through
+// Resolve) and validate (through Site and Base) both map a reference to a
+// file of the site here, so they agree on what a link points to. Resolve
+// and Base.Resolve turn a Value into a Target: Local (a path relative to
+// the site root, percent-decoded, cleaned, never above the root), External
+// (another origin or scheme, with its Scheme), SameDocument, or Outside
+// (the site's origin outside its base path), the way a browser would given
+// the document's path and its <base href>, followed by the mapping of a
+// URL path to a file a static server makes. The rules, at the top of
+// url.go, in short: leading and trailing C0 controls and spaces are
+// trimmed and tabs and newlines dropped (Clean); a scheme is compared in
+// lower case ("C:\x" has the scheme "c"); two leading slashes in any mix
+// of '/' and '\' start a host; '\' is '/' in a path; the path is
+// percent-decoded before its segments are split ("%2F" separates); ".."
+// stops at the origin's root as in browsers ("/../a" is "/a"; Clamped
+// says so); NUL is never decoded. TestResolveDisputed lists the cases on
+// which the earlier resolvers of htmlrefs and validate disagreed, with
+// their one answer. SplitURL, IsExternal, IsEmpty and FileName are the
+// cheap pieces callers use before (or instead of) resolving.
 //
 // # Differences from the first sketch of this API
 //
 // Resolve takes (docPath, base, ref string) and returns a Target rather
 // than taking a *url.URL: the callers work with site-relative paths, and
 // a base with a scheme or host cannot be known to be this site (it makes
-// relative refs External). Ref gained Inexact and Srcdoc; Funcs adapts
-// plain functions to a Visitor; ScanSourceMap covers JavaScript source
-// map comments; UnescapeCSS decodes CSS escapes.
+// relative refs External) unless a Site lists its URL. Site and Base
+// serve validate, which resolves many references per page against a base
+// path and site URLs. Ref gained Inexact and Srcdoc; Funcs adapts plain
+// functions to a Visitor; ScanSourceMap covers JavaScript source map
+// comments; UnescapeCSS decodes CSS escapes.
 //
 // Not references: <script>/<textarea>/<title> text, comments, attributes
 // of end tags, ping, cite, longdesc, presentation attributes such as

@@ -1,6 +1,7 @@
 package htmlrefs
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -73,6 +74,48 @@ func FuzzScanCSS(f *testing.F) {
 		for i := range refs {
 			if shifted[i].Start != refs[i].Start+7 || shifted[i].Line != refs[i].Line+2 {
 				t.Fatalf("offset not applied: %+v vs %+v", shifted[i], refs[i])
+			}
+		}
+	})
+}
+
+// FuzzResolve checks the resolver's invariants on any document path, base
+// and reference: no panic; a Local Path never starts with '/', never has an
+// empty, "." or ".." segment and never holds a NUL; resolving is
+// deterministic and Resolve agrees with Site.Base(...).Resolve; a literal
+// FileName is the last segment of a Local file's Path.
+func FuzzResolve(f *testing.F) {
+	f.Add("a/index.html", "", "../../style.css")
+	f.Add("index.html", "", `\css\x.css`)
+	f.Fuzz(func(t *testing.T, doc, base, ref string) {
+		site := NewSite("/docs/", "https://example.com/docs/")
+		for _, s := range []*Site{nil, site} {
+			b := s.Base(doc, base)
+			got := b.Resolve(ref)
+			if again := b.Resolve(ref); again != got {
+				t.Fatalf("Resolve(%q) not deterministic: %+v then %+v", ref, got, again)
+			}
+			if s == nil {
+				if fn := Resolve(doc, base, ref); fn != got {
+					t.Fatalf("Resolve(%q, %q, %q) = %+v, Base.Resolve = %+v", doc, base, ref, fn, got)
+				}
+			}
+			if got.Class != Local {
+				continue
+			}
+			p := got.Path
+			if strings.HasPrefix(p, "/") || strings.IndexByte(p, 0) >= 0 {
+				t.Fatalf("Resolve(%q, %q, %q): Local path %q", doc, base, ref, p)
+			}
+			if p != "" {
+				for _, seg := range strings.Split(p, "/") {
+					if seg == "" || seg == "." || seg == ".." {
+						t.Fatalf("Resolve(%q, %q, %q): Local path %q has segment %q", doc, base, ref, p, seg)
+					}
+				}
+			}
+			if name, lit := FileName(ref); lit && name != "" && p != "" && !got.Dir && p != name && !strings.HasSuffix(p, "/"+name) {
+				t.Fatalf("Resolve(%q, %q, %q) = %q, but FileName says literal %q", doc, base, ref, p, name)
 			}
 		}
 	})

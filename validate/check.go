@@ -115,13 +115,7 @@ type linker struct {
 func newLinker(o *Options, t *tree) *linker {
 	l := &linker{opts: o, t: t, seed: maphash.MakeSeed()}
 	l.res = &resolver{t: t, indexNames: o.IndexNames, pretty: o.PrettyURLs, dirNoSlash: o.DirWithoutSlash,
-		basePath: normBasePath(o.BasePath)}
-	for _, s := range o.SiteURLs {
-		if !strings.HasSuffix(s, "/") {
-			s += "/"
-		}
-		l.res.siteURLs = append(l.res.siteURLs, s)
-	}
+		site: htmlrefs.NewSite(o.BasePath, o.SiteURLs...)}
 	if len(l.res.indexNames) == 0 {
 		l.res.indexNames = []string{"index.html"}
 	}
@@ -374,7 +368,7 @@ type pageWorker struct {
 	n        counts
 	ord      int32 // ordinal of the next reference in the page
 	page     string
-	b        docBase
+	b        htmlrefs.Base
 	ids      []uint64
 	self     []selfRef // fragments of this page, checked at its end
 	findings []Finding
@@ -422,9 +416,9 @@ func (w *pageWorker) check(idx int32) error {
 	}
 	w.idx, w.page, w.ids, w.self, w.ord = idx, p, w.ids[:0], w.self[:0], 0
 	w.b = l.res.base(p, "")
-	if w.b.dir != w.cacheDir || len(w.cache) > maxCache {
+	if dir := path.Dir(p); dir != w.cacheDir || len(w.cache) > maxCache {
 		w.resetCache()
-		w.cacheDir = w.b.dir
+		w.cacheDir = dir
 	}
 	w.redirect = -1
 	if isScript(p) {
@@ -495,7 +489,7 @@ func (w *pageWorker) ref(r sref) {
 	l := w.l
 	w.ord++
 	if r.refresh && w.redirect < 0 {
-		if res := l.res.resolve(w.b, r.value); res.out == resOK && isPage(res.target) {
+		if res := l.res.resolve(&w.b, r.value); res.out == resOK && isPage(res.target) {
 			w.redirect = l.t.files[res.target]
 		}
 	}
@@ -512,25 +506,26 @@ func (w *pageWorker) ref(r sref) {
 			Reason: "img without src"})
 		return
 	}
-	if r.anchor && l.opts.EmptyHrefOK && trimSpace(r.value) == "" {
+	if r.anchor && l.opts.EmptyHrefOK && htmlrefs.IsEmpty(r.value) {
 		w.n.refs++
 		return // href="": a link to this page (Sphinx writes it for the current page)
 	}
 	// Resolutions are cached while pages of one directory follow each
 	// other (the workers take pages in walk order); references to the page
-	// itself ("#x", "?q") depend on the page and are not cached.
+	// itself ("#x", "?q", also after bytes the URL parser strips) depend
+	// on the page and are not cached.
 	var res resolved
-	if v := r.value; v != "" && v[0] != '#' && v[0] != '?' {
+	if v := r.value; v != "" && v[0] > ' ' && v[0] != '#' && v[0] != '?' {
 		var ok bool
 		if res, ok = w.cache[v]; !ok {
-			res = l.res.resolve(w.b, v)
+			res = l.res.resolve(&w.b, v)
 			if w.cache == nil {
 				w.cache = map[string]resolved{}
 			}
 			w.cache[v] = res
 		}
 	} else {
-		res = l.res.resolve(w.b, v)
+		res = l.res.resolve(&w.b, v)
 	}
 	kind := KindAsset
 	if r.nav {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/example/release-agent/htmlrefs"
 )
 
 // FuzzResolve: resolving any reference from any page never panics, an OK
@@ -22,12 +24,13 @@ func FuzzResolve(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := &resolver{t: tr, indexNames: []string{"index.html"}, basePath: "/docs/", pretty: pretty,
-			siteURLs: []string{"https://example.com/docs/"}}
+		r := &resolver{t: tr, indexNames: []string{"index.html"}, pretty: pretty,
+			site: htmlrefs.NewSite("/docs/", "https://example.com/docs/")}
 		if !strings.HasSuffix(page, ".html") || strings.HasPrefix(page, "/") || strings.Contains(page, "..") {
 			page = "a/index.html"
 		}
-		res := r.resolve(r.base(page, ref), ref)
+		b := r.base(page, ref)
+		res := r.resolve(&b, ref)
 		if res.out == resOK && !tr.isFile(res.target) {
 			t.Errorf("resolve(%q) = OK %q, not a file of the tree", ref, res.target)
 		}

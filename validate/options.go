@@ -185,16 +185,6 @@ func (o *Options) check() error {
 	return nil
 }
 
-func normBasePath(p string) string {
-	if p == "" {
-		return "/"
-	}
-	if !strings.HasSuffix(p, "/") {
-		p += "/"
-	}
-	return p
-}
-
 func matchAny(globs []string, s string) bool {
 	for _, g := range globs {
 		if ok, _ := doublestar.Match(g, s); ok {

@@ -2,10 +2,11 @@ package validate
 
 import (
 	"io/fs"
-	"net/url"
 	"path"
 	"strings"
 	"sync"
+
+	"github.com/example/release-agent/htmlrefs"
 )
 
 // tree is the index of one file tree: every file and directory path, built
@@ -111,7 +112,7 @@ const (
 	resOther                   // mailto:, tel:, data:, javascript: and other schemes: not checked
 	resEmpty                   // empty or blank reference
 	resMissing                 // no such file (reason says why, with hints)
-	resOutside                 // leaves the tree or the site's base path
+	resOutside                 // outside the site's base path, or a file: URL or Windows path
 )
 
 // resolved is the outcome of resolving one reference.
@@ -123,230 +124,57 @@ type resolved struct {
 	reason  string // for resMissing / resOutside
 }
 
-// docBase is the base URL relative references of a page resolve against.
-type docBase struct {
-	dir      string // directory in the tree ("" = root)
-	doc      string // the document itself: a tree path, or a directory path ending in "/"
-	external bool   // <base href> points outside the site: relative refs are external
-}
-
-// resolver resolves references the way the web server will serve them.
+// resolver resolves references the way the web server will serve them:
+// htmlrefs maps a reference to a path of the site (the one set of URL
+// rules, shared with hashassets), and the resolver maps that path to the
+// file the server answers with (index names, pretty URLs, directories).
 type resolver struct {
 	t          *tree
 	indexNames []string
 	pretty     bool
 	dirNoSlash bool
-	basePath   string   // "/" or "/docs/"
-	siteURLs   []string // absolute URL prefixes that are this site, each ending in "/"
+	site       *htmlrefs.Site // base path and site URLs
 }
 
-func isScheme(s string) bool {
-	if s == "" || !isAlpha(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !isAlpha(c) && !(c >= '0' && c <= '9') && c != '+' && c != '-' && c != '.' {
-			return false
-		}
-	}
-	return true
-}
-
-func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
-
-// trimSpace trims ASCII whitespace as the URL parser of HTML does.
-func trimSpace(s string) string { return strings.Trim(s, " \t\n\f\r") }
-
-// splitScheme returns the scheme of an absolute URL (lowercased), or "".
-func splitScheme(v string) string {
-	i := strings.IndexAny(v, ":/?#")
-	if i <= 0 || v[i] != ':' || !isScheme(v[:i]) {
-		return ""
-	}
-	return strings.ToLower(v[:i])
-}
-
-// local maps an absolute URL (with scheme or protocol-relative) that falls
-// under one of the site URLs to its URL path ("/docs/a.html"); ok is false
-// otherwise. Scheme and host compare case-insensitively.
-func (r *resolver) local(v string) (string, bool) {
-	hostPath := func(u string) string { // "https://h/p" and "//h/p" → "h/p"
-		if i := strings.Index(u, "//"); i >= 0 {
-			return u[i+2:]
-		}
-		return u
-	}
-	hv := hostPath(v)
-	for _, s := range r.siteURLs {
-		hs := hostPath(s) // "example.com/docs/"
-		host := hs
-		if i := strings.IndexByte(hs, '/'); i >= 0 {
-			host = hs[:i]
-		}
-		if len(hv) < len(host) || !strings.EqualFold(hv[:len(host)], host) {
-			continue
-		}
-		rest := hv[len(host):]
-		if rest == "" {
-			rest = "/"
-		}
-		if rest[0] != '/' && rest[0] != '?' && rest[0] != '#' {
-			continue // a longer host name
-		}
-		if rest[0] != '/' {
-			rest = "/" + rest
-		}
-		if sp := hs[len(host):]; sp != "" && !strings.HasPrefix(rest, sp) && rest+"/" != sp {
-			continue
-		}
-		return rest, true
-	}
-	return "", false
-}
-
-// base computes the document base of a page from its <base href>, if any.
-func (r *resolver) base(page, href string) docBase {
-	b := docBase{dir: path.Dir(page), doc: page}
-	if b.dir == "." {
-		b.dir = ""
-	}
-	if href = trimSpace(href); href == "" {
-		return b
-	}
-	if splitScheme(href) != "" || strings.HasPrefix(href, "//") {
-		p, ok := r.local(href)
-		if !ok {
-			return docBase{external: true}
-		}
-		href = p
-	}
-	if i := strings.IndexAny(href, "?#"); i >= 0 {
-		href = href[:i]
-	}
-	p, reason := r.treePath(b, href)
-	if reason != "" {
-		return docBase{external: true}
-	}
-	if strings.HasSuffix(href, "/") || href == "" {
-		b.dir, b.doc = p, p+"/"
-		if p == "" {
-			b.doc = "/"
-		}
-		return b
-	}
-	b.dir, b.doc = path.Dir(p), p
-	if b.dir == "." {
-		b.dir = ""
-	}
-	return b
-}
-
-// treePath turns a decoded URL path into a clean tree path ("" = root), or
-// returns a reason why it leaves the tree.
-func (r *resolver) treePath(b docBase, p string) (string, string) {
-	if dp, err := url.PathUnescape(p); err == nil {
-		p = dp
-	}
-	var joined string
-	if strings.HasPrefix(p, "/") {
-		if r.basePath != "/" {
-			bp := r.basePath
-			if p+"/" == bp {
-				p = bp
-			}
-			if !strings.HasPrefix(p, bp) {
-				return "", "outside the site's base path " + bp
-			}
-			p = p[len(bp)-1:]
-		}
-		joined = path.Clean(p)
-		return strings.TrimPrefix(joined, "/"), ""
-	}
-	joined = path.Clean(b.dir + "/" + p)
-	if b.dir == "" {
-		joined = path.Clean(p)
-	}
-	if joined == ".." || strings.HasPrefix(joined, "../") {
-		return "", "leaves the tree"
-	}
-	if joined == "." {
-		joined = ""
-	}
-	return joined, ""
-}
+// base computes the base URL of a page from its <base href>, if any.
+func (r *resolver) base(page, href string) htmlrefs.Base { return r.site.Base(page, href) }
 
 // resolve resolves a reference as written in a page (raw attribute value)
 // against the page's base.
-func (r *resolver) resolve(b docBase, raw string) resolved {
-	v := trimSpace(raw)
-	if v == "" {
+func (r *resolver) resolve(b *htmlrefs.Base, raw string) resolved {
+	if htmlrefs.IsEmpty(raw) {
 		return resolved{out: resEmpty, reason: "empty reference"}
 	}
-	if strings.ContainsAny(v, "\t\n\r") { // the URL parser drops them anywhere
-		v = strings.Map(func(r rune) rune {
-			if r == '\t' || r == '\n' || r == '\r' {
-				return -1
-			}
-			return r
-		}, v)
-	}
-	if s := splitScheme(v); s != "" || strings.HasPrefix(v, "//") {
-		switch s {
-		case "", "http", "https":
-			p, ok := r.local(v)
-			if !ok {
-				return resolved{out: resExternal}
-			}
-			v = p
-		case "file":
-			return resolved{out: resOutside, reason: "file: URL points into the author's disk, not the site"}
-		default:
-			return resolved{out: resOther}
-		}
-	}
+	t := b.Resolve(raw)
 	var res resolved
-	if i := strings.IndexByte(v, '#'); i >= 0 {
-		res.frag, res.hasFrag = v[i+1:], true
-		v = v[:i]
+	if t.Fragment != "" {
+		res.frag, res.hasFrag = t.Fragment[1:], true
 	}
-	if i := strings.IndexByte(v, '?'); i >= 0 {
-		v = v[:i]
-	}
-	if strings.IndexByte(v, '\\') >= 0 { // browsers read "\\" as "/" in http(s) URLs
-		v = strings.ReplaceAll(v, "\\", "/")
-	}
-	if b.external {
-		return resolved{out: resExternal}
-	}
-	if v == "" { // same document (or the <base> document)
-		if strings.HasSuffix(b.doc, "/") {
-			v = b.doc
-			if v != "/" {
-				v = "/" + v
-			}
-			return r.lookup(res, r.mustTree(b, v), true, v)
+	switch t.Class {
+	case htmlrefs.External:
+		switch {
+		case t.Scheme == "" || t.Scheme == "http" || t.Scheme == "https":
+			return resolved{out: resExternal}
+		case t.Scheme == "file":
+			return resolved{out: resOutside, reason: "file: URL points into the author's disk, not the site"}
+		case len(t.Scheme) == 1:
+			return resolved{out: resOutside, reason: "a Windows path (" + strings.ToUpper(t.Scheme) + ":) points into the author's disk, not the site"}
 		}
-		res.out, res.target = resOK, b.doc
+		return resolved{out: resOther}
+	case htmlrefs.Outside:
+		return resolved{out: resOutside, reason: "outside the site's base path " + r.site.BasePath()}
+	case htmlrefs.SameDocument:
+		res.out, res.target = resOK, t.Path
 		return res
 	}
-	p, reason := r.treePath(b, v)
-	if reason != "" {
-		res.out, res.reason, res.target = resOutside, reason, ""
-		return res
-	}
-	return r.lookup(res, p, strings.HasSuffix(v, "/"), v)
+	return r.lookup(res, t, raw)
 }
 
-func (r *resolver) mustTree(b docBase, v string) string {
-	p, _ := r.treePath(b, v)
-	return p
-}
-
-// lookup finds the file served for tree path p. dirWanted is true when the
-// URL ends in "/". v is the URL path as written, for hints.
-func (r *resolver) lookup(res resolved, p string, dirWanted bool, v string) resolved {
+// lookup finds the file served for the Local target tg. raw is the
+// reference as written, for hints.
+func (r *resolver) lookup(res resolved, tg htmlrefs.Target, raw string) resolved {
 	t := r.t
+	p, dirWanted := tg.Path, tg.Dir
 	res.target = p
 	if !dirWanted && t.isFile(p) {
 		res.out = resOK
@@ -384,12 +212,15 @@ func (r *resolver) lookup(res resolved, p string, dirWanted bool, v string) reso
 		}
 	}
 	res.out = resMissing
-	res.reason = r.missingReason(p, dirWanted, v)
+	res.reason = r.missingReason(p, dirWanted, tg.Clamped, raw)
 	return res
 }
 
-func (r *resolver) missingReason(p string, dirWanted bool, v string) string {
+func (r *resolver) missingReason(p string, dirWanted, clamped bool, raw string) string {
 	t := r.t
+	if clamped {
+		return "leaves the tree: browsers stop at the site root, where " + p + " does not exist"
+	}
 	if dirWanted && t.isFile(p) {
 		return "target is a file, but the link ends in a slash"
 	}
@@ -399,7 +230,7 @@ func (r *resolver) missingReason(p string, dirWanted bool, v string) string {
 	if t.isFile(p + ".gz") {
 		return "target does not exist (only " + p + ".gz, a compressed copy, is in the tree)"
 	}
-	if i := strings.IndexByte(v, '@'); i > 0 && !strings.Contains(v, "/") && strings.Contains(v[i:], ".") {
+	if i := strings.IndexByte(p, '@'); i > 0 && !strings.ContainsAny(raw, `/\`) && strings.Contains(p[i:], ".") {
 		return "target does not exist (looks like an e-mail address: missing mailto:?)"
 	}
 	return "target does not exist"

@@ -141,7 +141,7 @@ func extras(src []byte, v *htmlVisitor) {
 			continue
 		}
 		if _, cite, seen := tagAttrs(src, start); seen {
-			v.s.ref(sref{raw: cite, value: trimSpace(cite), line: lc.at(start), nav: true,
+			v.s.ref(sref{raw: cite, value: strings.Trim(cite, " \t\n\f\r"), line: lc.at(start), nav: true,
 				ignored: len(v.ignore) > 0 && v.elementHasIgnore(start+1, start+1)})
 		}
 	}

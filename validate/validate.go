@@ -8,12 +8,15 @@
 // # What is checked
 //
 // References come from package htmlrefs, the same extractor hashassets
-// rewrites through, so the two never disagree about what a reference is.
-// They are resolved as the web server resolves them (see Options): "dir/"
-// to an index file, optionally "/a" to "a.html", case-sensitively,
-// percent-decoded, under an optional base path; references that leave the
-// tree are findings. External links are counted, never fetched: a release
-// must not depend on the network.
+// rewrites through, and are resolved to a path of the site by htmlrefs'
+// resolver, the one hashassets uses, so the two never disagree about what
+// a reference is or what it points to ("../" stops at the site root as in
+// browsers; see htmlrefs' Resolving). That path is then mapped to a file as
+// the web server maps it (see Options): "dir/" to an index file,
+// optionally "/a" to "a.html", case-sensitively, under an optional base
+// path; references outside the base path, file: URLs and Windows paths
+// ("C:\...") are findings. External links are counted, never fetched: a
+// release must not depend on the network.
 //
 // # Regression gating
 //
