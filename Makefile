@@ -19,7 +19,10 @@ LDFLAGS    := -X github.com/example/release-agent/internal/cli.Version=$(VERSION
 # the RELEASE tag itself, so it is pinned by its pseudo-version. Later builds
 # never flush the bucket-notification stream.
 MINIO_VERSION := v0.0.0-20250907161309-07c3a429bfed
-MC_VERSION    := latest
+# mc: pinned like MinIO, by the pseudo-version @latest resolved to when it
+# was pinned (commit cf909e1063a9 of 2025-03-13); bump it deliberately, the
+# stamp file is named by version so a change reinstalls.
+MC_VERSION    := v0.0.0-20250313080218-cf909e1063a9
 HTMLTEST_VERSION := v0.17.0
 
 DEBS := nginx-light caddy openssh-server wrk python3.11-doc postgresql-doc-15 rust-doc lintian hyperfine zstd systemd strace
@@ -37,7 +40,7 @@ demo: build
 
 # Go tools, installed once into .tools/bin (git-ignored); a stamp file per
 # version makes this idempotent and cheap.
-tools: $(TOOLS)/.minio-$(MINIO_VERSION) $(TOOLS)/.mc-installed $(TOOLS)/.htmltest-$(HTMLTEST_VERSION)
+tools: $(TOOLS)/.minio-$(MINIO_VERSION) $(TOOLS)/.mc-$(MC_VERSION) $(TOOLS)/.htmltest-$(HTMLTEST_VERSION)
 
 $(TOOLS)/.minio-$(MINIO_VERSION):
 	@mkdir -p $(TOOLS)
@@ -45,7 +48,7 @@ $(TOOLS)/.minio-$(MINIO_VERSION):
 	GOBIN=$(TOOLS) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
 	@touch $@
 
-$(TOOLS)/.mc-installed:
+$(TOOLS)/.mc-$(MC_VERSION):
 	@mkdir -p $(TOOLS)
 	GOBIN=$(TOOLS) $(GO) install github.com/minio/mc@$(MC_VERSION)
 	@touch $@
