@@ -4,6 +4,7 @@
 #   make test     every test, with -race (installs the Go tools it needs into .tools/)
 #   make deps     Debian packages the tests use (root; CI runs it)
 #   make lint     gofmt + go vet
+#   make fuzz     every fuzz target for FUZZTIME (10s) each (scripts/fuzz.sh)
 #   make bench    benchmarks against their baselines -> BENCHMARKS.md
 #   make soak     the long load and crash runs (1,000 swaps, 200 kills)
 #   make package  .deb and .rpm into dist/
@@ -27,7 +28,7 @@ HTMLTEST_VERSION := v0.17.0
 
 DEBS := nginx-light caddy openssh-server wrk python3.11-doc postgresql-doc-15 rust-doc lintian hyperfine zstd systemd strace
 
-.PHONY: all build demo test test-short deps tools lint bench soak clean
+.PHONY: all build demo test test-short fuzz deps tools lint bench soak clean
 all: build
 
 build:
@@ -74,6 +75,11 @@ test: tools
 
 test-short:
 	$(GO) test -race -short ./...
+
+# Each fuzz target in turn (go test -fuzz takes one), found by the script.
+FUZZTIME ?= 10s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
