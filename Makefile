@@ -4,6 +4,7 @@
 #   make test     every test, with -race (installs the Go tools it needs into .tools/)
 #   make deps     Debian packages the tests use (root; CI runs it)
 #   make lint     gofmt + go vet
+#   make fuzz     every fuzz target for FUZZTIME (10s) each (scripts/fuzz.sh)
 #   make bench    benchmarks against their baselines -> BENCHMARKS.md
 #   make soak     the long load and crash runs (1,000 swaps, 200 kills)
 #   make package  .deb and .rpm into dist/
@@ -19,12 +20,15 @@ LDFLAGS    := -X github.com/example/release-agent/internal/cli.Version=$(VERSION
 # the RELEASE tag itself, so it is pinned by its pseudo-version. Later builds
 # never flush the bucket-notification stream.
 MINIO_VERSION := v0.0.0-20250907161309-07c3a429bfed
-MC_VERSION    := latest
+# mc: pinned like MinIO, by the pseudo-version @latest resolved to when it
+# was pinned (commit cf909e1063a9 of 2025-03-13); bump it deliberately, the
+# stamp file is named by version so a change reinstalls.
+MC_VERSION    := v0.0.0-20250313080218-cf909e1063a9
 HTMLTEST_VERSION := v0.17.0
 
 DEBS := nginx-light caddy openssh-server wrk python3.11-doc postgresql-doc-15 rust-doc lintian hyperfine zstd systemd strace
 
-.PHONY: all build demo test test-short deps tools lint bench soak clean
+.PHONY: all build demo test test-short fuzz deps tools lint bench soak clean
 all: build
 
 build:
@@ -37,7 +41,7 @@ demo: build
 
 # Go tools, installed once into .tools/bin (git-ignored); a stamp file per
 # version makes this idempotent and cheap.
-tools: $(TOOLS)/.minio-$(MINIO_VERSION) $(TOOLS)/.mc-installed $(TOOLS)/.htmltest-$(HTMLTEST_VERSION)
+tools: $(TOOLS)/.minio-$(MINIO_VERSION) $(TOOLS)/.mc-$(MC_VERSION) $(TOOLS)/.htmltest-$(HTMLTEST_VERSION)
 
 $(TOOLS)/.minio-$(MINIO_VERSION):
 	@mkdir -p $(TOOLS)
@@ -45,7 +49,7 @@ $(TOOLS)/.minio-$(MINIO_VERSION):
 	GOBIN=$(TOOLS) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
 	@touch $@
 
-$(TOOLS)/.mc-installed:
+$(TOOLS)/.mc-$(MC_VERSION):
 	@mkdir -p $(TOOLS)
 	GOBIN=$(TOOLS) $(GO) install github.com/minio/mc@$(MC_VERSION)
 	@touch $@
@@ -71,6 +75,11 @@ test: tools
 
 test-short:
 	$(GO) test -race -short ./...
+
+# Each fuzz target in turn (go test -fuzz takes one), found by the script.
+FUZZTIME ?= 10s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

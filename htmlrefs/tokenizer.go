@@ -1,3 +1,10 @@
+// Portions of this file are ported from golang.org/x/net/html (token.go):
+// Copyright 2010 The Go Authors. All rights reserved.
+// Use of that source code is governed by a BSD-style (BSD-3-Clause)
+// license that can be found in the LICENSE-golang.org-x-net file in this
+// directory. The rest of release-agent is under the Apache License 2.0
+// (see LICENSE and NOTICE at the root of the repository).
+
 package htmlrefs
 
 import "bytes"

@@ -242,30 +242,16 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // ByteSize is a size in bytes written as an integer or a string with a unit
-// ("512KiB", "10MB", "1GiB").
+// ("512KiB", "10MB", "1GiB"; see ParseByteSize: MB is 10^6, MiB 2^20).
 type ByteSize int64
 
-// The regular expressions are compiled on first use: release-agent ctl,
-// which releasectl hands work to, links this package, and compiling them
-// at start-up cost about a millisecond of every such command.
-var sizeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+)\s*([KMGT]i?B|B)?$`) })
-
-// UnmarshalText parses "123", "10MiB", "2GB".
+// UnmarshalText parses "123", "10MiB", "2GB" with ParseByteSize.
 func (s *ByteSize) UnmarshalText(b []byte) error {
-	m := sizeRE().FindStringSubmatch(strings.TrimSpace(string(b)))
-	if m == nil {
-		return fmt.Errorf("%w: %q is not a size (e.g. 1048576, \"512KiB\", \"10MB\")", ErrInvalid, b)
-	}
-	n, err := strconv.ParseInt(m[1], 10, 64)
+	n, err := ParseByteSize(string(b))
 	if err != nil {
-		return fmt.Errorf("%w: size %q: %w", ErrInvalid, b, err)
+		return err
 	}
-	mult := map[string]int64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
-		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[m[2]]
-	if n > (1<<63-1)/mult {
-		return fmt.Errorf("%w: size %q too large", ErrInvalid, b)
-	}
-	*s = ByteSize(n * mult)
+	*s = ByteSize(n)
 	return nil
 }
 

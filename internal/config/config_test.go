@@ -182,21 +182,6 @@ func TestLoadMissingFile(t *testing.T) {
 	}
 }
 
-func TestByteSize(t *testing.T) {
-	for in, want := range map[string]ByteSize{"0": 0, "10": 10, "1KB": 1000, "1KiB": 1024, "3MiB": 3 << 20, "2GB": 2e9} {
-		var s ByteSize
-		if err := s.UnmarshalText([]byte(in)); err != nil || s != want {
-			t.Errorf("%q: %d, %v; want %d", in, s, err, want)
-		}
-	}
-	for _, in := range []string{"", "-1", "1XB", "99999999999999999999", "9999999999TiB"} {
-		var s ByteSize
-		if err := s.UnmarshalText([]byte(in)); err == nil {
-			t.Errorf("%q: no error (%d)", in, s)
-		}
-	}
-}
-
 // FuzzParse checks that Parse never panics and that every error it
 // returns names the file.
 func FuzzParse(f *testing.F) {

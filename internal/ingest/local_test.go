@@ -129,10 +129,11 @@ func TestLocalNotFound(t *testing.T) {
 	}
 }
 
-// artifact copies an archive from archive/testdata into a temp dir.
+// artifact copies an archive from archive/testdata (written by
+// archive/internal/gen) into a temp dir.
 func artifact(t *testing.T, name string) (string, string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "archive", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("archive", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}

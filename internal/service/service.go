@@ -9,8 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -94,7 +96,7 @@ func (l *Local) siteNames() string {
 		return "none"
 	}
 	var s string
-	for n := range l.Sites {
+	for _, n := range slices.Sorted(maps.Keys(l.Sites)) {
 		if s != "" {
 			s += ", "
 		}

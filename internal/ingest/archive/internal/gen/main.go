@@ -1,11 +1,19 @@
-// Command gen writes the archives under archive/testdata: hostile ones that
-// the extractor must refuse, happy ones in every format, and the seed
-// corpora of the fuzz targets (testdata/fuzz/Fuzz*Entries).
+// Command gen writes the archives under internal/ingest/archive/testdata:
+// hostile ones that the extractor must refuse, happy ones in every format,
+// and the seed corpora of the fuzz targets (testdata/fuzz/Fuzz*Entries,
+// one seed per plain .tar and .zip).
 //
-//	go generate ./archive
+//	go generate ./internal/ingest/archive
 //
-// The 10 GiB gzip bomb is not stored (it would be about 10 MB); the test
-// builds it on the fly from repeated gzip members (see bomb_test.go).
+// Users of the generated files: archive_test.go (TestHappyPaths,
+// TestHostileArchives, TestTrailingDataAndCorruption, TestCancel,
+// TestZipNeedsReaderAt, TestDedupAgainstLive, and the fuzz targets
+// FuzzTarEntries and FuzzZipEntries through their seeds) and
+// internal/ingest's local_test.go (artifact: the happy.* archives).
+//
+// The 10 GiB gzip and zstd bombs are not stored (they would be about
+// 10 MB each); TestBombs in archive_test.go builds them on the fly from
+// repeated compressed members (see bomb there).
 package main
 
 import (
