@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/example/release-agent/api"
-	_ "github.com/example/release-agent/internal/config" // registers the full.Backend, as in release-agent ctl
 )
 
 func run(t *testing.T, env map[string]string, args ...string) (int, string, string) {
