@@ -1,6 +1,10 @@
 // Command release-agent is the daemon that publishes static sites
 // atomically; see release-agent(8) and package daemon. The command line
 // for people is releasectl (package cli), a separate program.
+//
+// `release-agent fetch-source SPEC [SHA256]` is not for people: it is how
+// releasectl, which does not link the S3 client, fetches s3:// sources
+// without a daemon (package fetchexec).
 package main
 
 import (
@@ -10,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/example/release-agent/internal/daemon"
+	"github.com/example/release-agent/internal/ingest/fetchexec"
 	_ "github.com/example/release-agent/internal/ingest/s3" // s3:// sources
 )
 
@@ -19,7 +24,12 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	code := daemon.Main(ctx, os.Args[1:], version, os.Stdout, os.Stderr)
+	var code int
+	if len(os.Args) > 1 && os.Args[1] == fetchexec.Verb {
+		code = fetchexec.Serve(ctx, os.Args[2:], os.Stdout, os.Stderr)
+	} else {
+		code = daemon.Main(ctx, os.Args[1:], version, os.Stdout, os.Stderr)
+	}
 	stop()
 	os.Exit(code)
 }

@@ -4,6 +4,10 @@
 // Everything is in package cli: this main arms SIGINT and SIGTERM (they
 // cancel the context: a run waiting for the lock, or deploying, stops
 // and changes nothing), runs cli.Run and exits with its status.
+//
+// releasectl does not link the S3 client (see deps_test.go for why):
+// s3:// sources in direct mode are fetched by `release-agent fetch-source`
+// (package fetchexec) and extracted here.
 package main
 
 import (
@@ -15,7 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/example/release-agent/internal/cli"
-	_ "github.com/example/release-agent/internal/ingest/s3" // s3:// sources (see deps_test.go)
+	"github.com/example/release-agent/internal/ingest/fetchexec"
 )
 
 // version is set at build time: -ldflags '-X main.version=1.2.3' (the
@@ -23,6 +27,7 @@ import (
 var version = "dev"
 
 func main() {
+	fetchexec.Register("release-agent", "s3")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	_, err := unix.IoctlGetTermios(int(os.Stderr.Fd()), unix.TCGETS)
 	code := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: err == nil, Version: version})

@@ -127,6 +127,8 @@ func TestAlone(t *testing.T) {
 		{[]string{"--root", root, "validate", broken}, 3, "", "rejected by validation"},
 		{[]string{"--root", root, "deploy", filepath.Join(empty, "nothing.tar.gz")}, 1, "", "releasectl: "},
 		{[]string{"--version"}, 0, "releasectl ", ""},
+		// s3:// without a daemon needs release-agent fetch-source, and says so.
+		{[]string{"--root", root, "deploy", "s3://bucket/site.tar.gz"}, 1, "", "needs release-agent"},
 	} {
 		cmd := exec.Command(bin, tc.args...)
 		cmd.Dir = empty
