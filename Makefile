@@ -13,11 +13,9 @@ GO         ?= go
 TOOLS      := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS):$(PATH)
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-# The one version recipe: both mains have `var version`, which releasectl
-# passes to cli.Run and release-agent to daemon.Main. `make build` and the
-# package builds (packaging/Makefile.inc) both use it.
-version_ldflags = -X main.version=$(1)
-LDFLAGS    := $(call version_ldflags,$(VERSION))
+# version_ldflags (packaging/Makefile.inc) is the one version recipe, for
+# `make build` and the packages alike.
+LDFLAGS     = $(call version_ldflags,$(VERSION))
 
 # MinIO: RELEASE.2025-09-07T16-13-09Z is commit 07c3a429bfed. The proxy refuses
 # the RELEASE tag itself, so it is pinned by its pseudo-version. Later builds
@@ -89,4 +87,4 @@ soak: build tools
 clean:
 	rm -rf bin dist .bench
 
--include packaging/Makefile.inc
+include packaging/Makefile.inc
