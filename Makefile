@@ -14,7 +14,9 @@ GO         ?= go
 TOOLS      := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS):$(PATH)
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS    := -X github.com/example/release-agent/internal/cli.Version=$(VERSION) -X main.version=$(VERSION)
+# version_ldflags (packaging/Makefile.inc) is the one version recipe, for
+# `make build` and the packages alike.
+LDFLAGS     = $(call version_ldflags,$(VERSION))
 
 # MinIO: RELEASE.2025-09-07T16-13-09Z is commit 07c3a429bfed. The proxy refuses
 # the RELEASE tag itself, so it is pinned by its pseudo-version. Later builds
@@ -94,4 +96,4 @@ soak: build tools
 clean:
 	rm -rf bin dist .bench
 
--include packaging/Makefile.inc
+include packaging/Makefile.inc

@@ -17,6 +17,7 @@ import (
 
 	"github.com/example/release-agent/manifest"
 	"github.com/example/release-agent/releases"
+	"github.com/example/release-agent/validate"
 )
 
 // Schema is the version of every document in this package.
@@ -51,7 +52,7 @@ type Error struct {
 	Message string `json:"message"`
 	Exit    int    `json:"exit"`
 	// Report is the validation report of a rejected deploy, if any.
-	Report any `json:"report,omitempty"`
+	Report *validate.Report `json:"report,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -157,16 +158,16 @@ type DeployRequest struct {
 
 // DeployResult is the document of `deploy` and `stage`.
 type DeployResult struct {
-	Schema    int       `json:"schema"`
-	Release   Release   `json:"release"`
-	Activated bool      `json:"activated"`
-	Previous  string    `json:"previous,omitempty"` // what was live before, if activated
-	Pruned    []string  `json:"pruned,omitempty"`
-	Cleaned   []string  `json:"cleaned,omitempty"` // leftovers of interrupted runs removed first
-	Report    any       `json:"report,omitempty"`  // validation report
-	Timings   []Timing  `json:"timings"`
-	Warnings  []string  `json:"warnings,omitempty"`
-	Finished  time.Time `json:"finished"`
+	Schema    int              `json:"schema"`
+	Release   Release          `json:"release"`
+	Activated bool             `json:"activated"`
+	Previous  string           `json:"previous,omitempty"` // what was live before, if activated
+	Pruned    []string         `json:"pruned,omitempty"`
+	Cleaned   []string         `json:"cleaned,omitempty"` // leftovers of interrupted runs removed first
+	Report    *validate.Report `json:"report,omitempty"`  // validation report
+	Timings   []Timing         `json:"timings"`
+	Warnings  []string         `json:"warnings,omitempty"`
+	Finished  time.Time        `json:"finished"`
 }
 
 // Timing is the duration of one pipeline stage.
@@ -264,9 +265,9 @@ type ValidateRequest struct {
 
 // ValidateResult is the document of `validate`.
 type ValidateResult struct {
-	Schema   int  `json:"schema"`
-	Rejected bool `json:"rejected"`
-	Report   any  `json:"report"`
+	Schema   int              `json:"schema"`
+	Rejected bool             `json:"rejected"`
+	Report   *validate.Report `json:"report"`
 }
 
 // Service is every operation of releasectl. Implementations are safe for

@@ -187,8 +187,10 @@ func TestDeb(t *testing.T) {
 			exec.Command("dpkg", "-P", "release-agent").Run()
 		}
 	})
-	if out := run("/usr/bin/release-agent", "--version"); !strings.Contains(out, "0.1.0") {
-		t.Errorf("release-agent --version = %q", out)
+	for _, b := range []string{"/usr/bin/release-agent", "/usr/bin/releasectl"} {
+		if out := run(b, "--version"); !strings.Contains(out, "0.1.0") {
+			t.Errorf("%s --version = %q", b, out)
+		}
 	}
 	for _, p := range []string{"/usr/bin/releasectl", "/usr/lib/systemd/system/release-agent.service",
 		"/usr/lib/systemd/system/release-agent.socket", "/etc/release-agent/config.toml",

@@ -66,6 +66,16 @@ type Lock struct {
 	who Who
 }
 
+type waitingKey struct{}
+
+// WithWaiting returns a context with which Lock calls f once, when it
+// starts waiting for another writer's lock (only with a wait > 0), with
+// the holder (nil if it has not described itself yet). releasectl says
+// on stderr that it waits, and for whom.
+func WithWaiting(ctx context.Context, f func(*Holder)) context.Context {
+	return context.WithValue(ctx, waitingKey{}, f)
+}
+
 // Lock takes the writer lock, waiting up to wait (0: fail at once) or until
 // ctx is done. op describes the operation for a waiting writer's message.
 //
@@ -83,6 +93,7 @@ func (s *Store) Lock(ctx context.Context, wait time.Duration, who Who, op string
 	start := time.Now()
 	deadline := start.Add(wait)
 	delay := time.Millisecond
+	notify, _ := ctx.Value(waitingKey{}).(func(*Holder))
 	for {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
@@ -99,6 +110,10 @@ func (s *Store) Lock(ctx context.Context, wait time.Duration, who Who, op string
 				le.Waited = time.Since(start)
 			}
 			return nil, nil, le
+		}
+		if notify != nil {
+			notify(s.LockHolder())
+			notify = nil
 		}
 		// Polling flock with a capped backoff: flock has no timeout, and a
 		// blocking flock in a goroutine could not be abandoned on ctx.

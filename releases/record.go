@@ -14,11 +14,11 @@ import (
 )
 
 // SourceInfo describes the artifact a release was made from. It is the
-// same type as source.Info (an alias of an unnamed struct with identical
+// same type as ingest.Info (an alias of an unnamed struct with identical
 // fields and tags), so values convert in both directions without a
-// conversion, while this package, and everything that only reads the store
-// (releasectl's rollback), does not link the extraction machinery behind
-// package source.
+// conversion, while this package, public and the lowest layer of the
+// store, does not depend on the extraction machinery behind package
+// ingest (archives, compression): the store's readers need none of it.
 type SourceInfo = struct {
 	Spec   string            `json:"spec"`             // as given by the user, credentials never included
 	Kind   string            `json:"kind"`             // "dir", "tar", "tar.gz", "tar.zst", "zip", "s3-object", "s3-prefix"

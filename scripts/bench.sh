@@ -320,7 +320,8 @@ else
 fi
 
 # ---------------------------------------------------------------- S3 pull vs mc cp + tar -x
-# Measured when releasectl is built with source/s3 (s3:// sources).
+# releasectl does not link the S3 client: without a daemon it fetches s3://
+# through bin/release-agent fetch-source (package fetchexec), built above.
 s3_linked() {
 	mkdir -p "$OUT/s3probe"
 	local msg
@@ -354,7 +355,7 @@ if have minio && have mc && [ "$SITE_FILES" -gt 0 ] && s3_linked; then
 		missing "S3 pull vs mc cp + tar -x" "a run failed (see .bench/hyperfine.log)"
 	fi
 else
-	missing "S3 pull vs mc cp + tar -x (CLI)" "needs minio and mc (make tools) and releasectl built with source/s3"
+	missing "S3 pull vs mc cp + tar -x (CLI)" "needs minio and mc (make tools) and bin/release-agent (fetch-source)"
 fi
 
 # ---------------------------------------------------------------- load and swaps

@@ -1,5 +1,10 @@
 // Command release-agent is the daemon that publishes static sites
-// atomically; see release-agent(8) and package daemon.
+// atomically; see release-agent(8) and package daemon. The command line
+// for people is releasectl (package cli), a separate program.
+//
+// `release-agent fetch-source SPEC [SHA256]` is not for people: it is how
+// releasectl, which does not link the S3 client, fetches s3:// sources
+// without a daemon (package fetchexec).
 package main
 
 import (
@@ -8,28 +13,23 @@ import (
 	"os/signal"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/example/release-agent/internal/cli"
 	"github.com/example/release-agent/internal/daemon"
+	"github.com/example/release-agent/internal/ingest/fetchexec"
 	_ "github.com/example/release-agent/internal/ingest/s3" // s3:// sources
 )
 
-// version is set at build time: -ldflags '-X main.version=1.2.3'.
+// version is set at build time: -ldflags '-X main.version=1.2.3' (the
+// Makefile's one recipe, for `make build` and the packages).
 var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	// `release-agent ctl ARGS` is the full releasectl: releasectl runs
-	// rollback and activate on a --root store itself and hands every other
-	// command line here, so that it stays small and starts fast (see
-	// package cli/switchcmd).
-	if len(os.Args) > 1 && os.Args[1] == "ctl" {
-		_, err := unix.IoctlGetTermios(int(os.Stderr.Fd()), unix.TCGETS)
-		code := cli.Run(ctx, os.Args[2:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: err == nil})
-		stop()
-		os.Exit(code)
+	var code int
+	if len(os.Args) > 1 && os.Args[1] == fetchexec.Verb {
+		code = fetchexec.Serve(ctx, os.Args[2:], os.Stdout, os.Stderr)
+	} else {
+		code = daemon.Main(ctx, os.Args[1:], version, os.Stdout, os.Stderr)
 	}
-	os.Exit(daemon.Main(ctx, os.Args[1:], version, os.Stdout, os.Stderr))
+	stop()
+	os.Exit(code)
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/example/release-agent/api"
-	_ "github.com/example/release-agent/internal/config" // registers the full.Backend, as in release-agent ctl
 )
 
 func run(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -67,5 +66,34 @@ func TestSSHCommand(t *testing.T) {
 	code, o, e := run(t, map[string]string{"SSH_ORIGINAL_COMMAND": "deploy " + src}, "ssh-command", "--root", root, "--allow", "+deploy")
 	if code != 0 || strings.TrimSpace(o) != "v2" {
 		t.Fatalf("allowed deploy: %d %q %q", code, o, e)
+	}
+}
+
+// TestFail: errors are one "releasectl: ..." line (usage errors point to
+// --help, an interrupted run says nothing changed), or with --json one
+// JSON object on stderr, with the exit status of the contract.
+func TestFail(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		json   bool
+		code   int
+		stderr string
+	}{
+		{api.Usagef("bad flag"), false, api.ExitUsage, "releasectl: usage error: bad flag\nrun releasectl --help for usage\n"},
+		{context.Canceled, false, api.ExitFailed, "releasectl: interrupted; nothing was changed\n"},
+		{api.Usagef("bad flag"), true, api.ExitUsage, "{\n  \"schema\": 1,\n  \"code\": \"usage\",\n  \"message\": \"usage error: bad flag\",\n  \"exit\": 2\n}\n"},
+	} {
+		var e bytes.Buffer
+		if code := Fail(&e, tc.err, tc.json); code != tc.code || e.String() != tc.stderr {
+			t.Errorf("Fail(%v, json %v) = %d %q, want %d %q", tc.err, tc.json, code, e.String(), tc.code, tc.stderr)
+		}
+	}
+}
+
+// TestVersion: --version prints the main's version.
+func TestVersion(t *testing.T) {
+	var o bytes.Buffer
+	if code := Run(context.Background(), []string{"--version"}, Env{Stdout: &o, Stderr: &o, Version: "1.2.3"}); code != 0 || o.String() != "releasectl 1.2.3\n" {
+		t.Errorf("--version: %d %q", code, o.String())
 	}
 }

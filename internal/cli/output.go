@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -9,8 +11,8 @@ import (
 	"time"
 
 	"github.com/example/release-agent/api"
-	"github.com/example/release-agent/internal/cli/full"
 	"github.com/example/release-agent/releases"
+	"github.com/example/release-agent/validate"
 )
 
 func humanBytes(n int64) string {
@@ -182,36 +184,71 @@ func printManifest(w io.Writer, r *api.ManifestResult) {
 	fmt.Fprintf(w, "%s: %d files, %d hashed assets, %d carried over from earlier releases (--json lists every file)\n", r.ID, n, len(r.Assets), carried)
 }
 
-// ReportWriter is implemented by validation reports that can print
-// themselves for people.
-type ReportWriter interface{ WriteText(io.Writer) error }
+// printReport prints a validation report for people.
+func printReport(w io.Writer, rep *validate.Report) {
+	if rep != nil {
+		rep.WriteText(w)
+	}
+}
 
-// printReport prints a validation report: itself if it knows how, else as
-// indented JSON (reports that crossed the control socket are plain JSON).
-func printReport(w io.Writer, rep any) {
-	if rep == nil {
+// PrintSwitch prints the outcome of activate or rollback for people: the
+// leftovers of an interrupted run that were recovered (stderr), then one
+// line (stdout).
+func PrintSwitch(stdout, stderr io.Writer, r *api.ActivateResult) {
+	PrintCleaned(stderr, r.Cleaned)
+	if r.From == r.To {
+		fmt.Fprintf(stdout, "%s is already live\n", r.To)
 		return
 	}
-	if rw, ok := rep.(ReportWriter); ok {
-		rw.WriteText(w)
-		return
+	from := r.From
+	if from == "" {
+		from = "nothing"
 	}
-	// A report that crossed the control socket is plain JSON; the
-	// validation code that prints it is part of the deploy machinery.
-	if fb := backend(); fb != nil && fb.PrintReport(w, rep) {
-		return
+	fmt.Fprintf(stdout, "%s is live (was %s), switched in %s\n", r.To, from, time.Duration(r.Seconds*float64(time.Second)).Round(10*time.Microsecond))
+}
+
+// PrintCleaned prints one line per leftover of an interrupted run that a
+// writer recovered.
+func PrintCleaned(w io.Writer, cleaned []string) {
+	for _, s := range cleaned {
+		fmt.Fprintln(w, "recovered:", s)
 	}
-	b, _ := json.MarshalIndent(rep, "", "  ")
-	fmt.Fprintln(w, string(b))
+}
+
+// Fail prints err for releasectl's user and returns its exit status (see
+// api.ErrorOf): as an indented JSON document with asJSON (the error
+// object of the --json contract, on stderr), else as one "releasectl: ..."
+// line, then the validation report if the error carries one, then a
+// pointer to --help for usage errors. An interrupted run (the context
+// canceled by SIGINT or SIGTERM) says that nothing was changed: the
+// store only changes by an atomic switch.
+func Fail(w io.Writer, err error, asJSON bool) int {
+	e := api.ErrorOf(err)
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(e)
+		return e.Exit
+	}
+	msg := e.Message
+	if errors.Is(err, context.Canceled) {
+		msg = "interrupted; nothing was changed"
+	}
+	fmt.Fprintf(w, "releasectl: %s\n", msg)
+	printReport(w, e.Report)
+	if e.Exit == api.ExitUsage && !strings.Contains(msg, "--help") {
+		fmt.Fprintln(w, "run releasectl --help for usage")
+	}
+	return e.Exit
 }
 
 // newProgress returns a progress callback drawing one line on a terminal,
 // at most five times a second.
-func newProgress(w io.Writer) func(full.Progress) {
+func newProgress(w io.Writer) func(progress) {
 	var mu sync.Mutex
 	var last time.Time
 	var stage string
-	return func(p full.Progress) {
+	return func(p progress) {
 		mu.Lock()
 		defer mu.Unlock()
 		if p.Stage == stage && time.Since(last) < 200*time.Millisecond {

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/example/release-agent/api"
-	"github.com/example/release-agent/internal/cli/switchcmd"
 )
 
 var verbs = []verb{
@@ -229,10 +228,10 @@ func (c *cmd) pin(ctx context.Context, id string, pin bool) (any, error) {
 }
 
 func (c *cmd) printSwitch(r *api.ActivateResult) {
-	switchcmd.PrintSwitch(c.env.Stdout, c.env.Stderr, r)
+	PrintSwitch(c.env.Stdout, c.env.Stderr, r)
 }
 
-func (c *cmd) printCleaned(cl []string) { switchcmd.PrintCleaned(c.env.Stderr, cl) }
+func (c *cmd) printCleaned(cl []string) { PrintCleaned(c.env.Stderr, cl) }
 
 func newTab(w interface{ Write([]byte) (int, error) }) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -51,11 +51,13 @@ import (
 // DefaultPath is where the packaged service reads its configuration.
 const DefaultPath = "/etc/release-agent/config.toml"
 
-// Defaults filled in by Load.
+// Defaults filled in by Load. Two defaults are left to the packages that
+// own them, so that each has one definition: an empty
+// Daemon.ControlSocket means client.DefaultSocket, and a Site.Keep of 0
+// (keep not set) means releases.DefaultKeep. This package imports
+// nothing of the project.
 const (
-	DefaultControlSocket = "/run/release-agent/control.sock"
 	DefaultControlGroup  = "release-deploy"
-	DefaultKeep          = 5
 	DefaultHealthTimeout = 5 * time.Second
 	DefaultHealthStatus  = 200
 )
@@ -104,7 +106,7 @@ type Config struct {
 // Daemon holds the settings of the daemon itself.
 type Daemon struct {
 	// ControlSocket is the unix socket of the control API, used when the
-	// daemon is not socket-activated (and by releasectl to find it).
+	// daemon is not socket-activated; "" means client.DefaultSocket.
 	ControlSocket string `toml:"control_socket"`
 	// ControlSocketMode is the permission of the socket the daemon creates
 	// itself (octal string, default "0660").
@@ -138,7 +140,9 @@ type Site struct {
 	Root string `toml:"root"`
 	// Source is the artifact that triggers deploy (a SOURCE string as in
 	// releasectl deploy); "" for sites deployed only by releasectl/inbox.
-	Source   string   `toml:"source"`
+	Source string `toml:"source"`
+	// Keep is how many releases prune keeps; 0 (not set) means
+	// releases.DefaultKeep.
 	Keep     int      `toml:"keep"`
 	Triggers Triggers `toml:"triggers"`
 	Hash     Hash     `toml:"hash"`
@@ -319,8 +323,8 @@ func Parse(name string, data []byte) (*Config, error) {
 		p.errs = append(p.errs, &Error{File: name, Line: line, Key: key,
 			Err: fmt.Errorf("%w (misspelt, or not supported by this version)", ErrUnknownKey)})
 	}
-	c.defaults(md)
-	c.check(p)
+	defined := c.defaults(md)
+	c.check(p, defined)
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
 	}
@@ -366,12 +370,10 @@ func decodeError(name string, data []byte, err error) error {
 
 var lineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\):`) })
 
-func (c *Config) defaults(md toml.MetaData) {
+// defaults fills in the defaults and returns the keys the file defines.
+func (c *Config) defaults(md toml.MetaData) map[string]bool {
 	defined := definedKeys(md)
 	d := &c.Daemon
-	if d.ControlSocket == "" {
-		d.ControlSocket = DefaultControlSocket
-	}
 	if !defined["daemon.control_socket_mode"] {
 		d.ControlSocketMode = 0o660
 	}
@@ -381,9 +383,6 @@ func (c *Config) defaults(md toml.MetaData) {
 	for i := range c.Sites {
 		s := &c.Sites[i]
 		k := func(name string) bool { return defined[fmt.Sprintf("site[%d].%s", i, name)] }
-		if !k("keep") {
-			s.Keep = DefaultKeep
-		}
 		if !k("hash.enabled") {
 			s.Hash.Enabled = true
 		}
@@ -408,6 +407,7 @@ func (c *Config) defaults(md toml.MetaData) {
 			}
 		}
 	}
+	return defined
 }
 
 // definedKeys returns every key the file defines, with the index of the
@@ -472,9 +472,9 @@ func (p *problems) invalid(key, format string, args ...any) {
 
 var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`) })
 
-func (c *Config) check(p *problems) {
+func (c *Config) check(p *problems, defined map[string]bool) {
 	d := &c.Daemon
-	if !filepath.IsAbs(d.ControlSocket) {
+	if d.ControlSocket != "" && !filepath.IsAbs(d.ControlSocket) {
 		p.invalid("daemon.control_socket", "%q is not an absolute path", d.ControlSocket)
 	}
 	for key, v := range map[string]string{"daemon.webhook_listen": d.WebhookListen, "daemon.metrics_listen": d.MetricsListen} {
@@ -521,7 +521,7 @@ func (c *Config) check(p *problems) {
 			}
 			roots[s.Root] = i
 		}
-		if s.Keep < 1 {
+		if defined[k("keep")] && s.Keep < 1 {
 			p.invalid(k("keep"), "%d: must be at least 1", s.Keep)
 		}
 		t := &s.Triggers

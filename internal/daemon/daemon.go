@@ -52,6 +52,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/client"
 	"github.com/example/release-agent/internal/config"
 	"github.com/example/release-agent/internal/daemon/control"
 	"github.com/example/release-agent/internal/service"
@@ -170,7 +171,11 @@ func Run(ctx context.Context, opts Options) error {
 	serveErr := make(chan error, 3)
 
 	// Control API.
-	ctl, err := d.listener(lns, "control", "unix", cfg.Daemon.ControlSocket, os.FileMode(cfg.Daemon.ControlSocketMode))
+	sock := cfg.Daemon.ControlSocket
+	if sock == "" {
+		sock = client.DefaultSocket
+	}
+	ctl, err := d.listener(lns, "control", "unix", sock, os.FileMode(cfg.Daemon.ControlSocketMode))
 	if err != nil {
 		return err
 	}
@@ -335,7 +340,7 @@ func (d *Daemon) build(cfg *config.Config, old *state) (*state, error) {
 				continue
 			}
 		}
-		st.local.Sites[s.Name] = config.ServiceSite(s)
+		st.local.Sites[s.Name] = service.SiteFromConfig(s)
 		if old != nil {
 			if w, ok := old.workers[s.Name]; ok && reflect.DeepEqual(*w.site, *s) {
 				st.workers[s.Name] = w

@@ -19,7 +19,6 @@ import (
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/internal/deploy"
 	"github.com/example/release-agent/internal/ingest/safewrite"
-	"github.com/example/release-agent/internal/storesvc"
 	"github.com/example/release-agent/releases"
 )
 
@@ -176,14 +175,14 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 }
 
 func (l *Local) switchTo(ctx context.Context, req api.ActivateRequest, rollback bool) (*api.ActivateResult, error) {
-	if err := storesvc.CheckSwitch(req, rollback); err != nil {
+	if err := checkSwitch(req, rollback); err != nil {
 		return nil, err
 	}
 	_, st, err := l.store(req.Target)
 	if err != nil {
 		return nil, err
 	}
-	return storesvc.Switch(ctx, st, req, l.who(ctx), rollback)
+	return switchStore(ctx, st, req, l.who(ctx), rollback)
 }
 
 // Activate implements api.Service.
@@ -202,7 +201,7 @@ func (l *Local) List(ctx context.Context, t api.Target) (*api.ListResult, error)
 	if err != nil {
 		return nil, err
 	}
-	return storesvc.List(st)
+	return listStore(st)
 }
 
 // Status implements api.Service.
@@ -211,7 +210,7 @@ func (l *Local) Status(ctx context.Context, t api.Target) (*api.StatusResult, er
 	if err != nil {
 		return nil, err
 	}
-	return storesvc.Status(st)
+	return statusStore(st)
 }
 
 // History implements api.Service.
@@ -220,31 +219,31 @@ func (l *Local) History(ctx context.Context, t api.Target, limit int) (*api.Hist
 	if err != nil {
 		return nil, err
 	}
-	return storesvc.History(st, limit)
+	return historyStore(st, limit)
 }
 
 // Diff implements api.Service.
 func (l *Local) Diff(ctx context.Context, t api.Target, a, b string) (*api.DiffResult, error) {
-	if err := storesvc.CheckIDs(a, b); err != nil {
+	if err := checkIDs(a, b); err != nil {
 		return nil, err
 	}
 	_, st, err := l.store(t)
 	if err != nil {
 		return nil, err
 	}
-	return storesvc.Diff(st, a, b)
+	return diffStore(st, a, b)
 }
 
 // Manifest implements api.Service.
 func (l *Local) Manifest(ctx context.Context, t api.Target, id string) (*api.ManifestResult, error) {
-	if err := storesvc.CheckIDs(id); err != nil {
+	if err := checkIDs(id); err != nil {
 		return nil, err
 	}
 	_, st, err := l.store(t)
 	if err != nil {
 		return nil, err
 	}
-	return storesvc.Manifest(st, id)
+	return manifestStore(st, id)
 }
 
 // Prune implements api.Service.
@@ -260,19 +259,19 @@ func (l *Local) Prune(ctx context.Context, req api.PruneRequest) (*api.PruneResu
 	if keep == 0 {
 		keep = site.Keep
 	}
-	return storesvc.Prune(ctx, st, req, keep, l.who(ctx))
+	return pruneStore(ctx, st, req, keep, l.who(ctx))
 }
 
 // Pin implements api.Service.
 func (l *Local) Pin(ctx context.Context, req api.PinRequest) (*api.PinResult, error) {
-	if err := storesvc.CheckIDs(req.ID); err != nil {
+	if err := checkIDs(req.ID); err != nil {
 		return nil, err
 	}
 	_, st, err := l.store(req.Target)
 	if err != nil {
 		return nil, err
 	}
-	return storesvc.Pin(ctx, st, req, l.who(ctx))
+	return pinStore(ctx, st, req, l.who(ctx))
 }
 
 // Validate implements api.Service.

@@ -15,9 +15,8 @@ import (
 )
 
 // TestDeployFromS3ByHand runs `releasectl deploy s3://bucket/key` without a
-// daemon against a real MinIO: releasectl hands the deploy to
-// `release-agent ctl` (it does not link minio-go itself), credentials come
-// from the standard AWS variables.
+// daemon against a real MinIO: releasectl deploys it itself (direct
+// mode), credentials come from the standard AWS variables.
 func TestDeployFromS3ByHand(t *testing.T) {
 	m := testenv.StartMinIO(t, nil)
 	m.MakeBucket(t, "builds")

@@ -1,15 +1,17 @@
-package config
+package service
 
 import (
 	"github.com/example/release-agent/hashassets"
-	"github.com/example/release-agent/internal/service"
+	"github.com/example/release-agent/internal/config"
 	"github.com/example/release-agent/validate"
 )
 
-// ServiceSite maps a configured site to the service's view of it: root,
-// keep, and the hashing and validation policy. releasectl (direct mode
-// with --site) and the daemon use it, so both deploy a site the same way.
-func ServiceSite(s *Site) *service.Site {
+// SiteFromConfig maps a configured site to the service's view of it:
+// root, keep, and the hashing and validation policy. releasectl (direct
+// mode with --site) and the daemon both use it, so both deploy a site the
+// same way. Package config is a leaf (TOML to structs); this mapping lives
+// here, with what it maps to.
+func SiteFromConfig(s *config.Site) *Site {
 	o := validate.DefaultOptions()
 	if pol, err := validate.ParsePolicy(s.Validate.Policy); err == nil {
 		o.DefaultPolicy = pol
@@ -28,28 +30,18 @@ func ServiceSite(s *Site) *service.Site {
 	if s.Validate.MaxGrowthPercent > 0 {
 		o.Budgets = append(o.Budgets, validate.Budget{Glob: "**", MaxGrowth: s.Validate.MaxGrowthPercent / 100})
 	}
-	pol := &service.Policy{Validate: &o, NoHash: !s.Hash.Enabled, NoVerify: s.Validate.Policy == "off", CarryOver: s.Hash.CarryOver}
+	pol := &Policy{Validate: &o, NoHash: !s.Hash.Enabled, NoVerify: s.Validate.Policy == "off", CarryOver: s.Hash.CarryOver}
 	if s.Hash.Include != nil || s.Hash.Exclude != nil {
 		pol.Hash = &hashassets.Options{Include: s.Hash.Include, Exclude: s.Hash.Exclude}
 	}
-	return &service.Site{Name: s.Name, Root: s.Root, Keep: s.Keep, Policy: pol}
+	return &Site{Name: s.Name, Root: s.Root, Keep: s.Keep, Policy: pol}
 }
 
-// ServiceSites returns every site of c for service.Local.Sites.
-func (c *Config) ServiceSites() map[string]*service.Site {
-	m := make(map[string]*service.Site, len(c.Sites))
+// SitesFromConfig returns every site of c, by name, for Local.Sites.
+func SitesFromConfig(c *config.Config) map[string]*Site {
+	m := make(map[string]*Site, len(c.Sites))
 	for i := range c.Sites {
-		m[c.Sites[i].Name] = ServiceSite(&c.Sites[i])
+		m[c.Sites[i].Name] = SiteFromConfig(&c.Sites[i])
 	}
 	return m
-}
-
-// LoadSites reads the configuration at path and returns its sites, for
-// releasectl when no daemon is running.
-func LoadSites(path string) (map[string]*service.Site, error) {
-	c, err := Load(path)
-	if err != nil {
-		return nil, err
-	}
-	return c.ServiceSites(), nil
 }

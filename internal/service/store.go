@@ -1,14 +1,7 @@
-// Package storesvc runs the operations of api.Service that need nothing
-// but the release store: activate, rollback, list, status, history, diff,
-// manifest, prune and pin. Package service (the daemon and release-agent
-// ctl) calls these after resolving a site; releasectl calls SwitchRoot on
-// the release root named by --root.
-//
-// The package depends on the store, carry, api and the standard library
-// only, never on the deploy machinery (extraction, hashing, validation):
-// releasectl's start-up time is part of every rollback's, and
-// cmd/releasectl's deps_test keeps it that way.
-package storesvc
+package service
+
+// The operations of api.Service that need nothing but the release store.
+// Local resolves the site and checks the request (ids, once) first.
 
 import (
 	"context"
@@ -25,10 +18,10 @@ import (
 	"github.com/example/release-agent/releases"
 )
 
-// CheckIDs returns a usage error naming the first of ids that is not a
-// release id (vN). The services check ids before opening a store, so that
-// a bad id is a usage error whatever the root.
-func CheckIDs(ids ...string) error {
+// checkIDs returns a usage error naming the first of ids that is not a
+// release id (vN). Local checks ids before opening a store, so that a bad
+// id is a usage error whatever the root.
+func checkIDs(ids ...string) error {
 	for _, id := range ids {
 		if err := releases.CheckID(id); err != nil {
 			return api.Usagef("%v", err)
@@ -37,11 +30,11 @@ func CheckIDs(ids ...string) error {
 	return nil
 }
 
-// CheckSwitch checks the release id of an activate (required) or rollback
+// checkSwitch checks the release id of an activate (required) or rollback
 // (optional) request.
-func CheckSwitch(req api.ActivateRequest, rollback bool) error {
+func checkSwitch(req api.ActivateRequest, rollback bool) error {
 	if req.ID != "" {
-		return CheckIDs(req.ID)
+		return checkIDs(req.ID)
 	}
 	if !rollback {
 		return api.Usagef("activate needs a release id (vN); see `releasectl list`")
@@ -49,17 +42,14 @@ func CheckSwitch(req api.ActivateRequest, rollback bool) error {
 	return nil
 }
 
-// Switch makes req.ID current (Activate), or for a rollback req.ID or,
+// switchStore makes req.ID current (Activate), or for a rollback req.ID or,
 // if it is empty, the release that was live before the current one (see
 // releases.Store.Rollback). It takes the store's lock for the switch,
 // waiting up to req.Wait, and links the hashed assets of the release
 // being left into the one being activated first (carry.OnSwitch).
 // Seconds in the result run from asking for the lock to the durable
 // swap and journal line.
-func Switch(ctx context.Context, st *releases.Store, req api.ActivateRequest, who releases.Who, rollback bool) (*api.ActivateResult, error) {
-	if err := CheckSwitch(req, rollback); err != nil {
-		return nil, err
-	}
+func switchStore(ctx context.Context, st *releases.Store, req api.ActivateRequest, who releases.Who, rollback bool) (*api.ActivateResult, error) {
 	op := "activate " + req.ID
 	if rollback {
 		op = "rollback"
@@ -88,9 +78,9 @@ func Switch(ctx context.Context, st *releases.Store, req api.ActivateRequest, wh
 	return res, nil
 }
 
-// List returns every release of st, newest first, with the disk space
+// listStore returns every release of st, newest first, with the disk space
 // their trees use.
-func List(st *releases.Store) (*api.ListResult, error) {
+func listStore(st *releases.Store) (*api.ListResult, error) {
 	recs, err := st.Records()
 	if err != nil {
 		return nil, err
@@ -105,13 +95,13 @@ func List(st *releases.Store) (*api.ListResult, error) {
 			dirs = append(dirs, st.Dir(r.ID))
 		}
 	}
-	res.DiskBytes, res.LogicalBytes = DiskUsage(dirs)
+	res.DiskBytes, res.LogicalBytes = diskUsage(dirs)
 	return res, nil
 }
 
-// DiskUsage returns the bytes of regular files under dirs counting each
+// diskUsage returns the bytes of regular files under dirs counting each
 // inode once (disk) and once per name (logical).
-func DiskUsage(dirs []string) (disk, logical int64) {
+func diskUsage(dirs []string) (disk, logical int64) {
 	type key struct{ dev, ino uint64 }
 	seen := map[key]bool{}
 	for _, d := range dirs {
@@ -138,9 +128,9 @@ func DiskUsage(dirs []string) (disk, logical int64) {
 	return disk, logical
 }
 
-// Status returns the live release of st, the rollback target and the
+// statusStore returns the live release of st, the rollback target and the
 // holder of the lock, if any.
-func Status(st *releases.Store) (*api.StatusResult, error) {
+func statusStore(st *releases.Store) (*api.StatusResult, error) {
 	res := &api.StatusResult{Schema: api.Schema, Root: st.Root, Lock: st.LockHolder()}
 	cur, err := st.Current()
 	if err != nil {
@@ -157,8 +147,8 @@ func Status(st *releases.Store) (*api.StatusResult, error) {
 	return res, nil
 }
 
-// History returns the last limit events of st's journal (0: all).
-func History(st *releases.Store, limit int) (*api.HistoryResult, error) {
+// historyStore returns the last limit events of st's journal (0: all).
+func historyStore(st *releases.Store, limit int) (*api.HistoryResult, error) {
 	evs, bad, err := st.Journal(limit)
 	if err != nil {
 		return nil, err
@@ -169,11 +159,9 @@ func History(st *releases.Store, limit int) (*api.HistoryResult, error) {
 	return &api.HistoryResult{Schema: api.Schema, Events: evs, Skipped: bad}, nil
 }
 
-// Diff returns the files added, removed and changed from release a to b.
-func Diff(st *releases.Store, a, b string) (*api.DiffResult, error) {
-	if err := CheckIDs(a, b); err != nil {
-		return nil, err
-	}
+// diffStore returns the files added, removed and changed from release a
+// to b.
+func diffStore(st *releases.Store, a, b string) (*api.DiffResult, error) {
 	ma, err := st.Manifest(a)
 	if err != nil {
 		return nil, err
@@ -189,12 +177,9 @@ func Diff(st *releases.Store, a, b string) (*api.DiffResult, error) {
 	return &api.DiffResult{Schema: api.Schema, From: a, To: b, Changes: ch}, nil
 }
 
-// Manifest returns the files of release id and its content-hashed assets
+// manifestStore returns the files of release id and its content-hashed assets
 // (the "hashes" extra the hash stage stored; none if it was not hashed).
-func Manifest(st *releases.Store, id string) (*api.ManifestResult, error) {
-	if err := CheckIDs(id); err != nil {
-		return nil, err
-	}
+func manifestStore(st *releases.Store, id string) (*api.ManifestResult, error) {
 	m, err := st.Manifest(id)
 	if err != nil {
 		return nil, err
@@ -209,10 +194,10 @@ func Manifest(st *releases.Store, id string) (*api.ManifestResult, error) {
 	return res, nil
 }
 
-// Prune removes the trees of old releases of st, keeping keep (see
+// pruneStore removes the trees of old releases of st, keeping keep (see
 // releases.Store.PrunePlan), under the lock; with req.DryRun it only
 // plans, without the lock.
-func Prune(ctx context.Context, st *releases.Store, req api.PruneRequest, keep int, who releases.Who) (*api.PruneResult, error) {
+func pruneStore(ctx context.Context, st *releases.Store, req api.PruneRequest, keep int, who releases.Who) (*api.PruneResult, error) {
 	if keep == 0 {
 		keep = releases.DefaultKeep
 	}
@@ -238,11 +223,8 @@ func Prune(ctx context.Context, st *releases.Store, req api.PruneRequest, keep i
 	return res, err
 }
 
-// Pin pins or unpins req.ID under the lock.
-func Pin(ctx context.Context, st *releases.Store, req api.PinRequest, who releases.Who) (*api.PinResult, error) {
-	if err := CheckIDs(req.ID); err != nil {
-		return nil, err
-	}
+// pinStore pins or unpins req.ID under the lock.
+func pinStore(ctx context.Context, st *releases.Store, req api.PinRequest, who releases.Who) (*api.PinResult, error) {
 	op := "pin"
 	if !req.Pin {
 		op = "unpin"
@@ -257,23 +239,4 @@ func Pin(ctx context.Context, st *releases.Store, req api.PinRequest, who releas
 		return nil, err
 	}
 	return &api.PinResult{Schema: api.Schema, ID: req.ID, Pinned: req.Pin, Changed: changed}, nil
-}
-
-// SwitchRoot is Switch on the release root req.Target.Root (a Target
-// naming a configured site is refused), recording who as this process's
-// user with Via via: it is how releasectl activates and rolls back. The id
-// is checked before the store is opened, as in service.Local, so that a
-// bad id is a usage error whatever the root.
-func SwitchRoot(ctx context.Context, req api.ActivateRequest, via string, rollback bool) (*api.ActivateResult, error) {
-	if err := CheckSwitch(req, rollback); err != nil {
-		return nil, err
-	}
-	if req.Target.Root == "" || req.Target.Site != "" {
-		return nil, api.Usagef("give --root DIR (sites from the configuration need release-agent)")
-	}
-	st, err := releases.Open(req.Target.Root)
-	if err != nil {
-		return nil, err
-	}
-	return Switch(ctx, st, req, releases.LocalWho(via), rollback)
 }
