@@ -10,11 +10,9 @@
 // A Manifest is a plain value: it is not safe for concurrent mutation, but
 // any number of goroutines may read one that nobody modifies.
 //
-// Computing one by reading and hashing files is package manifest/hashfs
-// (File, Manifest). It is kept apart on purpose: releasectl and the store
-// link this package but not crypto/sha256, whose FIPS module's package
-// inits would be part of every rollback's start-up (cmd/releasectl's
-// TestLean bans crypto).
+// Computing one by reading and hashing files is FromFS (a whole tree) and
+// HashFile (one file); producers that already know the digests (the safe
+// writer, while extracting) build the Manifest themselves.
 package manifest
 
 import (

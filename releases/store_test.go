@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/release-agent/manifest/hashfs"
+	"github.com/example/release-agent/manifest"
 )
 
 var testWho = Who{UID: 1000, User: "tester", Via: "test"}
@@ -48,7 +48,7 @@ func stageFiles(t *testing.T, s *Store, files map[string]string) string {
 			t.Fatal(err)
 		}
 	}
-	m, err := hashfs.Manifest(os.DirFS(st.Dir))
+	m, err := manifest.FromFS(os.DirFS(st.Dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/example/release-agent/manifest"
-	"github.com/example/release-agent/manifest/hashfs"
 )
 
 func (w *Work) rehash(paths []string) error {
@@ -52,7 +51,7 @@ func (w *Work) rehash(paths []string) error {
 			if err != nil {
 				return err
 			}
-			sum, n, err := hashfs.File(f)
+			sum, n, err := manifest.HashFile(f)
 			f.Close()
 			if err != nil {
 				return fmt.Errorf("%s: %w", p, err)

@@ -16,7 +16,6 @@ import (
 	"github.com/example/release-agent/internal/ingest/archive"
 	"github.com/example/release-agent/internal/ingest/safewrite"
 	"github.com/example/release-agent/manifest"
-	"github.com/example/release-agent/manifest/hashfs"
 )
 
 func newStage(t *testing.T) (*safewrite.Writer, string) {
@@ -75,7 +74,7 @@ func TestLocalDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := hashfs.Manifest(os.DirFS(src))
+	want, err := manifest.FromFS(os.DirFS(src))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,6 @@ import (
 
 	"github.com/example/release-agent/internal/ingest/safewrite"
 	"github.com/example/release-agent/manifest"
-	"github.com/example/release-agent/manifest/hashfs"
 )
 
 func TestDetect(t *testing.T) {
@@ -156,7 +155,7 @@ func TestHappyPaths(t *testing.T) {
 			if fmt.Sprint(m.Entries) != fmt.Sprint(exp) {
 				t.Fatalf("manifest\n got %v\nwant %v", m.Entries, exp)
 			}
-			disk, err := hashfs.Manifest(os.DirFS(s.dir))
+			disk, err := manifest.FromFS(os.DirFS(s.dir))
 			if err != nil {
 				t.Fatal(err)
 			}

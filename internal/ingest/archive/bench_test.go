@@ -11,7 +11,6 @@ import (
 	"github.com/example/release-agent/internal/ingest/safewrite"
 	"github.com/example/release-agent/internal/testutil/testenv"
 	"github.com/example/release-agent/manifest"
-	"github.com/example/release-agent/manifest/hashfs"
 )
 
 const pythonDocs = "/usr/share/doc/python3.11/html"
@@ -34,7 +33,7 @@ func realSite(b *testing.B) (string, int64) {
 	if out, err := exec.Command(tarBin, "-czf", tgz, "-C", site, ".").CombinedOutput(); err != nil {
 		b.Fatalf("tar -czf: %v: %s", err, out)
 	}
-	m, err := hashfs.Manifest(os.DirFS(site))
+	m, err := manifest.FromFS(os.DirFS(site))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"testing"
 
 	"github.com/example/release-agent/manifest"
-	"github.com/example/release-agent/manifest/hashfs"
 )
 
 func newWriter(t *testing.T, opts Options) (*Writer, string) {
@@ -85,7 +84,7 @@ func TestWriterHappyPath(t *testing.T) {
 		t.Fatalf("manifest:\n got %v\nwant %v", m.Entries, want)
 	}
 	// The tree on disk agrees with the manifest and has the stored modes.
-	got, err := hashfs.Manifest(os.DirFS(dir))
+	got, err := manifest.FromFS(os.DirFS(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +439,7 @@ func TestWriterConcurrent(t *testing.T) {
 	if len(m.Entries) != 8*40 {
 		t.Fatalf("%d entries, want %d", len(m.Entries), 8*40)
 	}
-	got, err := hashfs.Manifest(os.DirFS(dir))
+	got, err := manifest.FromFS(os.DirFS(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

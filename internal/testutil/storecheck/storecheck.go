@@ -22,7 +22,6 @@ import (
 	"strings"
 
 	"github.com/example/release-agent/manifest"
-	"github.com/example/release-agent/manifest/hashfs"
 	"github.com/example/release-agent/releases"
 )
 
@@ -112,7 +111,7 @@ func CheckRelease(s *releases.Store, id string) error {
 	if err != nil {
 		return err
 	}
-	got, err := hashfs.Manifest(os.DirFS(s.Dir(id)))
+	got, err := manifest.FromFS(os.DirFS(s.Dir(id)))
 	if err != nil {
 		return err
 	}

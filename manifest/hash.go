@@ -1,9 +1,4 @@
-// Package hashfs computes manifests by reading files: the sha256 of one
-// file, or the manifest of a whole tree. It is apart from package manifest
-// so that what only reads and writes manifests (the store, releasectl)
-// does not link crypto/sha256, whose FIPS module's init is part of every
-// process start.
-package hashfs
+package manifest
 
 import (
 	"crypto/sha256"
@@ -11,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-
-	"github.com/example/release-agent/manifest"
 )
 
-// File returns the hex sha256 and size of r's content.
-func File(r io.Reader) (string, int64, error) {
+// HashFile returns the hex sha256 and size of r's content.
+func HashFile(r io.Reader) (string, int64, error) {
 	h := sha256.New()
 	n, err := io.Copy(h, r)
 	if err != nil {
@@ -25,11 +18,11 @@ func File(r io.Reader) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// Manifest walks fsys and returns the manifest of every regular file and
+// FromFS walks fsys and returns the manifest of every regular file and
 // symlink in it. It reads every byte; producers that already know the
 // hashes (stage) do not need it. Other file types are an error.
-func Manifest(fsys fs.FS) (*manifest.Manifest, error) {
-	m := &manifest.Manifest{}
+func FromFS(fsys fs.FS) (*Manifest, error) {
+	m := &Manifest{}
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -51,18 +44,18 @@ func Manifest(fsys fs.FS) (*manifest.Manifest, error) {
 			if err != nil {
 				return err
 			}
-			m.Entries = append(m.Entries, manifest.Entry{Path: p, Link: t, Mode: 0o777})
+			m.Entries = append(m.Entries, Entry{Path: p, Link: t, Mode: 0o777})
 		case d.Type().IsRegular():
 			f, err := fsys.Open(p)
 			if err != nil {
 				return err
 			}
-			sum, n, err := File(f)
+			sum, n, err := HashFile(f)
 			f.Close()
 			if err != nil {
 				return fmt.Errorf("manifest: %s: %w", p, err)
 			}
-			m.Entries = append(m.Entries, manifest.Entry{Path: p, Size: n, SHA256: sum, Mode: manifest.NormalMode(info.Mode())})
+			m.Entries = append(m.Entries, Entry{Path: p, Size: n, SHA256: sum, Mode: NormalMode(info.Mode())})
 		default:
 			return fmt.Errorf("manifest: %s: unsupported file type %v", p, d.Type())
 		}
