@@ -375,7 +375,13 @@ type pageWorker struct {
 	pend     []pending
 }
 
-// read reads file p into the worker's buffer (reused from page to page).
+// maxBuf is the largest read buffer a worker keeps from page to page.
+const maxBuf = 1 << 20
+
+// read reads file p into the worker's buffer, reused from page to page
+// unless it is larger than maxBuf: a buffer sized for a big page (rust-doc
+// has 10 MB source listings) serves that page only, so the few big pages
+// do not keep every worker's buffer at their size until the end.
 // The size known from the walk sizes the buffer and ends the read, so a
 // file costs open, read and close (release trees do not change).
 func (w *pageWorker) read(p string) ([]byte, error) {
@@ -388,8 +394,12 @@ func (w *pageWorker) read(p string) ([]byte, error) {
 	if i, ok := w.l.t.files[p]; ok {
 		size = w.l.t.sizes[i]
 	}
-	if int64(cap(w.buf)) < size+1 {
-		w.buf = make([]byte, 0, size+size/8+512)
+	if c := int64(cap(w.buf)); c < size+1 || c > maxBuf {
+		n := size + 512
+		if n <= maxBuf {
+			n = min(n+size/8, maxBuf) // room for the next, somewhat bigger pages
+		}
+		w.buf = make([]byte, 0, n)
 	}
 	w.buf = w.buf[:0]
 	for {
