@@ -193,22 +193,30 @@ func (l *linker) run(ctx context.Context, files []int32) (*linkResult, error) {
 		return nil, err
 	}
 	r := &linkResult{}
-	var pend []pending
 	for _, o := range outs {
 		r.findings = append(r.findings, o.findings...)
-		pend = append(pend, o.pend...)
+	}
+	// The pending references are read where the workers left them: one
+	// slice of them all would be a copy (rust-doc has 380,000, 12 MB) made while
+	// the workers' slices are still live.
+	eachPending := func(f func(p pending)) {
+		for _, o := range outs {
+			for _, p := range o.pend {
+				f(p)
+			}
+		}
 	}
 	// Later rounds: fragment targets (and the pages they redirect to)
 	// that were not among the files are parsed for their ids only.
 	for round := 0; ; round++ {
 		var more []int32
 		seen := map[int32]bool{}
-		for _, p := range pend {
+		eachPending(func(p pending) {
 			if _, need := l.fragOK(p); need >= 0 && !seen[need] {
 				seen[need] = true
 				more = append(more, need)
 			}
-		}
+		})
 		if len(more) == 0 || round == maxRedirects {
 			break
 		}
@@ -217,11 +225,11 @@ func (l *linker) run(ctx context.Context, files []int32) (*linkResult, error) {
 		}
 	}
 	var failed []pending
-	for _, p := range pend {
+	eachPending(func(p pending) {
 		if ok, _ := l.fragOK(p); !ok {
 			failed = append(failed, p)
 		}
-	}
+	})
 	if len(failed) > 0 {
 		raws, err := l.recoverRaw(failed)
 		if err != nil {
