@@ -50,8 +50,9 @@ func isScript(p string) bool {
 	return strings.EqualFold(e, ".js") || strings.EqualFold(e, ".mjs")
 }
 
-// pending is a reference to a fragment of another page, checked once every
-// page has been parsed.
+// pending is a reference to a fragment of another page that was not yet
+// parsed when the reference was found, checked once every page has been
+// parsed.
 //
 // It holds no string: the reference as written is recovered, for the few
 // that fail, by scanning the source page again for the ord-th reference.
@@ -106,7 +107,7 @@ type linker struct {
 	ids      [][]uint64 // by file index: sorted hashes of the page's ids and names
 	parsed   []bool     // by file index: ids known
 	redirect []int32    // by file index: the page a meta refresh sends to, or -1
-	idMu     sync.Mutex // guards ids/parsed writes from workers of round two
+	idMu     sync.Mutex // guards ids, parsed and redirect while workers run
 
 	counts // summed from the workers when they finish
 	cmu    sync.Mutex
@@ -149,8 +150,8 @@ func (l *linker) selectPages(only []string) []int32 {
 }
 
 // run checks the references of the given files in parallel, then the
-// fragments that point into other pages (parsing, for their ids only, the
-// targets that were not among the files).
+// fragments that point into pages parsed after the reference was found
+// (parsing, for their ids only, the targets that were not among the files).
 func (l *linker) run(ctx context.Context, files []int32) (*linkResult, error) {
 	workers := l.opts.Workers
 	if workers <= 0 {
@@ -334,6 +335,13 @@ func (l *linker) hasID(target int32, hRaw, hDec uint64) bool {
 	return ok
 }
 
+// setParsed records the ids and the redirect of a parsed file.
+func (l *linker) setParsed(idx int32, ids []uint64, redirect int32) {
+	l.idMu.Lock()
+	l.ids[idx], l.parsed[idx], l.redirect[idx] = ids, true, redirect
+	l.idMu.Unlock()
+}
+
 func (l *linker) parseIDs(ctx context.Context, files []int32, workers int) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -444,7 +452,7 @@ func (w *pageWorker) check(idx int32) error {
 			w.n.scripts++
 			scanScript(src, w)
 		}
-		l.parsed[idx] = true
+		l.setParsed(idx, nil, -1)
 		return nil
 	}
 	if isStyle(p) {
@@ -452,7 +460,7 @@ func (w *pageWorker) check(idx int32) error {
 			w.n.styles++
 			scanCSS(src, w)
 		}
-		l.parsed[idx] = true
+		l.setParsed(idx, nil, -1)
 		return nil
 	}
 	if !w.idsOnly {
@@ -464,12 +472,7 @@ func (w *pageWorker) check(idx int32) error {
 	}
 	scanHTML(src, l.opts, w) // SVG too: its ids are fragment targets (sprites), its hrefs references
 	slices.Sort(w.ids)
-	ids := slices.Compact(slices.Clone(w.ids))
-	l.idMu.Lock()
-	l.ids[idx] = ids
-	l.parsed[idx] = true
-	l.redirect[idx] = w.redirect
-	l.idMu.Unlock()
+	l.setParsed(idx, slices.Compact(slices.Clone(w.ids)), w.redirect)
 	for _, s := range w.self {
 		if !l.hasID(idx, s.hRaw, s.hDec) {
 			w.findings = append(w.findings, l.fragFinding(idx, int(s.line), s.raw, idx))
@@ -593,6 +596,19 @@ func (w *pageWorker) ref(r sref) {
 	pd.target = ti
 	if ti == w.idx {
 		w.self = append(w.self, selfRef{pd, r.raw})
+		return
+	}
+	// A target parsed already (half of them in rust-doc, whose pages the
+	// workers take in walk order) is checked now; only the others wait,
+	// as pending, for the end of the run.
+	l.idMu.Lock()
+	ok, need := l.fragOK(pd)
+	l.idMu.Unlock()
+	if ok {
+		return
+	}
+	if need < 0 {
+		w.findings = append(w.findings, l.fragFinding(w.idx, r.line, r.raw, ti))
 		return
 	}
 	w.pend = append(w.pend, pd)
