@@ -50,8 +50,9 @@ func isScript(p string) bool {
 	return strings.EqualFold(e, ".js") || strings.EqualFold(e, ".mjs")
 }
 
-// pending is a reference to a fragment of another page, checked once every
-// page has been parsed.
+// pending is a reference to a fragment of another page that was not yet
+// parsed when the reference was found, checked once every page has been
+// parsed.
 //
 // It holds no string: the reference as written is recovered, for the few
 // that fail, by scanning the source page again for the ord-th reference.
@@ -106,7 +107,7 @@ type linker struct {
 	ids      [][]uint64 // by file index: sorted hashes of the page's ids and names
 	parsed   []bool     // by file index: ids known
 	redirect []int32    // by file index: the page a meta refresh sends to, or -1
-	idMu     sync.Mutex // guards ids/parsed writes from workers of round two
+	idMu     sync.Mutex // guards ids, parsed and redirect while workers run
 
 	counts // summed from the workers when they finish
 	cmu    sync.Mutex
@@ -149,8 +150,8 @@ func (l *linker) selectPages(only []string) []int32 {
 }
 
 // run checks the references of the given files in parallel, then the
-// fragments that point into other pages (parsing, for their ids only, the
-// targets that were not among the files).
+// fragments that point into pages parsed after the reference was found
+// (parsing, for their ids only, the targets that were not among the files).
 func (l *linker) run(ctx context.Context, files []int32) (*linkResult, error) {
 	workers := l.opts.Workers
 	if workers <= 0 {
@@ -193,22 +194,30 @@ func (l *linker) run(ctx context.Context, files []int32) (*linkResult, error) {
 		return nil, err
 	}
 	r := &linkResult{}
-	var pend []pending
 	for _, o := range outs {
 		r.findings = append(r.findings, o.findings...)
-		pend = append(pend, o.pend...)
+	}
+	// The pending references are read where the workers left them: one
+	// slice of them all would be a copy (rust-doc leaves 184,000, 6 MB)
+	// made while the workers' slices are still live.
+	eachPending := func(f func(p pending)) {
+		for _, o := range outs {
+			for _, p := range o.pend {
+				f(p)
+			}
+		}
 	}
 	// Later rounds: fragment targets (and the pages they redirect to)
 	// that were not among the files are parsed for their ids only.
 	for round := 0; ; round++ {
 		var more []int32
 		seen := map[int32]bool{}
-		for _, p := range pend {
+		eachPending(func(p pending) {
 			if _, need := l.fragOK(p); need >= 0 && !seen[need] {
 				seen[need] = true
 				more = append(more, need)
 			}
-		}
+		})
 		if len(more) == 0 || round == maxRedirects {
 			break
 		}
@@ -217,11 +226,11 @@ func (l *linker) run(ctx context.Context, files []int32) (*linkResult, error) {
 		}
 	}
 	var failed []pending
-	for _, p := range pend {
+	eachPending(func(p pending) {
 		if ok, _ := l.fragOK(p); !ok {
 			failed = append(failed, p)
 		}
-	}
+	})
 	if len(failed) > 0 {
 		raws, err := l.recoverRaw(failed)
 		if err != nil {
@@ -326,6 +335,13 @@ func (l *linker) hasID(target int32, hRaw, hDec uint64) bool {
 	return ok
 }
 
+// setParsed records the ids and the redirect of a parsed file.
+func (l *linker) setParsed(idx int32, ids []uint64, redirect int32) {
+	l.idMu.Lock()
+	l.ids[idx], l.parsed[idx], l.redirect[idx] = ids, true, redirect
+	l.idMu.Unlock()
+}
+
 func (l *linker) parseIDs(ctx context.Context, files []int32, workers int) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -375,7 +391,13 @@ type pageWorker struct {
 	pend     []pending
 }
 
-// read reads file p into the worker's buffer (reused from page to page).
+// maxBuf is the largest read buffer a worker keeps from page to page.
+const maxBuf = 1 << 20
+
+// read reads file p into the worker's buffer, reused from page to page
+// unless it is larger than maxBuf: a buffer sized for a big page (rust-doc
+// has 10 MB source listings) serves that page only, so the few big pages
+// do not keep every worker's buffer at their size until the end.
 // The size known from the walk sizes the buffer and ends the read, so a
 // file costs open, read and close (release trees do not change).
 func (w *pageWorker) read(p string) ([]byte, error) {
@@ -388,8 +410,12 @@ func (w *pageWorker) read(p string) ([]byte, error) {
 	if i, ok := w.l.t.files[p]; ok {
 		size = w.l.t.sizes[i]
 	}
-	if int64(cap(w.buf)) < size+1 {
-		w.buf = make([]byte, 0, size+size/8+512)
+	if c := int64(cap(w.buf)); c < size+1 || c > maxBuf {
+		n := size + 512
+		if n <= maxBuf {
+			n = min(n+size/8, maxBuf) // room for the next, somewhat bigger pages
+		}
+		w.buf = make([]byte, 0, n)
 	}
 	w.buf = w.buf[:0]
 	for {
@@ -426,7 +452,7 @@ func (w *pageWorker) check(idx int32) error {
 			w.n.scripts++
 			scanScript(src, w)
 		}
-		l.parsed[idx] = true
+		l.setParsed(idx, nil, -1)
 		return nil
 	}
 	if isStyle(p) {
@@ -434,7 +460,7 @@ func (w *pageWorker) check(idx int32) error {
 			w.n.styles++
 			scanCSS(src, w)
 		}
-		l.parsed[idx] = true
+		l.setParsed(idx, nil, -1)
 		return nil
 	}
 	if !w.idsOnly {
@@ -446,12 +472,7 @@ func (w *pageWorker) check(idx int32) error {
 	}
 	scanHTML(src, l.opts, w) // SVG too: its ids are fragment targets (sprites), its hrefs references
 	slices.Sort(w.ids)
-	ids := slices.Compact(slices.Clone(w.ids))
-	l.idMu.Lock()
-	l.ids[idx] = ids
-	l.parsed[idx] = true
-	l.redirect[idx] = w.redirect
-	l.idMu.Unlock()
+	l.setParsed(idx, slices.Compact(slices.Clone(w.ids)), w.redirect)
 	for _, s := range w.self {
 		if !l.hasID(idx, s.hRaw, s.hDec) {
 			w.findings = append(w.findings, l.fragFinding(idx, int(s.line), s.raw, idx))
@@ -575,6 +596,19 @@ func (w *pageWorker) ref(r sref) {
 	pd.target = ti
 	if ti == w.idx {
 		w.self = append(w.self, selfRef{pd, r.raw})
+		return
+	}
+	// A target parsed already (half of them in rust-doc, whose pages the
+	// workers take in walk order) is checked now; only the others wait,
+	// as pending, for the end of the run.
+	l.idMu.Lock()
+	ok, need := l.fragOK(pd)
+	l.idMu.Unlock()
+	if ok {
+		return
+	}
+	if need < 0 {
+		w.findings = append(w.findings, l.fragFinding(w.idx, r.line, r.raw, ti))
 		return
 	}
 	w.pend = append(w.pend, pd)

@@ -31,8 +31,9 @@
 // Pages are parsed in parallel by a bounded pool of workers, each page
 // once; the work is linear in the total size of the pages. Memory holds the
 // file index, a sorted set of 64-bit hashes of the ids of each page and the
-// fragment references to other pages, never a page's text beyond the
-// worker that reads it.
+// fragment references to pages not yet parsed when they were found, never
+// a page's text beyond the worker that reads it (a worker keeps its read
+// buffer from page to page up to 1 MiB).
 //
 // Check is safe for concurrent use with different or identical arguments;
 // it only reads the file systems.
