@@ -101,3 +101,19 @@ func TestReplaceNeverMissing(t *testing.T) {
 		t.Fatal("no reads happened")
 	}
 }
+
+// BenchmarkReplace measures one switch of a link, what a rollback costs
+// in the store: Lstat, symlink, rename and the fsync of the directory.
+func BenchmarkReplace(b *testing.B) {
+	dir := b.TempDir()
+	link := filepath.Join(dir, "current")
+	targets := []string{"releases/v1", "releases/v2"}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := Replace(link, targets[i%2]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
