@@ -68,6 +68,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Replacer makes replacements with the given options. The zero Replacer
@@ -286,7 +287,14 @@ func (r Replacer) rename(oldname, newname string) error {
 	if r.Root != nil {
 		return r.Root.Rename(oldname, newname)
 	}
-	return os.Rename(oldname, newname)
+	// Not os.Rename, which first lstats newname to refuse a directory
+	// there: rename(2) of a file, link or symlink over a directory fails
+	// anyway (EISDIR), and this is on the path of every switch.
+	_, err := ignoringEINTR(func() (int, error) { return 0, syscall.Rename(oldname, newname) })
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: err}
+	}
+	return nil
 }
 
 func (r Replacer) remove(name string) error {
