@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/example/release-agent/internal/fsatomic"
 )
 
 func TestReplaceCreatesAndReplaces(t *testing.T) {
@@ -28,7 +30,7 @@ func TestReplaceCreatesAndReplaces(t *testing.T) {
 	}
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if IsTemp(e.Name()) {
+		if fsatomic.IsTemp(e.Name()) {
 			t.Errorf("temporary link left behind: %s", e.Name())
 		}
 	}
