@@ -2,8 +2,6 @@ package hashassets
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +13,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/example/release-agent/internal/fsatomic"
 )
 
 // HashDir hashes the staged tree rooted at dir in place. Every path goes
@@ -103,41 +103,17 @@ func (w *RootWriter) dir(name string) (*os.Root, string, error) {
 	return r, base, nil
 }
 
-func tmpName() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return ".hashassets-" + hex.EncodeToString(b[:]) + ".tmp"
-}
-
 // WriteFile writes data to a new temporary file next to name, then renames
-// it over name. Atomic for readers of name; not durable until the caller
-// syncs the file system.
+// it over name (fsatomic, without fsync). Atomic for readers of name; not
+// durable until the caller syncs the file system.
 func (w *RootWriter) WriteFile(name string, data []byte, perm fs.FileMode) error {
 	r, base, err := w.dir(name)
 	if err != nil {
 		return err
 	}
-	tmp := tmpName()
-	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		// The umask may have cleared bits of perm; a release stores the
-		// exact mode.
-		err = f.Chmod(perm)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = r.Rename(tmp, base)
-	}
-	if err != nil {
-		_ = r.Remove(tmp)
-	}
-	return err
+	// fsatomic sets perm exactly: the umask may have cleared bits of it,
+	// and a release stores the exact mode.
+	return fsatomic.Replacer{Root: r, NoSync: true}.WriteFile(base, data, perm)
 }
 
 // InPlaceFile is a file opened by RootWriter.OpenInPlace: read it with
@@ -305,24 +281,15 @@ func pwritev(f *os.File, segs [][]byte) (int64, error) {
 }
 
 // Link makes newname a hard link to oldname: it links a temporary name and
-// renames it over newname, so an existing newname is replaced atomically.
+// renames it over newname (fsatomic, without fsync), so an existing
+// newname is replaced atomically.
 func (w *RootWriter) Link(oldname, newname string) error {
+	if path.Dir(oldname) != path.Dir(newname) {
+		return fsatomic.Replacer{Root: w.root, NoSync: true}.Link(oldname, newname)
+	}
 	r, base, err := w.dir(newname)
 	if err != nil {
 		return err
 	}
-	tmp := tmpName()
-	if path.Dir(oldname) == path.Dir(newname) {
-		err = r.Link(path.Base(oldname), tmp)
-	} else {
-		err = w.root.Link(oldname, path.Join(path.Dir(newname), tmp))
-	}
-	if err != nil {
-		return err
-	}
-	if err := r.Rename(tmp, base); err != nil {
-		_ = r.Remove(tmp)
-		return err
-	}
-	return nil
+	return fsatomic.Replacer{Root: r, NoSync: true}.Link(path.Base(oldname), base)
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/example/release-agent/internal/fsatomic"
 )
 
 func writeTree(t *testing.T, dir string, files map[string]string) {
@@ -118,7 +120,7 @@ func testHashDirSharedLinks(t *testing.T, inPlace bool) {
 	}
 	// No temporary files are left behind.
 	filepath.WalkDir(stg, func(p string, d os.DirEntry, err error) error {
-		if strings.Contains(p, ".hashassets-") {
+		if fsatomic.IsTemp(filepath.Base(p)) {
 			t.Errorf("left behind: %s", p)
 		}
 		return nil

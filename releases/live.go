@@ -11,6 +11,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/example/release-agent/internal/fsatomic"
 )
 
 // # The live state
@@ -263,7 +265,7 @@ func (s *Store) writeCheckpoint(ls *liveState) error {
 	if err != nil {
 		return err
 	}
-	return writeFileReplace(s.state(liveName), append(b, '\n'), 0o644)
+	return fsatomic.Replacer{NoSync: true}.WriteFile(s.state(liveName), append(b, '\n'), 0o644)
 }
 
 // migrateLive turns an old-form live.json into a checkpoint at the

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/example/release-agent/symlink"
+	"github.com/example/release-agent/internal/fsatomic"
 )
 
 // DefaultKeep is how many releases prune keeps by default.
@@ -95,7 +95,8 @@ func (s *Store) Prune(keep int, who Who) (pruned []string, err error) {
 //     recorded as failed;
 //   - trees in releases/ without a record (killed between the rename and
 //     the record) are removed, unless current points at them;
-//   - trash (interrupted prunes) and temporary files are removed;
+//   - trash (interrupted prunes) and temporary files (fsatomic.RemoveTemps)
+//     are removed;
 //   - an old-form live.json becomes a checkpoint (see "The live state");
 //   - a switch whose journal line is missing (killed between the rename
 //     and the line) gets a "recovered" line.
@@ -134,10 +135,6 @@ func (s *Store) recover(who Who) ([]string, error) {
 	for _, e := range ents {
 		id := e.Name()
 		p := filepath.Join(rels, id)
-		if isTempName(id) || symlink.IsTemp(id) {
-			os.Remove(p)
-			continue
-		}
 		if _, ok := ParseID(id); !ok || id == cur {
 			continue
 		}
@@ -157,13 +154,14 @@ func (s *Store) recover(who Who) ([]string, error) {
 			did = append(did, fmt.Sprintf("finished deleting pruned tree %s", e.Name()))
 		}
 	}
-	for _, d := range []string{s.Root, s.state(), s.state(recordsDir), s.state(manifestsDir), s.state(reportsDir)} {
-		ents, _ := os.ReadDir(d)
-		for _, e := range ents {
-			if isTempName(e.Name()) || symlink.IsTemp(e.Name()) {
-				os.Remove(filepath.Join(d, e.Name()))
-				did = append(did, "removed temporary file "+strings.TrimPrefix(filepath.Join(d, e.Name()), s.Root+"/"))
-			}
+	// Under the lock no replacement is in flight in these directories.
+	// A temporary file that cannot be removed is harmless: no error here
+	// keeps the store locked.
+	for _, d := range []string{s.Root, rels, s.state(), s.state(recordsDir), s.state(manifestsDir), s.state(reportsDir)} {
+		removed, _ := fsatomic.RemoveTemps(d)
+		removed = append(removed, removeLegacyTemps(d)...)
+		for _, name := range removed {
+			did = append(did, "removed temporary file "+strings.TrimPrefix(filepath.Join(d, name), s.Root+"/"))
 		}
 	}
 	ls, err := s.loadLive(nil)
@@ -182,4 +180,19 @@ func (s *Store) recover(who Who) ([]string, error) {
 		did = append(did, fmt.Sprintf("recorded %s as live (the switch happened, its bookkeeping did not)", cur))
 	}
 	return did, nil
+}
+
+// removeLegacyTemps removes from dir the temporary files of the writers
+// that package fsatomic replaced (".tmp-NAME-N" of the store's own,
+// ".tmp-link-NAME.X" of package symlink), which a store last written by an
+// earlier version may hold, and returns their names.
+func removeLegacyTemps(dir string) []string {
+	ents, _ := os.ReadDir(dir)
+	var removed []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".tmp-") && os.Remove(filepath.Join(dir, e.Name())) == nil {
+			removed = append(removed, e.Name())
+		}
+	}
+	return removed
 }

@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/example/release-agent/internal/fsatomic"
 	"github.com/example/release-agent/manifest"
-	"github.com/example/release-agent/symlink"
 )
 
 // NextID allocates a new release id. The counter is written durably before
@@ -37,7 +37,7 @@ func (s *Store) NextID() (string, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}
-	if err := writeFileAtomic(s.state(nextIDName), []byte(strconv.FormatInt(n+1, 10)+"\n"), 0o644); err != nil {
+	if err := fsatomic.WriteFile(s.state(nextIDName), []byte(strconv.FormatInt(n+1, 10)+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("allocating release id: %w", err)
 	}
 	return FormatID(n), nil
@@ -57,7 +57,7 @@ func (s *Store) reserveSeen() error {
 			return nil
 		}
 	}
-	return writeFileAtomic(s.state(nextIDName), []byte(strconv.FormatInt(hi+1, 10)+"\n"), 0o644)
+	return fsatomic.WriteFile(s.state(nextIDName), []byte(strconv.FormatInt(hi+1, 10)+"\n"), 0o644)
 }
 
 // maxSeenID is the highest id with a tree, a record, a manifest or a
@@ -163,7 +163,7 @@ func (st *Staging) Commit(rec Record, m *manifest.Manifest) error {
 		return fail(fmt.Errorf("moving %s into releases/: %w", st.ID, err))
 	}
 	st.Dir = ""
-	if err := symlink.SyncDir(filepath.Join(s.Root, ReleasesDir)); err != nil {
+	if err := fsatomic.SyncDir(filepath.Join(s.Root, ReleasesDir)); err != nil {
 		st.Dir = dst
 		return fail(err)
 	}

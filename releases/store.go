@@ -15,7 +15,9 @@
 //	                            times, bad marks) derived from the journal
 //	    records/vN.json         one record per release id ever allocated
 //	    manifests/vN.json       file list (path, size, mode, sha256) of vN
-//	    reports/vN.json         validation report of vN, if any
+//	    reports/vN.KIND.json    documents stored beside vN's record (PutExtra):
+//	                            vN.report.json (validation), vN.hashes.json (asset
+//	                            manifest), vN.carried.json (assets carried into vN)
 //	    staging/vN/             a release being built (same filesystem as releases/)
 //	    trash/                  trees being deleted
 //
@@ -27,15 +29,18 @@
 //
 //   - current changes only by symlink.Replace: rename(2) of a fresh link
 //     (atomic), then fsync of ROOT (durable).
+//   - Every other file is replaced with package fsatomic; a temporary
+//     name it leaves when killed is removed by recovery.
 //   - Every switch (Activate, Rollback) then appends one line to the
 //     journal with a single write(2) (atomic: whole or absent) and fsyncs
 //     it (durable). Those two fsyncs, one after the other, are all a
 //     switch writes durably: the rollback order, activation times and bad
 //     marks are derived from the journal (see "The live state" in
 //     live.go), so they are durable with the line; their checkpoint,
-//     live.json, is atomic and not fsynced.
+//     live.json, is atomic and not fsynced (fsatomic.Replacer.NoSync).
 //   - Records, manifests, extras and next-id are written atomically and
-//     durably (temporary file, fsync, rename, fsync of the directory).
+//     durably (fsatomic.WriteFile: temporary file, fsync, rename, fsync of
+//     the directory).
 //   - A release tree appears in releases/ only by rename from staging,
 //     after a syncfs(2) made its data durable, and before its record is
 //     written; a tree without a record is a leftover of a killed process
@@ -59,14 +64,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/example/release-agent/internal/jsonlite"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 
+	"github.com/example/release-agent/internal/fsatomic"
+	"github.com/example/release-agent/internal/jsonlite"
 	"github.com/example/release-agent/symlink"
 )
 
@@ -199,65 +204,12 @@ func (s *Store) Current() (string, error) {
 	return id, nil
 }
 
-// writeFileAtomic writes data to path via a temporary file, fsync and
-// rename, then fsyncs the directory: readers see the old or the new file,
-// and the new one survives a crash once this returns.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	return writeFile(path, data, perm, true)
-}
-
-// writeFileReplace is writeFileAtomic without the fsyncs: still atomic for
-// readers (rename), but a power loss may bring back the old file. It is
-// used only for the checkpoint of the live state, which the journal can
-// always rebuild.
-func writeFileReplace(path string, data []byte, perm fs.FileMode) error {
-	return writeFile(path, data, perm, false)
-}
-
-func writeFile(path string, data []byte, perm fs.FileMode, durable bool) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		return err
-	}
-	if durable {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("fsync %s: %w", path, err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if !durable {
-		return nil
-	}
-	return symlink.SyncDir(dir)
-}
-
 func writeJSONAtomic(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(b, '\n'), 0o644)
+	return fsatomic.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // readFast is readJSON for the documents package jsonlite can decode
@@ -283,5 +235,3 @@ func readJSON(path string, v any) error {
 	}
 	return nil
 }
-
-func isTempName(name string) bool { return strings.HasPrefix(name, ".tmp-") }

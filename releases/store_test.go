@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/release-agent/internal/fsatomic"
 	"github.com/example/release-agent/manifest"
 )
 
@@ -239,6 +240,11 @@ func TestRecoverCleansLeftovers(t *testing.T) {
 	os.MkdirAll(s.Dir("v9"), 0o755)
 	os.WriteFile(filepath.Join(s.Dir("v9"), "x"), nil, 0o444)
 	os.Chmod(s.Dir("v9"), 0o555)
+	// temporary names of killed replacements: of current, of a record, and
+	// one of the symlink package before fsatomic
+	tmpLink, tmpRec := fsatomic.TempName(CurrentName), fsatomic.TempName(v1+".json")
+	os.Symlink("releases/v1", filepath.Join(s.Root, tmpLink))
+	os.WriteFile(filepath.Join(s.state(recordsDir), tmpRec), []byte("{"), 0o644)
 	os.Symlink("releases/v1", filepath.Join(s.Root, ".tmp-link-current.abc"))
 	l.abandon() // as a killed writer does: the lock file still describes it
 
@@ -248,9 +254,14 @@ func TestRecoverCleansLeftovers(t *testing.T) {
 	}
 	defer l2.Unlock()
 	joined := strings.Join(cleaned, "\n")
-	for _, want := range []string{"staging tree " + st.ID, "release tree v9", ".tmp-link-current"} {
+	for _, want := range []string{"staging tree " + st.ID, "release tree v9", ".tmp-link-current", tmpLink, "state/records/" + tmpRec} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("cleaned report lacks %q:\n%s", want, joined)
+		}
+	}
+	for _, p := range []string{filepath.Join(s.Root, tmpLink), filepath.Join(s.state(recordsDir), tmpRec), filepath.Join(s.Root, ".tmp-link-current.abc")} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s still there", p)
 		}
 	}
 	if _, err := os.Stat(s.Dir("v9")); !os.IsNotExist(err) {

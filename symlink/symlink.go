@@ -1,4 +1,6 @@
-// Package symlink replaces a symlink atomically and durably.
+// Package symlink replaces a symlink atomically and durably, refusing to
+// replace anything but a symlink. It is what switches a site's current
+// link; the replacement itself is internal/fsatomic's.
 //
 // # Atomicity
 //
@@ -15,6 +17,20 @@
 // returns nil the new link survives a crash. Filesystems that cannot fsync a
 // directory (EINVAL, ENOTSUP) are tolerated, as restic's local backend does.
 //
+// # Temporary names
+//
+// The temporary link is named "." + NAME + ".tmp-" + 16 hex digits. One
+// left by a process killed between the symlink and the rename is removed by
+// whoever owns the directory once no writer can be active in it (package
+// releases does, under its lock, in recovery).
+//
+// # Cost
+//
+// A Replace is six system calls: lstat, symlink, rename, and open, fsync,
+// close of the directory. The temporary name's random part comes from
+// math/rand/v2, not crypto/rand, which would add a system call and the
+// start-up of the FIPS module to every switch.
+//
 // # Concurrency
 //
 // Replace is safe to call concurrently on the same path (each call uses its
@@ -27,12 +43,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/rand/v2"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
+
+	"github.com/example/release-agent/internal/fsatomic"
 )
 
 // ErrNotSymlink is returned (wrapped in a *NotSymlinkError) when the path
@@ -55,15 +68,10 @@ func (e *NotSymlinkError) Error() string {
 
 func (e *NotSymlinkError) Unwrap() error { return ErrNotSymlink }
 
-// TempPrefix starts the names of temporary links made by Replace. Leftovers
-// (a process killed between symlink and rename) carry it and may be removed
-// by anyone holding the caller's lock.
-const TempPrefix = ".tmp-link-"
-
 // Replace points the symlink at path to target, atomically and durably (see
 // the package documentation). If path does not exist it is created. If path
 // is anything but a symlink, Replace changes nothing and returns a
-// *NotSymlinkError. On error the temporary link is removed.
+// *NotSymlinkError. On error no temporary link is left.
 func Replace(path, target string) error {
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&fs.ModeSymlink == 0 {
@@ -72,38 +80,7 @@ func Replace(path, target string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	dir := filepath.Dir(path)
-	// The name only has to be unused: symlink(2) fails rather than follow
-	// or replace an existing entry. math/rand/v2's generator is seeded
-	// from the kernel per process (crypto/rand would link, and initialise,
-	// the FIPS module for nothing).
-	tmp := filepath.Join(dir, TempPrefix+filepath.Base(path)+"."+strconv.FormatUint(rand.Uint64(), 16))
-	if err := os.Symlink(target, tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		// Between Lstat and Rename someone made path a directory: rename
-		// of a symlink over a directory fails with EISDIR/ENOTDIR/EEXIST.
-		return err
-	}
-	return SyncDir(dir)
-}
-
-// IsTemp reports whether name (a base name) is a leftover temporary link.
-func IsTemp(name string) bool { return strings.HasPrefix(name, TempPrefix) }
-
-// SyncDir fsyncs a directory so that renames and new entries in it are
-// durable. EINVAL and ENOTSUP (filesystems without directory fsync) are
-// not errors.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
+	// Between Lstat and the rename someone may make path a directory:
+	// rename of a symlink over a directory fails (EISDIR).
+	return fsatomic.Symlink(target, path)
 }

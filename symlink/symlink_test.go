@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/example/release-agent/internal/fsatomic"
 )
 
 func TestReplaceCreatesAndReplaces(t *testing.T) {
@@ -28,7 +30,7 @@ func TestReplaceCreatesAndReplaces(t *testing.T) {
 	}
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if IsTemp(e.Name()) {
+		if fsatomic.IsTemp(e.Name()) {
 			t.Errorf("temporary link left behind: %s", e.Name())
 		}
 	}
@@ -99,5 +101,21 @@ func TestReplaceNeverMissing(t *testing.T) {
 	}
 	if reads.Load() == 0 {
 		t.Fatal("no reads happened")
+	}
+}
+
+// BenchmarkReplace measures one switch of a link, what a rollback costs
+// in the store: Lstat, symlink, rename and the fsync of the directory.
+func BenchmarkReplace(b *testing.B) {
+	dir := b.TempDir()
+	link := filepath.Join(dir, "current")
+	targets := []string{"releases/v1", "releases/v2"}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := Replace(link, targets[i%2]); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }

@@ -129,7 +129,7 @@ func killAt(t *testing.T, at time.Duration, args ...string) (killed bool, out st
 // recover, and checks again.
 // The recovery messages, with ids and paths generalised, tell which stage
 // a kill interrupted.
-var idRE = regexp.MustCompile(`v[0-9]+|\.tmp-[^ ]*|state/[^ ]*`)
+var idRE = regexp.MustCompile(`v[0-9]+|\.[^ /]*\.tmp-[0-9a-f]{16}|\.tmp-[^ ]*|state/[^ ]*`)
 
 func afterKill(t *testing.T, root, what string, seen *ids, tally map[string]int) (recovered []string) {
 	t.Helper()

@@ -87,7 +87,7 @@ func (s sandbox) check(t testing.TB) {
 				t.Errorf("%s: mode %v", p, m)
 			}
 		case fi.IsDir():
-			if fi.Mode().Perm() != 0o755 && !strings.Contains(p, ".stage-tmp-") {
+			if fi.Mode().Perm() != 0o755 {
 				t.Errorf("%s: dir mode %v", p, fi.Mode())
 			}
 		case fi.Mode()&fs.ModeSymlink != 0:

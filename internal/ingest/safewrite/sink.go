@@ -14,6 +14,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"strconv"
 )
 
 // Sink receives the entries of one artifact. Names are the artifact's own
@@ -73,7 +74,5 @@ type EntryError struct {
 	Err   error
 }
 
-func (e *EntryError) Error() string { return "entry " + quote(e.Entry) + ": " + e.Err.Error() }
+func (e *EntryError) Error() string { return "entry " + strconv.Quote(e.Entry) + ": " + e.Err.Error() }
 func (e *EntryError) Unwrap() error { return e.Err }
-
-func quote(s string) string { return strconvQuote(s) }

@@ -3,7 +3,6 @@ package safewrite
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -23,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/example/release-agent/internal/fsatomic"
 	"github.com/example/release-agent/manifest"
 )
 
@@ -55,8 +55,9 @@ type Stats struct {
 
 // SmallFile is the size up to which a file is buffered in memory, hashed,
 // and then either linked from the live release (no write at all) or written.
-// Larger files stream to a temporary file inside the staging directory and
-// are then renamed into place or replaced by a link.
+// Larger files stream to a temporary file next to their name (an
+// fsatomic.PendingFile) and are then renamed into place or replaced by a
+// link.
 const SmallFile = 1 << 20
 
 // Writer is the Sink that writes into a staging directory.
@@ -68,6 +69,8 @@ const SmallFile = 1 << 20
 // outside it even for hostile input. Parent directories of entries are
 // created by the Writer itself and tracked, so a path is never written
 // below a symlink or a file of the artifact.
+// Names of the form fsatomic.IsTemp recognises are refused (ErrUnsafePath):
+// they are reserved for the temporary files of large files in flight.
 //
 // # Modes
 //
@@ -103,9 +106,7 @@ type Writer struct {
 	liveRoot *os.Root // nil without a live release
 	live     map[liveKey]*manifest.Entry
 
-	tmpName string // hidden directory for large files in flight
-	tmpSeq  atomic.Int64
-	chmod   bool // the umask strips bits we need: chmod explicitly
+	chmod bool // the umask strips bits we need: chmod explicitly
 
 	used atomic.Int64 // bytes of regular file content accepted, for MaxBytes
 
@@ -186,9 +187,6 @@ func New(opts Options) (*Writer, error) {
 	if len(names) > 0 {
 		return fail(fmt.Errorf("stage: staging dir %s is not empty (has %q)", opts.Dir, names[0]))
 	}
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	w.tmpName = ".stage-tmp-" + hex.EncodeToString(rnd[:])
 	w.chmod = umask()&0o555 != 0
 	if opts.LiveDir != "" && opts.Live != nil {
 		w.liveRoot, err = os.OpenRoot(opts.LiveDir)
@@ -263,9 +261,9 @@ func (w *Writer) Sync() error {
 
 // Close finishes the stage and returns the sorted manifest of every regular
 // file and symlink written (directories are implied by the paths). It must
-// be called once, after every other call has returned. It removes the
-// Writer's temporary directory but does not delete anything staged, even
-// after an error: the caller discards the staging directory.
+// be called once, after every other call has returned. It does not delete
+// anything staged, even after an error: the caller discards the staging
+// directory.
 func (w *Writer) Close() (*manifest.Manifest, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -274,9 +272,6 @@ func (w *Writer) Close() (*manifest.Manifest, error) {
 	}
 	w.closed = true
 	var errs []error
-	if err := w.root.RemoveAll(w.tmpName); err != nil {
-		errs = append(errs, fmt.Errorf("stage: remove temporary dir %s: %w", w.tmpName, err))
-	}
 	m := &manifest.Manifest{Entries: make([]manifest.Entry, 0, len(w.nodes))}
 	for p, n := range w.nodes {
 		switch {
@@ -314,6 +309,9 @@ func (w *Writer) cleanName(name string, dir bool) (string, error) {
 		case "..":
 			return "", fmt.Errorf("%w: \"..\" element", ErrUnsafePath)
 		}
+		if fsatomic.IsTemp(elem) {
+			return "", fmt.Errorf("%w: reserved temporary name %q", ErrUnsafePath, elem)
+		}
 		if b.Len() > 0 {
 			b.WriteByte('/')
 		}
@@ -322,9 +320,6 @@ func (w *Writer) cleanName(name string, dir bool) (string, error) {
 	clean := b.String()
 	if clean == "" && !dir {
 		return "", fmt.Errorf("%w: names the staging root", ErrUnsafePath)
-	}
-	if first, _, _ := strings.Cut(clean, "/"); first == w.tmpName {
-		return "", fmt.Errorf("%w: reserved name %q", ErrUnsafePath, first)
 	}
 	return clean, nil
 }
@@ -741,18 +736,13 @@ func (w *Writer) writeFile(ctx context.Context, clean string, m fs.FileMode, siz
 		return e, false, used, w.writeSmall(clean, m, buf[:n])
 	}
 
-	// Large file: stream to a temporary name, then link or rename.
-	tmp, f, err := w.createTemp()
+	// Large file: stream to a temporary name, then link or rename. Not
+	// durable until Sync.
+	f, err := fsatomic.Replacer{Root: w.root, NoSync: true}.Create(clean, m)
 	if err != nil {
-		return e, false, used, err
+		return e, false, used, fmt.Errorf("create temporary file: %w", err)
 	}
-	keep := false
-	defer func() {
-		if !keep {
-			f.Close()
-			w.root.Remove(tmp)
-		}
-	}()
+	defer f.Cleanup()
 	total := int64(n)
 	if _, err := f.Write(buf[:n]); err != nil {
 		return e, false, used, fmt.Errorf("write: %w", err)
@@ -781,20 +771,11 @@ func (w *Writer) writeFile(ctx context.Context, clean string, m fs.FileMode, siz
 			return e, false, used, err
 		}
 		if ok {
-			return e, true, used, nil // the deferred func removes tmp
+			return e, true, used, nil // Cleanup removes the temporary file
 		}
 	}
-	if err := f.Chmod(m); err != nil {
-		return e, false, used, fmt.Errorf("chmod: %w", err)
-	}
-	keep = true
-	if err := f.Close(); err != nil {
-		w.root.Remove(tmp)
-		return e, false, used, fmt.Errorf("close: %w", err)
-	}
-	if err := w.root.Rename(tmp, clean); err != nil {
-		w.root.Remove(tmp)
-		return e, false, used, fmt.Errorf("rename into place: %w", err)
+	if err := f.CloseAtomicallyReplace(); err != nil {
+		return e, false, used, fmt.Errorf("put into place: %w", err)
 	}
 	return e, false, used, nil
 }
@@ -831,26 +812,6 @@ func (w *Writer) writeSmall(clean string, m fs.FileMode, data []byte) error {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
-}
-
-func (w *Writer) createTemp() (string, *os.File, error) {
-	w.mu.Lock()
-	_, ok := w.nodes[w.tmpName]
-	if !ok {
-		if err := w.root.Mkdir(w.tmpName, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			w.mu.Unlock()
-			return "", nil, fmt.Errorf("mkdir temporary dir: %w", err)
-		}
-		// Not an entry: Close skips it (it removes the directory).
-		w.nodes[w.tmpName] = &node{kind: kDir, explicit: true}
-	}
-	w.mu.Unlock()
-	tmp := w.tmpName + "/" + strconv.FormatInt(w.tmpSeq.Add(1), 10)
-	f, err := w.root.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", nil, fmt.Errorf("create temporary file: %w", err)
-	}
-	return tmp, f, nil
 }
 
 var _ Sink = (*Writer)(nil)

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/example/release-agent/internal/fsatomic"
 	"github.com/example/release-agent/manifest"
 )
 
@@ -202,7 +203,10 @@ func TestWriterRefusals(t *testing.T) {
 			return nil
 		}, ErrLimit},
 		{"reserved temporary name", func(w *Writer) error {
-			return w.File(ctx, w.tmpName+"/x", 0o644, 1, "", strings.NewReader("x"))
+			return w.File(ctx, "d/"+fsatomic.TempName("x"), 0o644, 1, "", strings.NewReader("x"))
+		}, ErrUnsafePath},
+		{"reserved temporary name of a directory", func(w *Writer) error {
+			return w.File(ctx, fsatomic.TempName("d")+"/x", 0o644, 1, "", strings.NewReader("x"))
 		}, ErrUnsafePath},
 	}
 	for _, tc := range tests {
@@ -264,6 +268,9 @@ func TestWriterStreamingLimit(t *testing.T) {
 	}
 	var total int64
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if fsatomic.IsTemp(d.Name()) {
+			t.Errorf("temporary file left: %s", p)
+		}
 		if d.Type().IsRegular() {
 			fi, _ := d.Info()
 			total += fi.Size()

@@ -8,7 +8,9 @@
 //   - every line of the journal parses;
 //   - next-id is greater than every id that has a record, a manifest or a
 //     tree, so no id can be reused;
-//   - no tree in releases/ lacks a record (after recovery).
+//   - no tree in releases/ lacks a record, and no temporary file of
+//     package fsatomic is left in ROOT, releases/ or state/ (after
+//     recovery).
 package storecheck
 
 import (
@@ -21,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/example/release-agent/internal/fsatomic"
 	"github.com/example/release-agent/manifest"
 	"github.com/example/release-agent/releases"
 )
@@ -92,6 +95,15 @@ func Check(root string, o Options) error {
 			}
 			if r, err := s.Record(e.Name()); err != nil || !r.Live() {
 				bad("releases/%s has no staged record (%v)", e.Name(), err)
+			}
+		}
+		for _, d := range []string{root, filepath.Join(root, releases.ReleasesDir), s.StateDir(),
+			filepath.Join(s.StateDir(), "records"), filepath.Join(s.StateDir(), "manifests"), filepath.Join(s.StateDir(), "reports")} {
+			ents, _ := os.ReadDir(d)
+			for _, e := range ents {
+				if fsatomic.IsTemp(e.Name()) {
+					bad("temporary file %s left after recovery", filepath.Join(d, e.Name()))
+				}
 			}
 		}
 	}

@@ -1,5 +1,0 @@
-package safewrite
-
-import "strconv"
-
-var strconvQuote = strconv.Quote
