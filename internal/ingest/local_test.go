@@ -132,7 +132,7 @@ func TestLocalNotFound(t *testing.T) {
 // artifact copies an archive from archive/testdata into a temp dir.
 func artifact(t *testing.T, name string) (string, string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "archive", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("archive", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
