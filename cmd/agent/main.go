@@ -12,7 +12,6 @@ import (
 
 	"github.com/example/release-agent/internal/cli"
 	"github.com/example/release-agent/internal/daemon"
-	_ "github.com/example/release-agent/internal/ingest/s3" // s3:// sources
 )
 
 // version is set at build time: -ldflags '-X main.version=1.2.3'.

@@ -11,6 +11,8 @@ import (
 	"github.com/example/release-agent/client"
 	"github.com/example/release-agent/internal/cli/full"
 	"github.com/example/release-agent/internal/deploy"
+	"github.com/example/release-agent/internal/ingest"
+	"github.com/example/release-agent/internal/ingest/s3"
 	"github.com/example/release-agent/internal/service"
 	"github.com/example/release-agent/validate"
 )
@@ -34,7 +36,7 @@ func daemon(ctx context.Context, socket string) (api.Service, error) {
 }
 
 func openLocal(config string, progress func(full.Progress)) (api.Service, error) {
-	l := &service.Local{Via: "cli", Sites: map[string]*service.Site{}}
+	l := &service.Local{Via: "cli", Sites: map[string]*service.Site{}, Sources: ingest.Openers{"s3": s3.OpenFromEnv}}
 	if progress != nil {
 		l.Progress = func(p deploy.Progress) { progress(full.Progress{Stage: p.Stage, Files: p.Files, Bytes: p.Bytes}) }
 	}
