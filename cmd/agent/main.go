@@ -14,8 +14,9 @@ import (
 	"syscall"
 
 	"github.com/example/release-agent/internal/daemon"
+	"github.com/example/release-agent/internal/ingest"
 	"github.com/example/release-agent/internal/ingest/fetchexec"
-	_ "github.com/example/release-agent/internal/ingest/s3" // s3:// sources
+	"github.com/example/release-agent/internal/ingest/s3"
 )
 
 // version is set at build time: -ldflags '-X main.version=1.2.3' (the
@@ -26,7 +27,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	var code int
 	if len(os.Args) > 1 && os.Args[1] == fetchexec.Verb {
-		code = fetchexec.Serve(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		code = fetchexec.Serve(ctx, ingest.Openers{"s3": s3.OpenFromEnv}, os.Args[2:], os.Stdout, os.Stderr)
 	} else {
 		code = daemon.Main(ctx, os.Args[1:], version, os.Stdout, os.Stderr)
 	}

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/example/release-agent/internal/cli"
+	"github.com/example/release-agent/internal/ingest"
 	"github.com/example/release-agent/internal/ingest/fetchexec"
 )
 
@@ -27,10 +28,10 @@ import (
 var version = "dev"
 
 func main() {
-	fetchexec.Register("release-agent", "s3")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	_, err := unix.IoctlGetTermios(int(os.Stderr.Fd()), unix.TCGETS)
-	code := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: err == nil, Version: version})
+	code := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: err == nil, Version: version,
+		Sources: ingest.Openers{"s3": fetchexec.Opener("release-agent")}})
 	stop()
 	os.Exit(code)
 }

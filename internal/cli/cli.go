@@ -34,6 +34,7 @@ import (
 	"github.com/example/release-agent/client"
 	"github.com/example/release-agent/internal/config"
 	"github.com/example/release-agent/internal/deploy"
+	"github.com/example/release-agent/internal/ingest"
 	"github.com/example/release-agent/internal/service"
 	"github.com/example/release-agent/releases"
 )
@@ -47,6 +48,9 @@ type Env struct {
 	// Version is what --version prints ("dev" if empty): the main's
 	// version, set at build time with -ldflags '-X main.version=...'.
 	Version string
+	// Sources opens the SOURCE schemes of deploys run in this process
+	// (without a daemon) other than local paths; nil: local paths only.
+	Sources ingest.Openers
 }
 
 // Global options, valid before or after the verb.
@@ -273,7 +277,7 @@ func (c *cmd) local(sites map[string]*service.Site) api.Service {
 	if sites == nil {
 		sites = map[string]*service.Site{}
 	}
-	l := &service.Local{Via: "cli", Sites: sites}
+	l := &service.Local{Via: "cli", Sites: sites, Sources: c.env.Sources}
 	if c.env.IsTerminal && !c.g.json {
 		l.Progress = newProgress(c.env.Stderr)
 	}

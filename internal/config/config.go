@@ -123,9 +123,11 @@ type Daemon struct {
 	MetricsListen string `toml:"metrics_listen"`
 }
 
-// S3 holds how S3 sources and S3 listen triggers reach the object store.
-// Credentials come from the environment (AWS_ACCESS_KEY_ID, ...) unless
-// CredentialsFile is set.
+// S3 holds how S3 sources and S3 listen/poll triggers reach the object
+// store. An unset key means its default (AWS, region auto-detected), not
+// an AWS_* environment variable. Credentials come from the standard chain
+// (AWS_ACCESS_KEY_ID, ..., the shared credentials file, the instance role)
+// unless CredentialsFile is set, which is then the only source.
 type S3 struct {
 	Endpoint        string `toml:"endpoint"` // host:port, "" = AWS
 	Region          string `toml:"region"`

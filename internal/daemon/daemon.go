@@ -24,6 +24,16 @@
 // removed site's loop finishes its current deploy and stops. Settings of
 // [daemon] (socket paths, listen addresses) need a restart.
 //
+// # S3
+//
+// The [s3] section is mapped to one s3.Client, shared by every deploy
+// (service.Local.Sources) and every listen and poll trigger. A reload
+// makes a new client only when [s3] changed, and then every key takes the
+// value of the new file, its default if removed; a site whose triggers
+// used the old client gets a new work loop. The daemon sets no
+// environment variable and reads no AWS_ENDPOINT_URL*/AWS_REGION; without
+// credentials_file, credentials come from the standard chain.
+//
 // # Shutdown
 //
 // Cancelling Run's context (SIGTERM, SIGINT) cancels deploys in progress:
@@ -55,6 +65,7 @@ import (
 	"github.com/example/release-agent/client"
 	"github.com/example/release-agent/internal/config"
 	"github.com/example/release-agent/internal/daemon/control"
+	"github.com/example/release-agent/internal/ingest/s3"
 	"github.com/example/release-agent/internal/service"
 	"github.com/example/release-agent/releases"
 )
@@ -104,6 +115,9 @@ type state struct {
 	cfg     *config.Config
 	local   *service.Local
 	workers map[string]*worker
+	// s3 is the one S3 client of this configuration, shared by every
+	// deploy (local.Sources) and every S3 trigger.
+	s3 *s3.Client
 }
 
 type siteProgress struct {
@@ -321,8 +335,11 @@ func firstLine(s string) string {
 // work loops (reusing old's loop for a site whose settings are unchanged).
 // Nothing is started.
 func (d *Daemon) build(cfg *config.Config, old *state) (*state, error) {
-	applyS3(cfg.S3)
-	st := &state{cfg: cfg, local: &service.Local{Sites: map[string]*service.Site{}, Via: "daemon"}, workers: map[string]*worker{}}
+	cl, err := d.s3Client(cfg, old)
+	if err != nil {
+		return nil, fmt.Errorf("[s3]: %w", err)
+	}
+	st := &state{cfg: cfg, local: &service.Local{Sites: map[string]*service.Site{}, Via: "daemon", Sources: sources(cl)}, workers: map[string]*worker{}, s3: cl}
 	var errs []error
 	for i := range cfg.Sites {
 		s := &cfg.Sites[i]
@@ -342,12 +359,13 @@ func (d *Daemon) build(cfg *config.Config, old *state) (*state, error) {
 		}
 		st.local.Sites[s.Name] = service.SiteFromConfig(s)
 		if old != nil {
-			if w, ok := old.workers[s.Name]; ok && reflect.DeepEqual(*w.site, *s) {
+			// A loop whose S3 triggers use another client is remade.
+			if w, ok := old.workers[s.Name]; ok && reflect.DeepEqual(*w.site, *s) && (w.s3 == nil || w.s3 == cl) {
 				st.workers[s.Name] = w
 				continue
 			}
 		}
-		w, err := newWorker(d, s, cfg.Daemon.WebhookTokenFile)
+		w, err := newWorker(d, s, cfg.Daemon.WebhookTokenFile, cl)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("site %s: %w", s.Name, err))
 			continue

@@ -13,10 +13,9 @@ import (
 	"github.com/example/release-agent/releases"
 )
 
-// S3 event triggers (webhook; listen and poll need an S3 client and are
-// wired by the caller through the same queue): events go through a
-// trigger.Queue (deduplicated, coalesced, never backwards) and become jobs
-// of the site's work loop.
+// S3 event triggers (webhook; listen and poll on the daemon's shared S3
+// client): events go through a trigger.Queue (deduplicated, coalesced,
+// never backwards) and become jobs of the site's work loop.
 
 // s3Filter derives the event filter of an s3:// source: its bucket, and
 // its key (an object source) or prefix (a prefix source).
@@ -34,8 +33,9 @@ func s3Filter(src string) (trigger.Filter, bool) {
 }
 
 // startHook creates the site's S3 triggers: the webhook (served by the
-// daemon's webhook listener), MinIO's listen stream, and polling.
-func (w *worker) startHook() error {
+// daemon's webhook listener), MinIO's listen stream, and polling, the
+// last two on cl.
+func (w *worker) startHook(cl *s3.Client) error {
 	s := w.site
 	f, _ := s3Filter(s.Source)
 	if s.Triggers.Webhook {
@@ -47,15 +47,15 @@ func (w *worker) startHook() error {
 		w.triggers = append(w.triggers, hook)
 	}
 	if (s.Triggers.S3Listen || s.Triggers.Poll > 0) && strings.HasPrefix(s.Source, "s3://") {
-		cl, err := s3.NewClient(s3.ConfigFromEnv())
-		if err != nil {
-			return err
+		if cl == nil {
+			return errors.New("s3_listen and poll need an S3 client")
 		}
+		w.s3 = cl
 		if s.Triggers.S3Listen {
-			w.triggers = append(w.triggers, &trigger.Listen{Client: cl, Filter: f, Logger: w.d.log})
+			w.triggers = append(w.triggers, &trigger.Listen{Client: cl.Minio(), Filter: f, Logger: w.d.log})
 		}
 		if s.Triggers.Poll > 0 {
-			w.triggers = append(w.triggers, &trigger.Poll{Client: cl, Filter: f, Interval: s.Triggers.Poll.D(), Logger: w.d.log})
+			w.triggers = append(w.triggers, &trigger.Poll{Client: cl.Minio(), Filter: f, Interval: s.Triggers.Poll.D(), Logger: w.d.log})
 		}
 	}
 	return nil

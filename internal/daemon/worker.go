@@ -18,6 +18,7 @@ import (
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/internal/config"
 	"github.com/example/release-agent/internal/daemon/trigger"
+	"github.com/example/release-agent/internal/ingest/s3"
 	"github.com/example/release-agent/internal/service"
 	"github.com/example/release-agent/releases"
 )
@@ -68,9 +69,12 @@ type worker struct {
 	hook      *trigger.Webhook
 	triggers  []trigger.Trigger
 	tokenFile string
+	// s3 is the client of the listen and poll triggers (nil if none).
+	s3 *s3.Client
 }
 
-func newWorker(d *Daemon, s *config.Site, tokenFile string) (*worker, error) {
+// newWorker makes the work loop of s; its S3 triggers use cl.
+func newWorker(d *Daemon, s *config.Site, tokenFile string, cl *s3.Client) (*worker, error) {
 	w := &worker{d: d, site: s, tokenFile: tokenFile, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	if s.Triggers.Inbox != "" {
 		in, err := newInbox(s.Triggers.Inbox)
@@ -79,7 +83,7 @@ func newWorker(d *Daemon, s *config.Site, tokenFile string) (*worker, error) {
 		}
 		w.inbox = in
 	}
-	if err := w.startHook(); err != nil {
+	if err := w.startHook(cl); err != nil {
 		return nil, err
 	}
 	w.beat.Store(time.Now().UnixNano())

@@ -25,7 +25,7 @@ func testDaemon(t *testing.T) *Daemon {
 // TestEnqueueCoalesces: a pending job is replaced by a newer one and told
 // which one superseded it; the loop takes only the newest.
 func TestEnqueueCoalesces(t *testing.T) {
-	w, err := newWorker(testDaemon(t), &config.Site{Name: "www"}, "")
+	w, err := newWorker(testDaemon(t), &config.Site{Name: "www"}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestEnqueueCoalesces(t *testing.T) {
 // TestAlive: the watchdog is fed only while the loop turns; a deploy in
 // progress counts as alive until it outlives jobTimeout.
 func TestAlive(t *testing.T) {
-	w, err := newWorker(testDaemon(t), &config.Site{Name: "www"}, "")
+	w, err := newWorker(testDaemon(t), &config.Site{Name: "www"}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,6 +143,9 @@ type Request struct {
 	// Progress, if set, is called when a stage starts and, while the
 	// artifact is fetched, about five times a second.
 	Progress func(Progress)
+	// Sources opens Source strings with a scheme (s3://); nil: local
+	// paths only.
+	Sources ingest.Openers
 }
 
 // Progress of a deploy.
@@ -232,7 +235,7 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 			req.Progress(p)
 		}
 	}
-	src, err := ingest.Open(ctx, req.Source, ingest.Options{SHA256: req.SHA256})
+	src, err := req.Sources.Open(ctx, req.Source, ingest.Options{SHA256: req.SHA256})
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,14 @@
-// Package source opens the artifact a release is made from, named by a
+// Package ingest opens the artifact a release is made from, named by a
 // SOURCE string as in the releasectl contract: a directory, a .tar,
-// .tar.gz/.tgz, .tar.zst or .zip file, or (when package source/s3 is linked
-// in) s3://bucket/key and s3://bucket/prefix/.
+// .tar.gz/.tgz, .tar.zst or .zip file, or s3://bucket/key and
+// s3://bucket/prefix/.
+//
+// Local paths are opened here (OpenLocal). A SOURCE with a scheme
+// ("s3://...") goes to the Opener the caller provides for that scheme in
+// an Openers value; there is no global registry. Package ingest/s3 makes
+// the "s3" opener from an explicit configuration (s3.Client.Open, or
+// s3.OpenFromEnv for releasectl run by hand), so the caller decides which
+// client and credentials a deploy uses.
 //
 // A Source streams its entries into a safewrite.Sink; it never writes to disk
 // itself. Fetch either delivers every entry or returns an error; the caller
@@ -12,8 +19,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
-	"sync"
 
 	"github.com/example/release-agent/internal/ingest/safewrite"
 )
@@ -49,43 +57,39 @@ var ErrChecksum = errors.New("artifact checksum mismatch")
 // ErrNotFound is returned (wrapped) when the artifact does not exist.
 var ErrNotFound = errors.New("artifact not found")
 
-// Opener opens a SOURCE string for one scheme.
+// Opener opens a SOURCE string of one scheme ("s3://bucket/key").
 type Opener func(ctx context.Context, spec string, opts Options) (Source, error)
 
-var (
-	mu      sync.Mutex
-	openers = map[string]Opener{}
-)
+// Openers maps a scheme ("s3") to its Opener. The zero value opens local
+// paths only.
+type Openers map[string]Opener
 
-// Register makes scheme ("s3") available to Open. Packages call it from init.
-func Register(scheme string, o Opener) {
-	mu.Lock()
-	defer mu.Unlock()
-	openers[scheme] = o
-}
-
-// Open returns the Source for spec: "scheme://..." goes to the registered
-// opener, anything else is a local path (see OpenLocal).
-func Open(ctx context.Context, spec string, opts Options) (Source, error) {
+// Open returns the Source for spec: "scheme://..." goes to the opener of
+// that scheme, anything else is a local path (see OpenLocal).
+func (o Openers) Open(ctx context.Context, spec string, opts Options) (Source, error) {
 	if i := strings.Index(spec, "://"); i > 0 {
 		scheme := spec[:i]
-		mu.Lock()
-		o := openers[scheme]
-		mu.Unlock()
-		if o == nil {
-			return nil, fmt.Errorf("source %q: unsupported scheme %q (supported: local paths%s)", spec, scheme, schemes())
+		op := o[scheme]
+		if op == nil {
+			return nil, fmt.Errorf("source %q: unsupported scheme %q (supported: local paths%s)", spec, scheme, o.schemes())
 		}
-		return o(ctx, spec, opts)
+		return op(ctx, spec, opts)
 	}
 	return OpenLocal(ctx, spec, opts)
 }
 
-func schemes() string {
-	mu.Lock()
-	defer mu.Unlock()
+func (o Openers) schemes() string {
 	var s string
-	for k := range openers {
-		s += ", " + k + "://"
+	for _, k := range slices.Sorted(maps.Keys(o)) {
+		if o[k] != nil {
+			s += ", " + k + "://"
+		}
 	}
 	return s
+}
+
+// Open opens spec with no scheme openers: Openers(nil).Open, local paths
+// only.
+func Open(ctx context.Context, spec string, opts Options) (Source, error) {
+	return Openers(nil).Open(ctx, spec, opts)
 }

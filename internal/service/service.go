@@ -18,6 +18,7 @@ import (
 
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/internal/deploy"
+	"github.com/example/release-agent/internal/ingest"
 	"github.com/example/release-agent/internal/ingest/safewrite"
 	"github.com/example/release-agent/releases"
 )
@@ -41,6 +42,9 @@ type Local struct {
 	Via string
 	// Progress, if set, receives deploy progress (releasectl draws it).
 	Progress func(deploy.Progress)
+	// Sources opens SOURCE strings with a scheme (s3://); nil: local
+	// paths only.
+	Sources ingest.Openers
 
 	mu     sync.Mutex
 	stores map[string]*releases.Store
@@ -151,7 +155,7 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 	}
 	preq := deploy.Request{
 		Source: req.Source, SHA256: req.SHA256, Activate: req.Activate, Keep: keep, Wait: req.Wait,
-		Limits: site.Limits, Who: l.who(ctx), Progress: l.Progress,
+		Limits: site.Limits, Who: l.who(ctx), Progress: l.Progress, Sources: l.Sources,
 	}
 	preq.Stages = stages(site, req)
 	preq.BeforeSwitch = deploy.CarryOnSwitch(ctx, st)

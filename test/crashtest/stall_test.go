@@ -20,7 +20,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/example/release-agent/api"
-	_ "github.com/example/release-agent/internal/ingest/s3" // s3:// sources
+	"github.com/example/release-agent/internal/ingest"
+	"github.com/example/release-agent/internal/ingest/s3"
 	"github.com/example/release-agent/internal/service"
 	"github.com/example/release-agent/internal/testutil/storecheck"
 	"github.com/example/release-agent/internal/testutil/testenv"
@@ -137,7 +138,7 @@ func TestCrashStalledS3Source(t *testing.T) {
 
 	root := filepath.Join(t.TempDir(), "root")
 	os.Mkdir(root, 0o755)
-	svc := &service.Local{Via: "test"}
+	svc := &service.Local{Via: "test", Sources: ingest.Openers{"s3": s3.OpenFromEnv}}
 	// The same object through the relay, not yet armed, deploys fine.
 	first, err := svc.Deploy(ctx, api.DeployRequest{Target: api.Target{Root: root}, Source: "s3://site/site.tar.gz", Activate: true})
 	if err != nil {

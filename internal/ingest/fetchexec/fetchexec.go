@@ -6,10 +6,10 @@
 //
 //	release-agent fetch-source SPEC [SHA256]
 //
-// which opens SPEC with ingest.Open, as a deploy would, and streams the
+// which opens SPEC as a deploy would, and streams the
 // artifact's entries to its stdout as a plain tar stream, then writes one
 // JSON result (the ingest.Info, or the error) to file descriptor 3.
-// releasectl's side (Register) extracts that stream through its own
+// releasectl's side (Opener) extracts that stream through its own
 // safewrite.Sink (the same path checks, limits and hardlinking as any
 // archive) and trusts it only if the result says the fetch succeeded.
 //
@@ -62,7 +62,9 @@ type result struct {
 // Serve is the helper's side: args are what follows Verb (SPEC and an
 // optional expected sha256). It returns the exit status: 0 if the
 // artifact was streamed completely, 1 if not, 2 for a bad command line.
-func Serve(ctx context.Context, args []string, stdout io.Writer, stderr io.Writer) int {
+// SPEC is opened with openers (release-agent gives it its S3 source, with
+// the settings of the environment).
+func Serve(ctx context.Context, openers ingest.Openers, args []string, stdout io.Writer, stderr io.Writer) int {
 	res := os.NewFile(3, "result")
 	if _, err := res.Stat(); len(args) < 1 || len(args) > 2 || err != nil {
 		fmt.Fprintf(stderr, "usage: release-agent %s SPEC [SHA256] (with a result pipe on fd 3); it is run by releasectl\n", Verb)
@@ -73,7 +75,7 @@ func Serve(ctx context.Context, args []string, stdout io.Writer, stderr io.Write
 	if len(args) == 2 {
 		opts.SHA256 = args[1]
 	}
-	info, err := fetch(ctx, args[0], opts, stdout)
+	info, err := fetch(ctx, openers, args[0], opts, stdout)
 	r := result{}
 	if err != nil {
 		r.Error = err.Error()
@@ -86,8 +88,8 @@ func Serve(ctx context.Context, args []string, stdout io.Writer, stderr io.Write
 	return 0
 }
 
-func fetch(ctx context.Context, spec string, opts ingest.Options, w io.Writer) (ingest.Info, error) {
-	src, err := ingest.Open(ctx, spec, opts)
+func fetch(ctx context.Context, openers ingest.Openers, spec string, opts ingest.Options, w io.Writer) (ingest.Info, error) {
+	src, err := openers.Open(ctx, spec, opts)
 	if err != nil {
 		return ingest.Info{}, err
 	}
@@ -171,19 +173,17 @@ func (s *tarSink) Hardlink(name, target string) error {
 // the package documentation).
 func (s *tarSink) Existing(string, fs.FileMode, string) (bool, error) { return false, nil }
 
-// Register makes releasectl open the given schemes ("s3") by running
-// helper (a program name, looked for beside the running executable, then
-// on PATH; or a path with a slash) as `helper fetch-source SPEC [SHA256]`.
-// Call it only in a program that does not link the schemes' sources.
-func Register(helper string, schemes ...string) {
-	for _, scheme := range schemes {
-		ingest.Register(scheme, func(ctx context.Context, spec string, opts ingest.Options) (ingest.Source, error) {
-			bin, err := lookHelper(helper)
-			if err != nil {
-				return nil, fmt.Errorf("source %q: %w", spec, err)
-			}
-			return &source{bin: bin, spec: spec, opts: opts}, nil
-		})
+// Opener returns the opener by which releasectl opens a scheme ("s3")
+// it does not link: it runs helper (a program name, looked for beside the
+// running executable, then on PATH; or a path with a slash) as
+// `helper fetch-source SPEC [SHA256]`.
+func Opener(helper string) ingest.Opener {
+	return func(ctx context.Context, spec string, opts ingest.Options) (ingest.Source, error) {
+		bin, err := lookHelper(helper)
+		if err != nil {
+			return nil, fmt.Errorf("source %q: %w", spec, err)
+		}
+		return &source{bin: bin, spec: spec, opts: opts}, nil
 	}
 }
 

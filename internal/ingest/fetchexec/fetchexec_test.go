@@ -19,14 +19,14 @@ import (
 // "fake://fail" as an error), like release-agent opens s3://.
 func TestMain(m *testing.M) {
 	if os.Getenv("FETCHEXEC_HELPER") == "1" {
-		ingest.Register("fake", func(ctx context.Context, spec string, opts ingest.Options) (ingest.Source, error) {
+		fake := func(ctx context.Context, spec string, opts ingest.Options) (ingest.Source, error) {
 			dir := strings.TrimPrefix(spec, "fake://")
 			if dir == "fail" {
 				return nil, ingest.ErrNotFound
 			}
 			return ingest.OpenLocal(ctx, dir, opts)
-		})
-		os.Exit(Serve(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+		}
+		os.Exit(Serve(context.Background(), ingest.Openers{"fake": fake}, os.Args[2:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
@@ -59,24 +59,26 @@ func (r *recorder) Hardlink(name, target string) error {
 }
 func (r *recorder) Existing(string, fs.FileMode, string) (bool, error) { return false, nil }
 
-func helper(t *testing.T) {
+// helper returns the openers of a program whose "fake" scheme is fetched
+// by this test binary as its helper.
+func helper(t *testing.T) ingest.Openers {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("FETCHEXEC_HELPER", "1")
-	Register(self, "fake")
+	return ingest.Openers{"fake": Opener(self)}
 }
 
 func TestFetchThroughHelper(t *testing.T) {
-	helper(t)
+	op := helper(t)
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "css"), 0o755)
 	os.WriteFile(filepath.Join(dir, "index.html"), []byte("<p>hi"), 0o644)
 	os.WriteFile(filepath.Join(dir, "css", "a.css"), []byte("p{}"), 0o644)
 	os.Symlink("index.html", filepath.Join(dir, "home.html"))
-	src, err := ingest.Open(context.Background(), "fake://"+dir, ingest.Options{})
+	src, err := op.Open(context.Background(), "fake://"+dir, ingest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +98,8 @@ func TestFetchThroughHelper(t *testing.T) {
 }
 
 func TestHelperError(t *testing.T) {
-	helper(t)
-	src, err := ingest.Open(context.Background(), "fake://fail", ingest.Options{})
+	op := helper(t)
+	src, err := op.Open(context.Background(), "fake://fail", ingest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +111,8 @@ func TestHelperError(t *testing.T) {
 
 func TestMissingHelper(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	Register("release-agent-not-installed", "fake2")
-	_, err := ingest.Open(context.Background(), "fake2://x", ingest.Options{})
+	op := ingest.Openers{"fake2": Opener("release-agent-not-installed")}
+	_, err := op.Open(context.Background(), "fake2://x", ingest.Options{})
 	if err == nil || !strings.Contains(err.Error(), "needs release-agent-not-installed") {
 		t.Fatalf("err = %v", err)
 	}

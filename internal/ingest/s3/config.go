@@ -1,29 +1,23 @@
 package s3
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"fmt"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"time"
 
-	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
-// Config is how to reach the S3 service. Credentials are never part of it
-// (nor of a SOURCE string): they come from minio-go's credential chain.
+// Config is how to reach the S3 service. It is filled explicitly by the
+// caller: the daemon maps its configuration file's [s3] section to it,
+// releasectl's direct mode takes it from the environment (ConfigFromEnv).
+// Only ConfigFromEnv reads AWS_ENDPOINT_URL* and AWS_REGION.
+// Credentials are never part of it (nor of a SOURCE string).
 type Config struct {
 	// Endpoint is "host[:port]" or a URL ("http://127.0.0.1:9000"); a URL's
-	// scheme decides TLS. Empty: AWS_ENDPOINT_URL_S3, then
-	// AWS_ENDPOINT_URL, then s3.amazonaws.com.
+	// scheme decides TLS. Empty: s3.amazonaws.com.
 	Endpoint string
-	// Region (default AWS_REGION, then AWS_DEFAULT_REGION, then
-	// auto-detected by the client).
+	// Region; empty: auto-detected by the client.
 	Region string
 	// Insecure turns TLS off (plain HTTP) for a host:port Endpoint.
 	Insecure bool
@@ -31,10 +25,15 @@ type Config struct {
 	CAFile string
 	// Lookup is "auto" (default), "path" or "dns" (virtual-host style).
 	Lookup string
-	// Creds overrides the credential chain (tests); nil means the chain:
-	// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, the
-	// shared credentials file (AWS_SHARED_CREDENTIALS_FILE or
-	// ~/.aws/credentials, profile AWS_PROFILE), then the instance role.
+	// CredentialsFile, if set, is the only source of credentials: a shared
+	// credentials file in the AWS format (profile AWS_PROFILE, or
+	// "default"). Empty: the standard chain, see Creds.
+	CredentialsFile string
+	// Creds overrides the credentials (tests); nil means CredentialsFile
+	// if set, else the chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/
+	// AWS_SESSION_TOKEN, the shared credentials file
+	// (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, profile
+	// AWS_PROFILE), then the instance role.
 	Creds *credentials.Credentials
 
 	// Concurrency bounds parallel downloads of a prefix (default 8).
@@ -64,7 +63,9 @@ const DefaultMarker = ".release-complete"
 
 // ConfigFromEnv returns the Config the AWS SDKs would use from the
 // environment: endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL,
-// region from AWS_REGION or AWS_DEFAULT_REGION.
+// region from AWS_REGION or AWS_DEFAULT_REGION, extra CAs from
+// AWS_CA_BUNDLE. Credentials come from the standard chain (see
+// Config.Creds). releasectl's direct mode uses it; the daemon does not.
 func ConfigFromEnv() Config {
 	c := Config{}
 	c.Endpoint = firstEnv("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
@@ -101,83 +102,4 @@ func (c *Config) withDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-}
-
-// defaultCreds is minio-go's chain in the order the AWS SDKs use.
-func defaultCreds() *credentials.Credentials {
-	return credentials.NewChainCredentials([]credentials.Provider{
-		&credentials.EnvAWS{},
-		&credentials.FileAWSCredentials{}, // AWS_SHARED_CREDENTIALS_FILE / ~/.aws/credentials, AWS_PROFILE
-		&credentials.IAM{Client: &http.Client{Transport: http.DefaultTransport, Timeout: 5 * time.Second}},
-	})
-}
-
-// NewClient returns a minio-go client for c. Retries are ours (see
-// Retry), so the client's own are off.
-func NewClient(c Config) (*minio.Client, error) {
-	endpoint, secure := c.Endpoint, !c.Insecure
-	if endpoint == "" {
-		endpoint = "s3.amazonaws.com"
-	}
-	if strings.Contains(endpoint, "://") {
-		u, err := url.Parse(endpoint)
-		if err != nil {
-			return nil, fmt.Errorf("s3 endpoint %q: %w", endpoint, err)
-		}
-		switch u.Scheme {
-		case "http":
-			secure = false
-		case "https":
-			secure = true
-		default:
-			return nil, fmt.Errorf("s3 endpoint %q: scheme must be http or https", endpoint)
-		}
-		if u.Path != "" && u.Path != "/" {
-			return nil, fmt.Errorf("s3 endpoint %q: a path is not supported", endpoint)
-		}
-		endpoint = u.Host
-	}
-	tr, err := minio.DefaultTransport(secure)
-	if err != nil {
-		return nil, err
-	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("s3 CA file: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("s3 CA file %s: no PEM certificates in it", c.CAFile)
-		}
-		if tr.TLSClientConfig == nil {
-			tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		tr.TLSClientConfig.RootCAs = pool
-	}
-	lookup := minio.BucketLookupAuto
-	switch c.Lookup {
-	case "", "auto":
-	case "path":
-		lookup = minio.BucketLookupPath
-	case "dns", "virtual-host":
-		lookup = minio.BucketLookupDNS
-	default:
-		return nil, fmt.Errorf("s3 bucket lookup %q: want auto, path or dns", c.Lookup)
-	}
-	creds := c.Creds
-	if creds == nil {
-		creds = defaultCreds()
-	}
-	return minio.New(endpoint, &minio.Options{
-		Creds:        creds,
-		Secure:       secure,
-		Transport:    tr,
-		Region:       c.Region,
-		BucketLookup: lookup,
-		MaxRetries:   1,
-	})
 }

@@ -222,8 +222,8 @@ func TestWrongCredentials(t *testing.T) {
 	}
 }
 
-// The environment path: ingest.Open("s3://...") with AWS_* variables, as
-// releasectl run by hand does it.
+// The environment path: OpenFromEnv with AWS_* variables, as releasectl
+// run by hand does it.
 func TestOpenFromEnvironment(t *testing.T) {
 	m := testenv.StartMinIO(t, nil)
 	m.MakeBucket(t, "site")
@@ -234,7 +234,7 @@ func TestOpenFromEnvironment(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey)
 	t.Setenv("AWS_REGION", "us-east-1")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	src, err := ingest.Open(context.Background(), "s3://site/www/", ingest.Options{})
+	src, err := ingest.Openers{"s3": OpenFromEnv}.Open(context.Background(), "s3://site/www/", ingest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

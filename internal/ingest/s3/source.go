@@ -1,16 +1,20 @@
 // Package s3 is the S3 artifact source: s3://bucket/key (one archive
 // object, streamed into archive extraction) and s3://bucket/prefix/ (a
-// tree of objects, complete only once its marker object exists). Importing
-// it registers the "s3" scheme with package ingest.
+// tree of objects, complete only once its marker object exists).
 //
 // # Connection and credentials
 //
-// Opened through ingest.Open, the connection comes from the environment as
-// the AWS SDKs read it (ConfigFromEnv: AWS_ENDPOINT_URL_S3 or
-// AWS_ENDPOINT_URL, AWS_REGION) and credentials from minio-go's chain
-// (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, the shared
-// credentials file, the instance role). Credentials never appear in a
-// SOURCE string, in Info or in a log line.
+// A Client is made from a Config the caller fills explicitly, and serves
+// the "s3" scheme of an ingest.Openers value (ingest.Openers{"s3":
+// client.Open}); importing this package registers nothing. The daemon
+// maps its [s3] section to a Config and shares one Client between every
+// deploy and trigger; releasectl's direct mode uses OpenFromEnv, which
+// takes the Config from the environment as the AWS SDKs read it
+// (ConfigFromEnv: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, AWS_REGION).
+// Credentials come from Config.CredentialsFile if set, else from
+// minio-go's chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/
+// AWS_SESSION_TOKEN, the shared credentials file, the instance role).
+// Credentials never appear in a SOURCE string, in Info or in a log line.
 //
 // # Integrity
 //
@@ -42,12 +46,6 @@ import (
 	"github.com/example/release-agent/internal/ingest"
 	"github.com/example/release-agent/internal/ingest/safewrite"
 )
-
-func init() {
-	ingest.Register("s3", func(ctx context.Context, spec string, opts ingest.Options) (ingest.Source, error) {
-		return Open(ctx, ConfigFromEnv(), spec, opts)
-	})
-}
 
 // Spec is a parsed s3:// SOURCE.
 type Spec struct {
@@ -122,32 +120,20 @@ type Stats struct {
 	Resumes    int64 // interrupted transfers resumed
 }
 
-// Open parses spec and prepares a client; nothing is contacted yet.
-func Open(ctx context.Context, cfg Config, spec string, opts ingest.Options) (*Source, error) {
-	s, err := ParseSpec(spec)
+// Open makes a Client for cfg and opens spec on it; nothing is contacted
+// yet. To share a client between sources, use Client.Source.
+func Open(_ context.Context, cfg Config, spec string, opts ingest.Options) (*Source, error) {
+	if _, err := ParseSpec(spec); err != nil {
+		return nil, err
+	}
+	c, err := NewClient(cfg)
 	if err != nil {
 		return nil, err
 	}
-	cfg.withDefaults()
-	cl, err := NewClient(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &Source{spec: s, cfg: cfg, opts: opts, client: cl}, nil
+	return c.Source(spec, opts)
 }
 
-// NewWithClient is Open with an existing client (shared by the daemon's
-// sources and triggers).
-func NewWithClient(cl *minio.Client, cfg Config, spec string, opts ingest.Options) (*Source, error) {
-	s, err := ParseSpec(spec)
-	if err != nil {
-		return nil, err
-	}
-	cfg.withDefaults()
-	return &Source{spec: s, cfg: cfg, opts: opts, client: cl}, nil
-}
-
-// Client returns the minio-go client, e.g. for a trigger on the same bucket.
+// Client returns the minio-go client the source reads with.
 func (s *Source) Client() *minio.Client { return s.client }
 
 // Stats returns the transfer counters of the last Fetch.
