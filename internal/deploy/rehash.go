@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/example/release-agent/internal/fsatomic"
 	"github.com/example/release-agent/manifest"
 )
 
@@ -150,22 +151,16 @@ func (w *Work) reuseLive() func(name string, sum [32]byte, size int64, mode fs.F
 	}
 }
 
-// relink replaces dst by a hardlink of src, atomically (link to a
-// temporary name, rename over dst), and reports whether it did. Already
-// the same file: nothing to do.
+// relink replaces dst by a hardlink of src, atomically (fsatomic.Link,
+// without fsync: the deploy's syncfs makes the staged tree durable), and
+// reports whether it did. Already the same file: nothing to do.
 func relink(src, dst string) (bool, error) {
 	a, err1 := os.Stat(src)
 	b, err2 := os.Stat(dst)
 	if err1 == nil && err2 == nil && os.SameFile(a, b) {
 		return false, nil
 	}
-	tmp := dst + ".tmp-relink"
-	os.Remove(tmp)
-	if err := os.Link(src, tmp); err != nil {
-		return false, err
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		os.Remove(tmp)
+	if err := (fsatomic.Replacer{NoSync: true}).Link(src, dst); err != nil {
 		return false, err
 	}
 	return true, nil
