@@ -116,7 +116,19 @@ type Writer struct {
 	nodes  map[string]*node
 	count  int // entries of any kind, for MaxFiles
 	closed bool
+	// dirs and liveDirs hold open descriptors of directories of the
+	// staging tree and of the live release (up to maxDirFDs each), so
+	// that creating or linking a file costs one *at(2) call on its last
+	// name instead of os.Root's open and close of every path component
+	// (4.2 opens per file on rust-doc's tree, a third of its extraction
+	// time). They are opened through the roots, so they are confined as
+	// any other path.
+	dirs, liveDirs map[string]*os.File
 }
+
+// maxDirFDs bounds each of Writer.dirs and Writer.liveDirs: a tree with
+// more directories opens the others for each use.
+const maxDirFDs = 4096
 
 type liveKey struct {
 	sha  string
@@ -230,6 +242,13 @@ func umask() int {
 }
 
 func (w *Writer) closeFiles() {
+	for _, f := range w.dirs {
+		f.Close()
+	}
+	for _, f := range w.liveDirs {
+		f.Close()
+	}
+	w.dirs, w.liveDirs = nil, nil
 	if w.rootDir != nil {
 		w.rootDir.Close()
 	}
@@ -595,28 +614,24 @@ func (w *Writer) linkLive(clean string, le *manifest.Entry, size int64) (bool, e
 		return false, nil
 	}
 	ldir, lbase := path.Split(le.Path)
-	lf := w.liveDirFD(ldir)
-	if lf == nil {
+	lfd, ldone, err := w.dirFD(w.liveRoot, &w.liveDirs, ldir)
+	if err != nil {
 		return false, nil
 	}
-	defer lf.Close()
+	defer ldone()
 	var st unix.Stat_t
-	if err := unix.Fstatat(int(lf.Fd()), lbase, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil ||
+	if err := unix.Fstatat(lfd, lbase, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil ||
 		st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != size || fs.FileMode(st.Mode&0o7777) != le.Mode {
 		w.log.Debug("stage: live file changed, not linking", "live", le.Path, "entry", clean)
 		return false, nil
 	}
 	sdir, sbase := path.Split(clean)
-	sf := w.rootDir
-	if sdir != "" {
-		f, err := w.root.Open(strings.TrimSuffix(sdir, "/"))
-		if err != nil {
-			return false, fmt.Errorf("open parent %s: %w", sdir, err)
-		}
-		defer f.Close()
-		sf = f
+	sfd, sdone, err := w.dirFD(w.root, &w.dirs, sdir)
+	if err != nil {
+		return false, fmt.Errorf("open parent %s: %w", sdir, err)
 	}
-	err := unix.Linkat(int(lf.Fd()), lbase, int(sf.Fd()), sbase, 0)
+	defer sdone()
+	err = unix.Linkat(lfd, lbase, sfd, sbase, 0)
 	switch {
 	case err == nil:
 		return true, nil
@@ -629,16 +644,34 @@ func (w *Writer) linkLive(clean string, le *manifest.Entry, size int64) (bool, e
 	}
 }
 
-func (w *Writer) liveDirFD(dir string) *os.File {
-	dir = strings.TrimSuffix(dir, "/")
-	if dir == "" {
-		dir = "."
+// dirFD returns a descriptor of directory dir ("" or a path ending in
+// "/") of root, from cache (w.dirs or w.liveDirs) or opened through root,
+// and the function to call when done with it.
+func (w *Writer) dirFD(root *os.Root, cache *map[string]*os.File, dir string) (int, func(), error) {
+	if dir == "" && root == w.root {
+		return int(w.rootDir.Fd()), func() {}, nil
 	}
-	f, err := w.liveRoot.Open(dir)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if f := (*cache)[dir]; f != nil {
+		return int(f.Fd()), func() {}, nil
+	}
+	name := strings.TrimSuffix(dir, "/")
+	if name == "" {
+		name = "."
+	}
+	f, err := root.Open(name)
 	if err != nil {
-		return nil
+		return -1, nil, err
 	}
-	return f
+	if len(*cache) >= maxDirFDs {
+		return int(f.Fd()), func() { f.Close() }, nil
+	}
+	if *cache == nil {
+		*cache = map[string]*os.File{}
+	}
+	(*cache)[dir] = f
+	return int(f.Fd()), func() {}, nil
 }
 
 // File writes a regular file. Its sha256 is computed while it streams; if
@@ -796,20 +829,38 @@ func (w *Writer) check(clean string, m fs.FileMode, size int64, want string, n i
 }
 
 func (w *Writer) writeSmall(clean string, m fs.FileMode, data []byte) error {
-	f, err := w.root.OpenFile(clean, os.O_WRONLY|os.O_CREATE|os.O_EXCL, m)
+	dir, base := path.Split(clean)
+	dfd, done, err := w.dirFD(w.root, &w.dirs, dir)
 	if err != nil {
-		return fmt.Errorf("create: %w", err)
+		return fmt.Errorf("create: open parent %s: %w", dir, err)
 	}
-	_, err = f.Write(data)
+	defer done()
+	// One name in a directory the Writer made: O_EXCL|O_NOFOLLOW refuse
+	// anything already there, a symlink included.
+	fd, err := unix.Openat(dfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(m.Perm()))
+	if err != nil {
+		return fmt.Errorf("create: %w", &fs.PathError{Op: "openat", Path: clean, Err: err})
+	}
+	for b := data; len(b) > 0; {
+		n, werr := unix.Write(fd, b)
+		if werr == unix.EINTR {
+			continue
+		}
+		if werr != nil {
+			err = werr
+			break
+		}
+		b = b[n:]
+	}
 	if err == nil && w.chmod {
-		err = f.Chmod(m)
+		err = unix.Fchmod(fd, uint32(m.Perm()))
 	}
-	if cerr := f.Close(); err == nil {
+	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		w.root.Remove(clean)
-		return fmt.Errorf("write: %w", err)
+		unix.Unlinkat(dfd, base, 0)
+		return fmt.Errorf("write: %w", &fs.PathError{Op: "write", Path: clean, Err: err})
 	}
 	return nil
 }
