@@ -1,4 +1,4 @@
-// Package stage writes an artifact's entries into a staging directory,
+// Package safewrite writes an artifact's entries into a staging directory,
 // safely: every path goes through an os.Root confined to the staging
 // directory, limits guard against archive bombs, and a file whose content
 // (sha256) already exists in the live release is hardlinked from it instead
