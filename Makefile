@@ -97,3 +97,6 @@ clean:
 	rm -rf bin dist .bench
 
 include packaging/Makefile.inc
+
+# nfpm builds the packages; packaging's tests build a .deb with it.
+tools: $(NFPM)

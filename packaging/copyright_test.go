@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/example/release-agent/internal/testutil/testenv"
 )
 
 // dep5Paragraph is one paragraph of a machine-readable debian/copyright
@@ -162,13 +164,7 @@ func TestCopyright(t *testing.T) {
 // (lintian's DEP-5 syntax checks apply to source packages only, so
 // TestCopyright does those.)
 func TestDebCopyright(t *testing.T) {
-	nfpm := filepath.Join("..", ".tools", "bin", "nfpm")
-	if _, err := os.Stat(nfpm); err != nil {
-		if nfpm, err = exec.LookPath("nfpm"); err != nil {
-			t.Skip("nfpm not installed (make package installs it; TestDeb checks the real package)")
-		}
-	}
-	nfpm, _ = filepath.Abs(nfpm)
+	nfpm := testenv.Tool(t, "nfpm") // make tools installs it
 	dpkgDeb := need(t, "dpkg-deb")
 	dist := t.TempDir()
 	for _, f := range []string{"bin/release-agent", "bin/releasectl", "man/release-agent.8.gz", "man/releasectl.1.gz"} {
