@@ -114,6 +114,9 @@ type Release struct {
 	releases.Record
 	Current  bool `json:"current"`
 	Previous bool `json:"previous"`
+	// Damage says what is wrong with a release that should have a tree
+	// (missing, files missing); empty when nothing is known to be.
+	Damage string `json:"damage,omitempty"`
 }
 
 // ListResult is the document of `list`.
@@ -127,6 +130,9 @@ type ListResult struct {
 	// files counted once); LogicalBytes what they would use as copies.
 	DiskBytes    int64 `json:"disk_bytes"`
 	LogicalBytes int64 `json:"logical_bytes"`
+	// Warnings name damage found (a missing tree, a damaged record),
+	// with what to do; absent when there is none.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // StatusResult is the document of `status`.
@@ -139,6 +145,9 @@ type StatusResult struct {
 	Daemon   bool             `json:"daemon"`
 	// InProgress describes a deploy the daemon is running, if any.
 	InProgress string `json:"in_progress,omitempty"`
+	// Warnings name damage of the live release (its tree or files
+	// missing, its record damaged); absent when there is none.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // DeployRequest asks for a new release from Source.
@@ -193,6 +202,30 @@ type ActivateResult struct {
 	Cleaned []string `json:"cleaned,omitempty"`
 	// Seconds from taking the lock to the durable swap.
 	Seconds float64 `json:"seconds"`
+	// Warnings: what the switch could not do and went on without (e.g.
+	// carrying assets from a release whose tree is gone).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// FsckRequest checks (and with Repair, repairs) a store. It is not part
+// of Service: releasectl runs it on the store itself, with or without a
+// daemon (a repair takes the store's lock like every writer).
+type FsckRequest struct {
+	Target
+	Repair bool          `json:"repair,omitempty"`
+	Full   bool          `json:"full,omitempty"` // compare file contents (sha256) too
+	Wait   time.Duration `json:"wait,omitempty"`
+}
+
+// FsckResult is the document of `fsck`.
+type FsckResult struct {
+	Schema int    `json:"schema"`
+	Root   string `json:"root"`
+	// Clean: no problem is left (none found, or all repaired).
+	Clean    bool               `json:"clean"`
+	Problems []releases.Problem `json:"problems"`
+	// Cleaned: what the lock's recovery did first (with Repair).
+	Cleaned []string `json:"cleaned,omitempty"`
 }
 
 // HistoryResult is the document of `history`: journal events, oldest first.

@@ -28,7 +28,7 @@ func (s *Store) previous(ls *liveState, cur string) string {
 		if id == cur {
 			continue
 		}
-		r, err := s.record(id, ls)
+		r, err := s.recordOrRebuilt(id, ls)
 		if err != nil || !r.Live() || r.Bad != "" {
 			continue
 		}
@@ -165,7 +165,7 @@ func (s *Store) beginSwitch() (*switching, error) {
 }
 
 func (s *Store) switchTo(sw *switching, id string, o ActivateOptions, ev string) (from string, err error) {
-	rec, err := s.record(id, sw.ls)
+	rec, err := s.recordOrRebuilt(id, sw.ls)
 	if err != nil {
 		return "", err
 	}

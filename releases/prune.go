@@ -1,6 +1,7 @@
 package releases
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -117,7 +118,7 @@ func (s *Store) recover(who Who) ([]string, error) {
 		}
 		did = append(did, fmt.Sprintf("removed staging tree %s of an interrupted deploy", e.Name()))
 		if _, ok := ParseID(e.Name()); ok {
-			if _, err := s.record(e.Name(), nil); err != nil {
+			if _, err := s.record(e.Name(), nil); errors.Is(err, ErrNoRelease) {
 				rec := Record{ID: e.Name(), Status: StatusFailed, Who: who, Error: "interrupted: the deploying process died"}
 				if err := s.PutRecord(&rec); err != nil {
 					return did, err
@@ -138,7 +139,9 @@ func (s *Store) recover(who Who) ([]string, error) {
 		if _, ok := ParseID(id); !ok || id == cur {
 			continue
 		}
-		if rec, err := s.record(id, nil); err == nil && rec.Status != StatusPruned {
+		// Only a tree whose record is missing (or says pruned) is a
+		// leftover: a damaged record's tree is kept for fsck to rebuild.
+		if rec, err := s.record(id, nil); !errors.Is(err, ErrNoRelease) && (err != nil || rec.Status != StatusPruned) {
 			continue
 		}
 		if err := removeTree(p); err != nil {

@@ -73,7 +73,8 @@ func (r *Record) Live() bool { return r.Status == StatusStaged }
 func (s *Store) recordPath(id string) string { return s.state(recordsDir, id+".json") }
 
 // Record reads the record of id, with its activation time and bad mark
-// from the live state. A missing record wraps ErrNoRelease.
+// from the live state. A missing record wraps ErrNoRelease, one that does
+// not parse is a *DamagedError.
 func (s *Store) Record(id string) (*Record, error) {
 	if err := CheckID(id); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoRelease, err)
@@ -91,12 +92,19 @@ func (s *Store) record(id string, ls *liveState) (*Record, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNoRelease, err)
 	}
 	var r Record
-	err := readFast(s.recordPath(id), &r, decodeRecord)
+	path := s.recordPath(id)
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s (in %s)", ErrNoRelease, id, s.Root)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if err := unmarshal(b, &r, decodeRecord); err != nil {
+		return nil, &DamagedError{ID: id, Path: path, Err: err}
+	}
+	if r.ID != id || r.Status == "" {
+		return nil, &DamagedError{ID: id, Path: path, Err: fmt.Errorf("id %q, status %q", r.ID, r.Status)}
 	}
 	ls.merge(&r)
 	return &r, nil
@@ -112,8 +120,10 @@ func (s *Store) PutRecord(r *Record) error {
 	return writeJSONAtomic(s.recordPath(r.ID), r)
 }
 
-// Records returns every record, newest id first. Records that fail to
-// parse are returned as errors naming the file.
+// Records returns every record, newest id first. A record that does not
+// parse is listed with status damaged and the parse error in Error, and
+// what RebuildRecord finds for the rest: one damaged file never hides
+// the others.
 func (s *Store) Records() ([]*Record, error) {
 	ents, err := os.ReadDir(s.state(recordsDir))
 	if err != nil {
@@ -124,6 +134,7 @@ func (s *Store) Records() ([]*Record, error) {
 		return nil, err
 	}
 	var out []*Record
+	var evs []Event // read once, for damaged records
 	for _, e := range ents {
 		name := e.Name()
 		if filepath.Ext(name) != ".json" {
@@ -134,7 +145,17 @@ func (s *Store) Records() ([]*Record, error) {
 			continue
 		}
 		r, err := s.record(id, ls)
-		if err != nil {
+		var de *DamagedError
+		if errors.As(err, &de) {
+			if evs == nil {
+				evs, _, _ = s.Journal(0)
+				evs = append(evs, Event{}) // not nil: read
+			}
+			if r, _ = s.rebuildRecord(id, ls, evs); r == nil {
+				r = &Record{ID: id}
+			}
+			r.Status, r.Error = StatusDamaged, de.Error()
+		} else if err != nil {
 			return nil, err
 		}
 		out = append(out, r)

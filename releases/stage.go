@@ -28,15 +28,18 @@ func (s *Store) NextID() (string, error) {
 		return "", err
 	}
 	n++
-	if b, err := os.ReadFile(s.state(nextIDName)); err == nil {
-		c, perr := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		if perr != nil {
-			return "", fmt.Errorf("%s: %q is not a number: %w", s.state(nextIDName), b, perr)
-		}
-		n = max(n, c)
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	c, ok, err := s.readNextID()
+	if err != nil {
 		return "", err
 	}
+	if !ok {
+		// Missing, empty or garbage: rebuilt from the directories and
+		// the journal, so no id is ever reused.
+		if c, err = s.rebuiltNextID(); err != nil {
+			return "", err
+		}
+	}
+	n = max(n, c)
 	if err := fsatomic.WriteFile(s.state(nextIDName), []byte(strconv.FormatInt(n+1, 10)+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("allocating release id: %w", err)
 	}
@@ -52,10 +55,18 @@ func (s *Store) reserveSeen() error {
 	if err != nil || hi == 0 {
 		return err
 	}
-	if b, err := os.ReadFile(s.state(nextIDName)); err == nil {
-		if c, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && c > hi {
-			return nil
+	c, ok, err := s.readNextID()
+	if err != nil {
+		return err
+	}
+	if ok && c > hi {
+		return nil
+	}
+	if !ok {
+		if c, err = s.rebuiltNextID(); err != nil {
+			return err
 		}
+		hi = max(hi, c-1)
 	}
 	return fsatomic.WriteFile(s.state(nextIDName), []byte(strconv.FormatInt(hi+1, 10)+"\n"), 0o644)
 }

@@ -38,8 +38,11 @@ var ErrUnsafePath = errors.New("unsafe path in asset manifest")
 // returns the paths it linked, in order. Both trees are accessed through
 // os.Root, so no symlink can lead outside them. A path missing from src
 // (pruned by hand) or not a regular file there is skipped; a path present
-// in dst is left alone. Not durable until the caller syncs the file
-// system. Safe to call concurrently on different dst trees.
+// in dst is left alone, and so is the whole of paths when the tree src
+// does not exist (deleted by hand): Link returns nothing linked and no
+// error, and callers that care say so (see OnSwitchWarn). Not durable
+// until the caller syncs the file system. Safe to call concurrently on
+// different dst trees.
 func Link(ctx context.Context, dst, src string, paths []string) ([]string, error) {
 	droot, err := os.OpenRoot(dst)
 	if err != nil {
@@ -47,6 +50,9 @@ func Link(ctx context.Context, dst, src string, paths []string) ([]string, error
 	}
 	defer droot.Close()
 	sroot, err := os.OpenRoot(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("carry-over from %s: %w", src, err)
 	}
@@ -145,12 +151,26 @@ func Hashed(s *releases.Store, id string) (paths []string, ok bool) {
 // they are linked, so a crash in between leaves only listed names
 // missing, never unlisted files present. It runs under the store's lock.
 func OnSwitch(ctx context.Context, s *releases.Store) releases.Hook {
+	return OnSwitchWarn(ctx, s, nil)
+}
+
+// OnSwitchWarn is OnSwitch, calling warn (if not nil) with what it could
+// not carry: when the tree of the release being left is gone (deleted by
+// hand), there is nothing to carry, and the switch goes on without it,
+// so that a rollback away from a damaged release always works.
+func OnSwitchWarn(ctx context.Context, s *releases.Store, warn func(string)) releases.Hook {
 	return func(from, to string) error {
 		if from == "" {
 			return nil
 		}
 		hashed, ok := Hashed(s, from)
 		if !ok {
+			return nil
+		}
+		if fi, err := os.Stat(s.Dir(from)); err != nil || !fi.IsDir() {
+			if warn != nil {
+				warn(fmt.Sprintf("carry-over skipped: the tree of %s (%s) is missing, so pages still open on it cannot load its assets from %s", from, s.Dir(from), to))
+			}
 			return nil
 		}
 		dst := s.Dir(to)

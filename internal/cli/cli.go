@@ -94,6 +94,8 @@ type verbOpts struct {
 	reason   string
 	allow    string
 	timeout  time.Duration
+	repair   bool
+	full     bool
 }
 
 // cmd is one invocation.

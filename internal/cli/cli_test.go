@@ -97,3 +97,17 @@ func TestVersion(t *testing.T) {
 		t.Errorf("--version: %d %q", code, o.String())
 	}
 }
+
+func TestFsckExit(t *testing.T) {
+	root := t.TempDir()
+	if code, out, errOut := run(t, nil, "--root", root, "fsck"); code != 0 || !strings.Contains(out, "no problems") {
+		t.Fatalf("fsck of an empty store: %d %q %q", code, out, errOut)
+	}
+	os.MkdirAll(filepath.Join(root, "state", "staging", "v3"), 0o755)
+	if code, out, _ := run(t, nil, "--root", root, "fsck"); code != api.ExitFailed || !strings.Contains(out, "leftover") {
+		t.Fatalf("fsck with a leftover: %d %q", code, out)
+	}
+	if code, out, _ := run(t, nil, "--root", root, "--json", "fsck", "--repair"); code != 0 || !strings.Contains(out, `"clean": true`) {
+		t.Fatalf("fsck --repair --json: %d %q", code, out)
+	}
+}

@@ -57,6 +57,9 @@ func printList(w io.Writer, r *api.ListResult) {
 		if rel.Bad != "" {
 			marks = append(marks, "bad")
 		}
+		if rel.Damage != "" && rel.Status != releases.StatusDamaged {
+			marks = append(marks, "damaged")
+		}
 		id := "  " + rel.ID
 		if rel.Current {
 			id = "* " + rel.ID
@@ -70,9 +73,46 @@ func printList(w io.Writer, r *api.ListResult) {
 	tw.Flush()
 	if len(r.Releases) == 0 {
 		fmt.Fprintf(w, "no releases yet in %s; deploy one with `releasectl --root %s deploy SOURCE`\n", r.Root, r.Root)
-		return
+	} else {
+		fmt.Fprintf(w, "%d releases use %s on disk (%s as separate copies)\n", countLive(r), humanBytes(r.DiskBytes), humanBytes(r.LogicalBytes))
 	}
-	fmt.Fprintf(w, "%d releases use %s on disk (%s as separate copies)\n", countLive(r), humanBytes(r.DiskBytes), humanBytes(r.LogicalBytes))
+	printWarnings(w, r.Warnings)
+}
+
+// printWarnings prints one "warning: " line per warning.
+func printWarnings(w io.Writer, ws []string) {
+	for _, s := range ws {
+		fmt.Fprintln(w, "warning:", s)
+	}
+}
+
+// printFsck prints one line per problem of an fsck, then a summary.
+func printFsck(w io.Writer, r *api.FsckResult) {
+	left := 0
+	for _, p := range r.Problems {
+		where := p.Path
+		if where == "" {
+			where = p.Release
+		}
+		fmt.Fprintf(w, "%s: %s: %s\n", p.Kind, where, p.Message)
+		if p.Repaired != "" {
+			fmt.Fprintf(w, "  repaired: %s\n", p.Repaired)
+		} else {
+			left++
+		}
+	}
+	switch {
+	case len(r.Problems) == 0:
+		fmt.Fprintf(w, "%s: no problems found\n", r.Root)
+	case left == 0:
+		fmt.Fprintf(w, "%s: %d problems, all repaired\n", r.Root, len(r.Problems))
+	default:
+		fmt.Fprintf(w, "%s: %d problems, %d not repaired", r.Root, len(r.Problems), left)
+		if left == len(r.Problems) {
+			fmt.Fprint(w, " (--repair fixes what can be fixed)")
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 func countLive(r *api.ListResult) int {
@@ -109,6 +149,7 @@ func printStatus(w io.Writer, r *api.StatusResult) {
 	if r.InProgress != "" {
 		fmt.Fprintf(w, "working:  %s\n", r.InProgress)
 	}
+	printWarnings(w, r.Warnings)
 }
 
 func printHistory(w io.Writer, r *api.HistoryResult) {
@@ -196,6 +237,7 @@ func printReport(w io.Writer, rep *validate.Report) {
 // line (stdout).
 func PrintSwitch(stdout, stderr io.Writer, r *api.ActivateResult) {
 	PrintCleaned(stderr, r.Cleaned)
+	printWarnings(stderr, r.Warnings)
 	if r.From == r.To {
 		fmt.Fprintf(stdout, "%s is already live\n", r.To)
 		return

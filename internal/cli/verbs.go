@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -10,6 +11,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/internal/config"
+	"github.com/example/release-agent/internal/service"
 )
 
 var verbs = []verb{
@@ -154,6 +157,24 @@ so rolling back again goes further back. --to vN goes to vN.`,
 		},
 	},
 	{
+		name: "fsck", short: "check the whole store; --repair fixes what can be fixed",
+		long: `fsck checks current (a relative symlink to a real releases/vN), every
+record (it parses), every staged release's tree against its manifest
+(missing, extra and resized files; contents with --full), the journal (a
+torn last line is fine), leftovers of interrupted runs (staging trees,
+temporary files) and next-id. It prints one line per problem and exits 1
+if any is left, 0 when the store is clean. --repair (under the store's
+lock) rebuilds next-id and damaged records from the manifests, trees and
+journal, and removes leftovers, saying what it did. fsck always works on
+the store itself, whether or not release-agent runs.`,
+		flags: func(fs *pflag.FlagSet, o *verbOpts) {
+			fs.BoolVar(&o.repair, "repair", false, "repair what can be repaired")
+			fs.BoolVar(&o.full, "full", false, "also compare every file's sha256 with the manifest")
+		},
+		maxArgs: 0, noConnect: true,
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.fsck(ctx) },
+	},
+	{
 		name: "pin", args: "vN", short: "keep vN from being pruned", minArgs: 1, maxArgs: 1,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.pin(ctx, a[0], true) },
 	},
@@ -235,4 +256,37 @@ func (c *cmd) printCleaned(cl []string) { PrintCleaned(c.env.Stderr, cl) }
 
 func newTab(w interface{ Write([]byte) (int, error) }) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+}
+
+// fsck runs on the store itself (package service), not through the
+// daemon: with --root the store at DIR, with --site the sites of --config.
+func (c *cmd) fsck(ctx context.Context) (any, error) {
+	if c.g.root != "" && c.g.site != "" {
+		return nil, api.Usagef("give --root or --site, not both")
+	}
+	sites := map[string]*service.Site{}
+	if c.g.root == "" {
+		cfg, err := config.Load(c.g.config)
+		if err != nil {
+			return nil, err
+		}
+		sites = service.SitesFromConfig(cfg)
+	}
+	l := &service.Local{Via: "cli", Sites: sites}
+	r, err := l.Fsck(ctx, api.FsckRequest{Target: c.target(), Repair: c.o.repair, Full: c.o.full, Wait: c.g.wait})
+	if err != nil {
+		return nil, err
+	}
+	if c.g.json {
+		enc := json.NewEncoder(c.env.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(r)
+	} else {
+		c.printCleaned(r.Cleaned)
+		printFsck(c.env.Stdout, r)
+	}
+	if !r.Clean {
+		return nil, &exitError{api.ExitFailed}
+	}
+	return nil, nil
 }

@@ -3,6 +3,8 @@ package deploy
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
+	"os"
 
 	"github.com/example/release-agent/hashassets"
 	"github.com/example/release-agent/internal/carry"
@@ -70,6 +72,10 @@ func (h HashStage) Run(ctx context.Context, w *Work) error {
 		if id == w.Live {
 			w.LiveLogical = hashedToLogical(&m)
 		}
+		if _, err := os.Stat(w.Store.Dir(id)); err != nil {
+			w.Warnings = append(w.Warnings, fmt.Sprintf("carry-over from %s skipped: %v", id, err))
+			continue
+		}
 		l, err := carry.Link(ctx, w.Dir, w.Store.Dir(id), hashed)
 		linked = append(linked, l...)
 		if err != nil {
@@ -114,6 +120,11 @@ func recentLive(s *releases.Store, live string, k int) []string {
 		}
 	}
 	return out
+}
+
+// CarryOnSwitchWarn is carry.OnSwitchWarn.
+func CarryOnSwitchWarn(ctx context.Context, s *releases.Store, warn func(string)) releases.Hook {
+	return carry.OnSwitchWarn(ctx, s, warn)
 }
 
 // CarryOnSwitch is carry.OnSwitch: the hook that, before current moves,

@@ -60,6 +60,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/example/release-agent/hashassets"
@@ -246,7 +247,12 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 	}
 	if w.Live != "" {
 		w.LiveDir = s.Dir(w.Live)
-		if w.LiveManifest, err = s.Manifest(w.Live); err != nil {
+		if fi, err := os.Stat(w.LiveDir); err != nil || !fi.IsDir() {
+			// Damaged by hand: there is no live release to link from,
+			// and the deploy replaces it.
+			res.Warnings = append(res.Warnings, fmt.Sprintf("live release %s has no tree at %s (staging without hardlinks)", w.Live, w.LiveDir))
+			w.LiveDir = ""
+		} else if w.LiveManifest, err = s.Manifest(w.Live); err != nil {
 			// Not fatal: dedup and comparisons just see no live release.
 			res.Warnings = append(res.Warnings, fmt.Sprintf("live release %s: %v (staging without hardlinks)", w.Live, err))
 			w.LiveDir, w.LiveManifest = "", nil

@@ -158,8 +158,12 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 		Limits: site.Limits, Who: l.who(ctx), Progress: l.Progress, Sources: l.Sources,
 	}
 	preq.Stages = stages(site, req)
-	preq.BeforeSwitch = deploy.CarryOnSwitch(ctx, st)
+	var switchWarnings []string
+	preq.BeforeSwitch = deploy.CarryOnSwitchWarn(ctx, st, func(w string) { switchWarnings = append(switchWarnings, w) })
 	res, err := deploy.Deploy(ctx, st, preq)
+	if res != nil {
+		res.Warnings = append(res.Warnings, switchWarnings...)
+	}
 	if err != nil {
 		var rej *deploy.RejectedError
 		if errors.As(err, &rej) {

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -60,8 +62,9 @@ func switchStore(ctx context.Context, st *releases.Store, req api.ActivateReques
 		return nil, err
 	}
 	defer lk.Unlock()
-	o := releases.ActivateOptions{Who: who, Reason: req.Reason, Before: carry.OnSwitch(ctx, st)}
 	res := &api.ActivateResult{Schema: api.Schema, Cleaned: cleaned}
+	warn := func(w string) { res.Warnings = append(res.Warnings, w) }
+	o := releases.ActivateOptions{Who: who, Reason: req.Reason, Before: carry.OnSwitchWarn(ctx, st, warn)}
 	if rollback {
 		res.From, res.To, err = st.Rollback(req.ID, o)
 	} else {
@@ -90,10 +93,27 @@ func listStore(st *releases.Store) (*api.ListResult, error) {
 	res.Previous, _ = st.Previous()
 	var dirs []string
 	for _, r := range recs {
-		res.Releases = append(res.Releases, api.Release{Record: *r, Current: r.ID == res.Current, Previous: r.ID == res.Previous})
-		if r.Live() {
-			dirs = append(dirs, st.Dir(r.ID))
+		rel := api.Release{Record: *r, Current: r.ID == res.Current, Previous: r.ID == res.Previous}
+		switch {
+		case r.Status == releases.StatusDamaged:
+			rel.Damage = "record damaged"
+			res.Warnings = append(res.Warnings, r.Error)
+		case r.Live():
+			if fi, err := os.Stat(st.Dir(r.ID)); err != nil || !fi.IsDir() {
+				rel.Damage = "tree missing"
+				w := fmt.Sprintf("%s has no tree at %s", r.ID, st.Dir(r.ID))
+				if rel.Current {
+					w += ": the site is down; `releasectl rollback` or `activate` a healthy release, or deploy"
+				}
+				res.Warnings = append(res.Warnings, w)
+			} else {
+				dirs = append(dirs, st.Dir(r.ID))
+			}
 		}
+		res.Releases = append(res.Releases, rel)
+	}
+	if res.Current != "" && !slices.ContainsFunc(recs, func(r *releases.Record) bool { return r.ID == res.Current }) {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("current points to %s, which has no record", res.Current))
 	}
 	res.DiskBytes, res.LogicalBytes = diskUsage(dirs)
 	return res, nil
@@ -139,10 +159,24 @@ func statusStore(st *releases.Store) (*api.StatusResult, error) {
 	res.Previous, _ = st.Previous()
 	if cur != "" {
 		r, err := st.Record(cur)
+		if errors.Is(err, releases.ErrDamaged) {
+			res.Warnings = append(res.Warnings, err.Error())
+			rb, rerr := st.RebuildRecord(cur)
+			if rerr != nil {
+				rb = &releases.Record{ID: cur}
+			}
+			rb.Status, rb.Error, r, err = releases.StatusDamaged, err.Error(), rb, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("current points to %s: %w", cur, err)
 		}
 		res.Current = &api.Release{Record: *r, Current: true, Previous: r.ID == res.Previous}
+		if d, err := st.TreeDamage(cur); err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("live release %s cannot be checked: %v", cur, err))
+		} else if d != "" {
+			res.Current.Damage = d
+			res.Warnings = append(res.Warnings, fmt.Sprintf("live release %s is damaged: %s; `releasectl rollback` or `activate` a healthy release, or deploy (`releasectl fsck` lists every problem)", cur, d))
+		}
 	}
 	return res, nil
 }
@@ -239,4 +273,35 @@ func pinStore(ctx context.Context, st *releases.Store, req api.PinRequest, who r
 		return nil, err
 	}
 	return &api.PinResult{Schema: api.Schema, ID: req.ID, Pinned: req.Pin, Changed: changed}, nil
+}
+
+// Fsck checks the store of req.Target (see releases.Store.Fsck) and, with
+// req.Repair, repairs what it can under the store's lock (waiting up to
+// req.Wait). It is not part of api.Service: releasectl runs it on the
+// store itself, also while the daemon runs (the lock keeps them apart).
+func (l *Local) Fsck(ctx context.Context, req api.FsckRequest) (*api.FsckResult, error) {
+	_, st, err := l.store(req.Target)
+	if err != nil {
+		return nil, err
+	}
+	res := &api.FsckResult{Schema: api.Schema, Root: st.Root}
+	who := l.who(ctx)
+	if req.Repair {
+		lk, cleaned, err := st.Lock(ctx, req.Wait, who, "fsck --repair")
+		if err != nil {
+			return nil, err
+		}
+		defer lk.Unlock()
+		res.Cleaned = cleaned
+	}
+	ps, err := st.Fsck(ctx, releases.FsckOptions{Repair: req.Repair, Full: req.Full, Who: who})
+	if err != nil {
+		return nil, err
+	}
+	res.Problems = ps
+	if res.Problems == nil {
+		res.Problems = []releases.Problem{}
+	}
+	res.Clean = !slices.ContainsFunc(ps, func(p releases.Problem) bool { return p.Repaired == "" })
+	return res, nil
 }
