@@ -6,8 +6,16 @@
 // Load refuses a file with unknown keys, values of the wrong type or values
 // out of range. Every problem is reported as an *Error naming the file, the
 // line and the key (a key such as "site[1].health.timeout"), and Load
-// returns all of them joined, so one run of `release-agent --check-config`
-// shows every mistake. A *Config returned without error has every default
+// returns all of them joined (values that cannot be decoded, unknown keys,
+// then the other checks), so one run of `release-agent --check-config`
+// shows every mistake. Only a TOML syntax
+// error stops the checks: the file cannot be read past it.
+//
+// Besides types and ranges, Load refuses a site root that is a system
+// directory (/, /etc, /usr, /var, ...) or that is inside, or contains,
+// another site's root (its store, its releases/ and state/); and an inbox
+// inside another site's root. LoadHost adds the checks against the host
+// it runs on (the control group exists). A *Config returned without error has every default
 // filled in and is never modified by this package afterwards, so it is safe
 // to share between goroutines.
 //
@@ -37,6 +45,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -289,7 +298,8 @@ func (m *FileMode) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Load reads and checks the configuration file at path.
+// Load reads and checks the configuration file at path. It checks the
+// file alone, not the host it runs on: see LoadHost.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -298,15 +308,62 @@ func Load(path string) (*Config, error) {
 	return Parse(path, data)
 }
 
-// Parse checks data as the contents of the configuration file named name.
-func Parse(name string, data []byte) (*Config, error) {
-	c := &Config{Path: name}
-	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(c)
+// LoadHost is Load plus the checks against this host: the group named by
+// an explicit daemon.control_group exists (os/user.LookupGroup). The
+// daemon uses it at start, on reload and for --check-config; its problems
+// are listed with the file's other problems.
+func LoadHost(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, decodeError(name, data, err)
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return ParseHost(path, data)
+}
+
+// Parse checks data as the contents of the configuration file named name.
+//
+// Every problem is reported, with two limits: a TOML syntax error stops
+// parsing (the problems after it are not seen), and a value that cannot
+// be decoded (a string for a number, a bad duration) is reported and then
+// left out, so a check of that key's absence is not reported as well.
+func Parse(name string, data []byte) (*Config, error) { return parse(name, data, false) }
+
+// ParseHost is Parse plus the checks against this host (see LoadHost).
+func ParseHost(name string, data []byte) (*Config, error) { return parse(name, data, true) }
+
+// maxDecodeErrors bounds how many undecodable values are reported (each
+// costs a decode of the file).
+const maxDecodeErrors = 50
+
+func parse(name string, data []byte, host bool) (*Config, error) {
+	// The decoder stops at the first value it cannot decode. Report it,
+	// blank the lines of that key/value and decode again, so that the
+	// other problems of the file are found too.
+	var decodeErrs []error
+	badKeys := map[string]bool{}
+	var c *Config
+	var md toml.MetaData
+	for {
+		c = &Config{Path: name}
+		var err error
+		md, err = toml.NewDecoder(bytes.NewReader(data)).Decode(c)
+		if err == nil {
+			break
+		}
+		e, recoverable := decodeError(name, data, err)
+		decodeErrs = append(decodeErrs, e)
+		if !recoverable || len(decodeErrs) >= maxDecodeErrors {
+			return nil, errors.Join(decodeErrs...)
+		}
+		blanked, ok := blankValue(data, e.Line)
+		if !ok {
+			return nil, errors.Join(decodeErrs...)
+		}
+		data = blanked
+		badKeys[e.Key] = true
 	}
 	idx := indexKeys(data)
-	p := &problems{file: name, idx: idx}
+	p := &problems{file: name, idx: idx, skip: badKeys, errs: decodeErrs}
 	seen := map[string]int{}
 	for _, k := range md.Undecoded() {
 		ks := k.String()
@@ -327,14 +384,56 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	defined := c.defaults(md)
 	c.check(p, defined)
+	if host {
+		c.checkHost(p, defined)
+	}
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
 	}
 	return c, nil
 }
 
-// decodeError turns a toml error into an *Error with a line.
-func decodeError(name string, data []byte, err error) error {
+// blankValue returns data with the key/value starting at line (1-based)
+// replaced by empty lines, up to the next key or table header, so that
+// line numbers do not change. ok is false if line does not start a
+// key/value (then nothing can be left out safely).
+func blankValue(data []byte, line int) (out []byte, ok bool) {
+	idx := indexKeys(data)
+	if line <= 0 || idx.byLine[line] == "" {
+		return nil, false
+	}
+	starts := map[int]bool{}
+	for l := range idx.byLine {
+		starts[l] = true
+	}
+	for _, l := range idx.tables {
+		starts[l] = true
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	end := len(lines) + 1
+	for l := line + 1; l <= len(lines); l++ {
+		if starts[l] {
+			end = l
+			break
+		}
+	}
+	out = make([]byte, 0, len(data))
+	for i, l := range lines {
+		if n := i + 1; n >= line && n < end {
+			if bytes.HasSuffix(l, []byte("\n")) {
+				out = append(out, '\n')
+			}
+			continue
+		}
+		out = append(out, l...)
+	}
+	return out, true
+}
+
+// decodeError turns a toml error into an *Error with a line. recoverable
+// is true for a value that could not be decoded (the file parsed), false
+// for a syntax error.
+func decodeError(name string, data []byte, err error) (e *Error, recoverable bool) {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		key := pe.LastKey
@@ -352,7 +451,7 @@ func decodeError(name string, data []byte, err error) error {
 				key = ik
 			}
 		}
-		return &Error{File: name, Line: pe.Position.Line, Key: key, Err: fmt.Errorf("%w: %s", inner, msg)}
+		return &Error{File: name, Line: pe.Position.Line, Key: key, Err: fmt.Errorf("%w: %s", inner, msg)}, inner == ErrInvalid
 	}
 	// Type errors from the decoder ("toml: line 3 (last key "site.keep"):
 	// incompatible types ...") carry the line only in the text.
@@ -367,7 +466,7 @@ func decodeError(name string, data []byte, err error) error {
 			key = ik
 		}
 	}
-	return &Error{File: name, Line: line, Key: key, Err: fmt.Errorf("%w: %s", ErrInvalid, msg)}
+	return &Error{File: name, Line: line, Key: key, Err: fmt.Errorf("%w: %s", ErrInvalid, msg)}, line > 0
 }
 
 var lineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\):`) })
@@ -440,11 +539,16 @@ func definedKeys(md toml.MetaData) map[string]bool {
 type problems struct {
 	file string
 	idx  *keyIndex
+	skip map[string]bool // keys whose value could not be decoded
 	errs []error
 }
 
 // at reports a problem with key (indexed form, e.g. "site[0].keep").
 func (p *problems) at(key string, err error) {
+	if p.skip[key] {
+		// Already reported: the value could not be decoded.
+		return
+	}
 	line := p.idx.first[key]
 	if line == 0 {
 		// An element of an array: the line of the array's key.
@@ -496,7 +600,7 @@ func (c *Config) check(p *problems, defined map[string]bool) {
 		p.at("site", fmt.Errorf("%w: no [[site]] defined", ErrMissing))
 	}
 	names := map[string]int{}
-	roots := map[string]int{}
+	var roots []siteRoot // the valid roots so far
 	webhook := false
 	for i := range c.Sites {
 		s := &c.Sites[i]
@@ -517,11 +621,15 @@ func (c *Config) check(p *problems, defined map[string]bool) {
 			p.at(k("root"), fmt.Errorf("%w: every site needs a root directory", ErrMissing))
 		case !filepath.IsAbs(s.Root) || filepath.Clean(s.Root) != s.Root:
 			p.invalid(k("root"), "%q is not a clean absolute path", s.Root)
+		case systemDir(s.Root):
+			p.invalid(k("root"), "%q is a system directory; give the site a directory of its own, such as /srv/www/%s", s.Root, s.Name)
 		default:
-			if j, dup := roots[s.Root]; dup {
-				p.invalid(k("root"), "%q is also the root of site[%d]", s.Root, j)
+			for _, o := range roots {
+				if msg := overlap(s.Root, o.root); msg != "" {
+					p.invalid(k("root"), "%q %s of site[%d] (%q)", s.Root, msg, o.i, o.root)
+				}
 			}
-			roots[s.Root] = i
+			roots = append(roots, siteRoot{i, s.Root})
 		}
 		if defined[k("keep")] && s.Keep < 1 {
 			p.invalid(k("keep"), "%d: must be at least 1", s.Keep)
@@ -596,7 +704,89 @@ func (c *Config) check(p *problems, defined map[string]bool) {
 			}
 		}
 	}
+	// An inbox in another site's store would be taken for part of it.
+	for i := range c.Sites {
+		in := c.Sites[i].Triggers.Inbox
+		if !filepath.IsAbs(in) {
+			continue
+		}
+		for _, o := range roots {
+			if o.i != i && within(filepath.Clean(in), o.root) {
+				p.invalid(fmt.Sprintf("site[%d].triggers.inbox", i), "%q is inside the root of site[%d] (%q)", in, o.i, o.root)
+			}
+		}
+	}
 	if webhook && d.WebhookTokenFile == "" {
 		p.at("daemon.webhook_token_file", fmt.Errorf("%w: a site uses the webhook trigger; callers must authenticate with a token", ErrMissing))
+	}
+}
+
+type siteRoot struct {
+	i    int
+	root string
+}
+
+// Directories of a release store, as named by package releases
+// (releases.StateDir, releases.ReleasesDir); this package imports nothing
+// of the project.
+const (
+	storeStateDir    = "state"
+	storeReleasesDir = "releases"
+)
+
+// overlap says how root (clean, absolute) collides with other, the root
+// of another site, or "" if it does not: two stores must not share or
+// contain each other's directories.
+func overlap(root, other string) string {
+	switch {
+	case root == other:
+		return "is also the root"
+	case within(root, filepath.Join(other, storeStateDir)):
+		return "is inside the state directory of the store"
+	case within(root, filepath.Join(other, storeReleasesDir)):
+		return "is inside the releases directory of the store"
+	case within(root, other):
+		return "is inside the root"
+	case within(other, root):
+		return "contains the root"
+	}
+	return ""
+}
+
+// within reports whether path is dir or below it (both clean, absolute).
+func within(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, dir+"/") || dir == "/"
+}
+
+// systemDir reports whether path (clean, absolute) is a directory of the
+// operating system that no release store may take: the daemon creates
+// ROOT/releases, ROOT/current and ROOT/state in it. Directories below
+// these (/srv/www, /var/www/site) are fine.
+func systemDir(path string) bool {
+	switch path {
+	case "/", "/etc", "/usr", "/bin", "/sbin", "/boot", "/dev", "/proc", "/sys",
+		"/run", "/var", "/home", "/root", "/tmp":
+		return true
+	}
+	// /lib, /lib32, /lib64, /libx32.
+	return strings.HasPrefix(path, "/lib") && !strings.Contains(path[1:], "/")
+}
+
+// checkHost makes the checks that look at this host: the group named by
+// an explicit daemon.control_group exists. (The default group, when the
+// key is not set, may be missing: then only root and the daemon's user may
+// change things, and the daemon warns.)
+func (c *Config) checkHost(p *problems, defined map[string]bool) {
+	g := c.Daemon.ControlGroup
+	if !defined["daemon.control_group"] || g == "" {
+		return
+	}
+	if _, err := user.LookupGroup(g); err != nil {
+		var unknown user.UnknownGroupError
+		if errors.As(err, &unknown) {
+			p.invalid("daemon.control_group", "group %q does not exist on this host (create it: groupadd --system %s)", g, g)
+		} else {
+			p.invalid("daemon.control_group", "group %q: %v", g, err)
+		}
 	}
 }

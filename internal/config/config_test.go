@@ -3,7 +3,10 @@ package config
 import (
 	"errors"
 	"os"
+	"os/user"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -205,4 +208,160 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("config without sites accepted")
 		}
 	})
+}
+
+// TestRefusedRoots: configurations that would let a store take a system
+// directory or another store's directories.
+func TestRefusedRoots(t *testing.T) {
+	site := func(name, root string) string {
+		return "[[site]]\nname = \"" + name + "\"\nroot = \"" + root + "\"\n"
+	}
+	cases := []struct {
+		name, body string
+		want       []string
+	}{
+		{"slash", site("a", "/"), []string{`x.toml:3: key "site[0].root"`, `"/" is a system directory`}},
+		{"etc", site("a", "/etc"), []string{`x.toml:3: key "site[0].root"`, `"/etc" is a system directory`}},
+		{"var", site("a", "/var"), []string{`"/var" is a system directory`}},
+		{"usr", site("a", "/usr"), []string{`"/usr" is a system directory`}},
+		{"lib64", site("a", "/lib64"), []string{`"/lib64" is a system directory`}},
+		{"home", site("a", "/home"), []string{`"/home" is a system directory`}},
+		{"tmp", site("a", "/tmp"), []string{`"/tmp" is a system directory`}},
+		{"proc", site("a", "/proc"), []string{`"/proc" is a system directory`}},
+		{"same root", site("a", "/srv/www") + site("b", "/srv/www"),
+			[]string{`x.toml:6: key "site[1].root"`, `"/srv/www" is also the root of site[0] ("/srv/www")`}},
+		{"inside another root", site("a", "/srv/www") + site("b", "/srv/www/b"),
+			[]string{`x.toml:6: key "site[1].root"`, `"/srv/www/b" is inside the root of site[0] ("/srv/www")`}},
+		{"above another root", site("a", "/srv/www/a") + site("b", "/srv/www"),
+			[]string{`x.toml:6: key "site[1].root"`, `"/srv/www" contains the root of site[0] ("/srv/www/a")`}},
+		{"inside a state directory", site("a", "/srv/www/a") + site("b", "/srv/www/a/state/b"),
+			[]string{`x.toml:6: key "site[1].root"`, `is inside the state directory of the store of site[0]`}},
+		{"inside a releases directory", site("a", "/srv/www/a") + site("b", "/srv/www/a/releases/v3"),
+			[]string{`x.toml:6: key "site[1].root"`, `is inside the releases directory of the store of site[0]`}},
+		{"inbox in another root", site("a", "/srv/www/a") + site("b", "/srv/www/b") + "[site.triggers]\ninbox = \"/srv/www/a/in\"\n",
+			[]string{`x.toml:8: key "site[1].triggers.inbox"`, `inside the root of site[0]`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("x.toml", []byte(tc.body))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error %q is not ErrInvalid", err)
+			}
+		})
+	}
+	// Children of system directories, and siblings with a common prefix,
+	// are fine.
+	for _, body := range []string{
+		site("a", "/srv/www") + site("b", "/srv/www2"),
+		site("a", "/var/www/site") + site("b", "/home/www/b") + site("c", "/srv/libsite"),
+		site("a", "/srv/a") + "[site.triggers]\ninbox = \"/srv/inbox/a\"\n" + site("b", "/srv/b"),
+	} {
+		if _, err := Parse("x.toml", []byte(body)); err != nil {
+			t.Errorf("%q: %v", body, err)
+		}
+	}
+}
+
+func TestControlGroupOnHost(t *testing.T) {
+	const missing = "ra-no-such-group-8d1c"
+	body := "[daemon]\ncontrol_group = \"" + missing + "\"\n[[site]]\nname = \"a\"\nroot = \"/srv/a\"\n"
+	if _, err := Parse("x.toml", []byte(body)); err != nil {
+		t.Errorf("Parse does not look at the host, but: %v", err)
+	}
+	_, err := ParseHost("x.toml", []byte(body))
+	want := `x.toml:2: key "daemon.control_group": invalid value: group "` + missing + `" does not exist on this host`
+	if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, ErrInvalid) {
+		t.Errorf("ParseHost: %v\nwant %q", err, want)
+	}
+	// The default group may be missing; "" (only root and the daemon's
+	// user) needs no group.
+	for _, b := range []string{"[[site]]\nname = \"a\"\nroot = \"/srv/a\"\n", "[daemon]\ncontrol_group = \"\"\n[[site]]\nname = \"a\"\nroot = \"/srv/a\"\n"} {
+		if _, err := ParseHost("x.toml", []byte(b)); err != nil {
+			t.Errorf("%q: %v", b, err)
+		}
+	}
+	g, err := user.LookupGroupId(strconv.Itoa(os.Getgid()))
+	if err != nil {
+		t.Skipf("no name for this process's group: %v", err)
+	}
+	ok := "[daemon]\ncontrol_group = \"" + g.Name + "\"\n[[site]]\nname = \"a\"\nroot = \"/srv/a\"\n"
+	if _, err := ParseHost("x.toml", []byte(ok)); err != nil {
+		t.Errorf("existing group %q: %v", g.Name, err)
+	}
+}
+
+// TestAllProblemsListed: one file with many problems, type errors among
+// them, lists every one.
+func TestAllProblemsListed(t *testing.T) {
+	body := `[daemon]
+control_group = "ra-no-such-group-8d1c"
+metrics_listen = "9489"
+
+[[site]]
+name = "www"
+root = "/"
+keep = "five"
+  [site.triggers]
+  poll = "often"
+
+[[site]]
+name = "docs"
+root = "/srv/www"
+kepp = 3
+  [site.health]
+  urls = [
+    1,
+    2,
+  ]
+  timeout = "2s"
+
+[[site]]
+name = "blog"
+root = "/srv/www/blog"
+  [site.validate]
+  max_file_bytes = "lots"
+  policy = "maybe"
+`
+	_, err := ParseHost("x.toml", []byte(body))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	want := []string{
+		`x.toml:2: key "daemon.control_group": invalid value: group "ra-no-such-group-8d1c" does not exist`,
+		`x.toml:3: key "daemon.metrics_listen": invalid value`,
+		`x.toml:7: key "site[0].root": invalid value: "/" is a system directory`,
+		`x.toml:8: key "site[0].keep": invalid value`,
+		`x.toml:10: key "site[0].triggers.poll": invalid value: "often" is not a duration`,
+		`x.toml:15: key "site[1].kepp": unknown key`,
+		`x.toml:17: key "site[1].health.urls": invalid value`,
+		`x.toml:25: key "site[2].root": invalid value: "/srv/www/blog" is inside the root of site[1] ("/srv/www")`,
+		`x.toml:27: key "site[2].validate.max_file_bytes": invalid value`,
+		`x.toml:28: key "site[2].validate.policy": invalid value`,
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Errorf("%d problems, want %d:\n%s", len(lines), len(want), err)
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, w) }) {
+			t.Errorf("no problem %q in:\n%s", w, err)
+		}
+	}
+	// The undecodable values are not reported a second time as missing.
+	if strings.Contains(err.Error(), "missing") {
+		t.Errorf("a left-out value reported as missing:\n%s", err)
+	}
+	// A syntax error still stops at once.
+	_, err = Parse("x.toml", []byte("[[site]]\nname = \"a\nroot = 5\n"))
+	if !errors.Is(err, ErrSyntax) || strings.Count(err.Error(), "\n") != 0 {
+		t.Errorf("syntax error: %v", err)
+	}
 }

@@ -147,7 +147,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Notify == nil {
 		d.opts.Notify = func(s string) error { _, err := sd.SdNotify(false, s); return err }
 	}
-	cfg, err := config.Load(opts.ConfigPath)
+	cfg, err := config.LoadHost(opts.ConfigPath)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -286,7 +286,7 @@ func (d *Daemon) Reload() error {
 	d.notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
 	defer d.notify("READY=1")
 	old := d.cur.Load()
-	cfg, err := config.Load(d.opts.ConfigPath)
+	cfg, err := config.LoadHost(d.opts.ConfigPath)
 	if err == nil {
 		var st *state
 		if st, err = d.build(cfg, old); err == nil {

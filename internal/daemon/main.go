@@ -83,7 +83,7 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 		return 2
 	}
 	if *check {
-		cfg, err := config.Load(*cfgPath)
+		cfg, err := config.LoadHost(*cfgPath)
 		if err != nil {
 			fmt.Fprintf(stderr, "release-agent: %v\n", err)
 			return 1
