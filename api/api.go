@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/example/release-agent/manifest"
@@ -151,8 +152,27 @@ type StatusResult struct {
 }
 
 // DeployRequest asks for a new release from Source.
+//
+// # Who reads the artifact
+//
+// The daemon never opens a local path for a caller: it would read it with
+// its own rights, not the caller's. Over the control socket Source is
+// either s3://... (the daemon fetches it) or a label, the path as the
+// caller typed it, for an artifact the caller sends itself in Stream:
+// package client turns a local path into a stream with the caller's
+// rights (a file as it is, a directory as a tar made on the fly). The
+// wire format is POST /v0/deploy with Content-Type
+// application/octet-stream, this document as JSON in the header
+// Release-Agent-Request (non-ASCII escaped as \uXXXX), and the archive
+// (tar, tar.gz, tar.zst or zip, told apart by its first bytes) as the
+// body. A JSON-bodied deploy of a local path is refused (api.ErrDenied).
+// The record keeps Source with Kind "stream:FORMAT" and Meta
+// "streamed": "true".
 type DeployRequest struct {
 	Target
+	// Source is s3://bucket/key, s3://bucket/prefix/, a local path (read
+	// by whoever serves the request: only releasectl without a daemon),
+	// or, with Stream, the label of the stream ("-" for standard input).
 	Source   string        `json:"source"`
 	SHA256   string        `json:"sha256,omitempty"`
 	Activate bool          `json:"activate"` // false: stage only
@@ -163,6 +183,13 @@ type DeployRequest struct {
 	// Timeout bounds the whole deploy (0: none); a deploy that runs out
 	// fails and changes nothing, like any other failure.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// StreamFrom says what Stream was made from ("dir", "file", "stdin");
+	// the caller's claim, recorded with the source.
+	StreamFrom string `json:"stream_from,omitempty"`
+	// Stream, if set, is the artifact's bytes (see "Who reads the
+	// artifact"); SHA256 is then checked on them. It is not part of the
+	// JSON document: package client sends it as the request body.
+	Stream io.Reader `json:"-"`
 }
 
 // DeployResult is the document of `deploy` and `stage`.

@@ -23,11 +23,14 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf16"
 
 	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/internal/ingest"
 )
 
 // DefaultSocket is the control socket of the packaged service.
@@ -46,6 +49,13 @@ const (
 	// SUDO_USER into the journal (as the caller's claim).
 	SSHClientHeader = "Release-Agent-SSH-Client"
 	SudoUserHeader  = "Release-Agent-Sudo-User"
+	// RequestHeader carries the api.DeployRequest of a streamed deploy
+	// (see EncodeRequest); the body is then the artifact, of type
+	// StreamType.
+	RequestHeader = "Release-Agent-Request"
+	StreamType    = "application/octet-stream"
+	// MaxRequestHeader bounds the encoded request in RequestHeader.
+	MaxRequestHeader = 64 << 10
 )
 
 // ErrNoDaemon is wrapped by every error of a Client whose socket nobody
@@ -128,6 +138,9 @@ func (c *Client) http() *http.Client {
 			},
 			MaxIdleConns:    2,
 			IdleConnTimeout: 30 * time.Second,
+			// A streamed deploy asks "Expect: 100-continue": a refusal
+			// (denied, locked) then comes back before the artifact is sent.
+			ExpectContinueTimeout: 30 * time.Second,
 		}}
 	})
 	return c.hc
@@ -220,9 +233,109 @@ func (c *Client) do(req *http.Request, out any) error {
 }
 
 // Deploy implements api.Service.
+//
+// The daemon does not read local paths for callers, so a Source that is a
+// local path (not s3://) is read here, with the rights of this process,
+// and streamed (ingest.StreamLocal: a file as it is, a directory as a tar
+// made on the fly). A request with Stream set is streamed as it is. See
+// api.DeployRequest for the wire format.
 func (c *Client) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployResult, error) {
 	var res api.DeployResult
+	if req.Stream == nil && req.Source != "" && ingest.IsLocal(req.Source) {
+		ls, err := ingest.StreamLocal(ctx, req.Source, ingest.Options{SHA256: req.SHA256})
+		if err != nil {
+			return nil, err
+		}
+		defer ls.Close()
+		req.Stream, req.SHA256, req.StreamFrom = ls, ls.SHA256, ls.From
+	}
+	if req.Stream != nil {
+		return ok(&res, c.postStream(ctx, "/v0/deploy", req, &res))
+	}
 	return ok(&res, c.post(ctx, "/v0/deploy", req, &res))
+}
+
+// EncodeRequest encodes req for RequestHeader: its JSON document with
+// every byte outside printable ASCII escaped (\uXXXX), so that it is a
+// valid header value.
+func EncodeRequest(req api.DeployRequest) (string, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return "", err
+	}
+	var sb strings.Builder
+	for _, r := range string(b) {
+		switch {
+		case r >= 0x20 && r < 0x7f:
+			sb.WriteRune(r)
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&sb, "\\u%04x\\u%04x", r1, r2)
+		default:
+			fmt.Fprintf(&sb, "\\u%04x", r)
+		}
+	}
+	if sb.Len() > MaxRequestHeader {
+		return "", fmt.Errorf("deploy request of %d bytes (over %d)", sb.Len(), MaxRequestHeader)
+	}
+	return sb.String(), nil
+}
+
+// DecodeRequest decodes the value of RequestHeader (unknown fields are an
+// error). The result has no Stream.
+func DecodeRequest(h string) (api.DeployRequest, error) {
+	var req api.DeployRequest
+	if len(h) > MaxRequestHeader {
+		return req, fmt.Errorf("header %s of %d bytes (over %d)", RequestHeader, len(h), MaxRequestHeader)
+	}
+	if h == "" {
+		return req, fmt.Errorf("a streamed deploy needs the request in header %s", RequestHeader)
+	}
+	dec := json.NewDecoder(strings.NewReader(h))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return api.DeployRequest{}, fmt.Errorf("header %s: %w", RequestHeader, err)
+	}
+	if dec.More() {
+		return api.DeployRequest{}, fmt.Errorf("header %s: data after the JSON document", RequestHeader)
+	}
+	return req, nil
+}
+
+// bodyReader remembers the first error of the artifact's reader, which is
+// the caller's own (a file it cannot read), not the connection's.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+func (c *Client) postStream(ctx context.Context, path string, in api.DeployRequest, out any) error {
+	h, err := EncodeRequest(in)
+	if err != nil {
+		return err
+	}
+	body := &bodyReader{r: in.Stream}
+	// NoBody-like wrapper: the transport must not close the caller's reader.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+Host+path, io.NopCloser(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", StreamType)
+	req.Header.Set(RequestHeader, h)
+	req.Header.Set("Expect", "100-continue")
+	err = c.do(req, out)
+	if body.err != nil {
+		return body.err
+	}
+	return err
 }
 
 // Activate implements api.Service.

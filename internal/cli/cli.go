@@ -43,6 +43,8 @@ import (
 type Env struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
+	// Stdin is read by `deploy -` and `stage -`; nil means os.Stdin.
+	Stdin io.Reader
 	// IsTerminal reports whether Stderr is a terminal (progress lines).
 	IsTerminal bool
 	// Version is what --version prints ("dev" if empty): the main's
@@ -116,6 +118,9 @@ func (c *cmd) target() api.Target { return api.Target{Root: c.g.root, Site: c.g.
 func Run(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
+	}
+	if env.Stdin == nil {
+		env.Stdin = os.Stdin
 	}
 	c := &cmd{env: env}
 	name, rest := splitVerb(args)

@@ -19,7 +19,11 @@ var verbs = []verb{
 	{
 		name: "deploy", args: "SOURCE", short: "stage, hash, validate and activate a new release; prints its id",
 		long: `SOURCE is a directory, a .tar, .tar.gz/.tgz, .tar.zst or .zip file,
-s3://bucket/key (one archive object) or s3://bucket/prefix/ (a tree of objects).
+s3://bucket/key (one archive object) or s3://bucket/prefix/ (a tree of objects),
+or - for an archive on standard input (its format known by its first bytes).
+When release-agent runs, releasectl reads a local SOURCE itself, with your
+rights, and streams it to the daemon (a directory as a tar made on the fly);
+the daemon never reads a local path for you.
 The new id goes to stdout, details to stderr. Nothing changes unless every
 stage succeeds; the release that was live stays live on any failure.`,
 		flags: deployFlags, minArgs: 1, maxArgs: 1,
@@ -193,8 +197,15 @@ func deployFlags(fs *pflag.FlagSet, o *verbOpts) {
 }
 
 func (c *cmd) deploy(ctx context.Context, src string, activate bool) (any, error) {
-	r, err := c.svc.Deploy(ctx, api.DeployRequest{Target: c.target(), Source: src, SHA256: c.o.sha256,
-		Activate: activate, NoHash: c.o.noHash, NoVerify: c.o.noVerify, Keep: c.o.keep, Wait: c.g.wait, Timeout: c.o.timeout})
+	req := api.DeployRequest{Target: c.target(), Source: src, SHA256: c.o.sha256,
+		Activate: activate, NoHash: c.o.noHash, NoVerify: c.o.noVerify, Keep: c.o.keep, Wait: c.g.wait, Timeout: c.o.timeout}
+	if src == "-" {
+		// An archive on standard input, with or without a daemon. (A local
+		// path is streamed by the client when a daemon runs, and read here
+		// otherwise: by this process, with the caller's rights, either way.)
+		req.Stream, req.StreamFrom = c.env.Stdin, "stdin"
+	}
+	r, err := c.svc.Deploy(ctx, req)
 	if err != nil {
 		return nil, err
 	}

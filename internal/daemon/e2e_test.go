@@ -1091,3 +1091,101 @@ keep = "five"
 		t.Errorf("--version: %v %q", err, out)
 	}
 }
+
+// TestDeployCallerRights: a member of the write group deploys only what it
+// can read itself. releasectl reads the source with the caller's rights
+// and streams it; the daemon never opens the path (issue 18).
+func TestDeployCallerRights(t *testing.T) {
+	uid, gid := testUID(t)
+	agent, ctl := bins(t)
+	dir := pubDir(t)
+	sock := filepath.Join(dir, "control.sock")
+	cfg := filepath.Join(dir, "config.toml")
+	root := filepath.Join(dir, "www")
+	writeFile(t, cfg, fmt.Sprintf(`[daemon]
+control_socket = %q
+control_socket_mode = "0666"
+control_group = %q
+[[site]]
+name = "www"
+root = %q
+`, sock, testGroup, root))
+	setWriter(t, true)
+	t.Cleanup(func() { setWriter(t, false) })
+	daemon(t, agent, cfg, sock)
+
+	// A root-only directory: the daemon (root) could read it, the caller
+	// cannot.
+	secret := siteDir(t, dir, "secret")
+	writeFile(t, filepath.Join(secret, "key.pem"), "SECRET KEY\n")
+	if err := os.Chmod(secret, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runAs(t, uid, gid, ctl, "--socket", sock, "--site", "www", "deploy", "--no-validate", secret)
+	if code != api.ExitFailed || !strings.Contains(errs, "permission denied") || !strings.Contains(errs, secret) {
+		t.Fatalf("deploy of an unreadable directory: exit %d\n%s\n%s", code, out, errs)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "current")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("something went live after a refused deploy: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, releases.ReleasesDir)); len(ents) != 0 {
+		t.Fatalf("releases after a refused deploy: %v", ents)
+	}
+
+	// A directory it can read goes through the stream.
+	pub := siteDir(t, dir, "public")
+	code, out, errs = runAs(t, uid, gid, ctl, "--socket", sock, "--site", "www", "deploy", pub)
+	if code != 0 {
+		t.Fatalf("deploy of a readable directory: exit %d\n%s\n%s", code, out, errs)
+	}
+	id := strings.TrimSpace(out)
+	if cur := current(t, root); cur != id {
+		t.Fatalf("current = %q, want %q", cur, id)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "current", "index.html"))
+	if err != nil || !strings.Contains(string(b), "public") {
+		t.Fatalf("published index.html: %q, %v", b, err)
+	}
+	st, err := releases.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := st.Record(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Source.Spec != pub || rec.Source.Kind != "stream:tar" || rec.Source.Meta["streamed"] != "true" || rec.Source.Meta["from"] != "dir" || rec.Who.UID != uid {
+		t.Fatalf("record source = %+v, who = %+v; want %s streamed by uid %d", rec.Source, rec.Who, pub, uid)
+	}
+
+	// An archive on standard input, as over SSH: `releasectl deploy -`.
+	var tarball bytes.Buffer
+	writeTarTo(t, &tarball, map[string]string{"index.html": page("from stdin")})
+	cmd := exec.Command(ctl, "--socket", sock, "--site", "www", "deploy", "-")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}
+	cmd.Stdin = &tarball
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("deploy -: %v\n%s", err, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "current", "index.html")); err != nil || !strings.Contains(string(b), "from stdin") {
+		t.Fatalf("index.html after deploy -: %q, %v", b, err)
+	}
+}
+
+// writeTarTo writes a tar of files to w.
+func writeTarTo(t *testing.T, w io.Writer, files map[string]string) {
+	t.Helper()
+	tw := tar.NewWriter(w)
+	for name, body := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -60,7 +60,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/example/release-agent/hashassets"
@@ -147,6 +149,13 @@ type Request struct {
 	// Sources opens Source strings with a scheme (s3://); nil: local
 	// paths only.
 	Sources ingest.Openers
+	// Stream, if set, is the artifact itself (an archive whose format is
+	// known by its first bytes, see ingest.OpenStream), sent by a caller
+	// who read it with its own rights; Source is then only its label and
+	// is never opened. StreamFrom is the caller's word for what the
+	// stream was made from ("dir", "file", "stdin").
+	Stream     io.Reader
+	StreamFrom string
 }
 
 // Progress of a deploy.
@@ -236,7 +245,16 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 			req.Progress(p)
 		}
 	}
-	src, err := req.Sources.Open(ctx, req.Source, ingest.Options{SHA256: req.SHA256})
+	var src ingest.Source
+	var err error
+	if req.Stream != nil {
+		// A zip stream is spooled in the staging area (state/staging), on
+		// the release's file system and cleaned like a staging tree.
+		src, err = ingest.OpenStream(req.Source, req.Stream, ingest.StreamOptions{SHA256: req.SHA256, From: req.StreamFrom,
+			SpoolDir: filepath.Join(s.StateDir(), "staging"), Limits: req.Limits})
+	} else {
+		src, err = req.Sources.Open(ctx, req.Source, ingest.Options{SHA256: req.SHA256})
+	}
 	if err != nil {
 		return nil, err
 	}

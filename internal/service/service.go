@@ -137,6 +137,9 @@ func (l *Local) release(st *releases.Store, r *releases.Record) api.Release {
 
 // Deploy implements api.Service.
 func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployResult, error) {
+	if req.Source == "" && req.Stream != nil {
+		req.Source = "-"
+	}
 	if req.Source == "" {
 		return nil, api.Usagef("deploy needs a SOURCE (a directory, an archive or s3://bucket/key)")
 	}
@@ -156,6 +159,7 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 	preq := deploy.Request{
 		Source: req.Source, SHA256: req.SHA256, Activate: req.Activate, Keep: keep, Wait: req.Wait,
 		Limits: site.Limits, Who: l.who(ctx), Progress: l.Progress, Sources: l.Sources,
+		Stream: req.Stream, StreamFrom: req.StreamFrom,
 	}
 	preq.Stages = stages(site, req)
 	var switchWarnings []string

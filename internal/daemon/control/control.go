@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"os"
@@ -46,6 +47,7 @@ import (
 
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/client"
+	"github.com/example/release-agent/internal/ingest"
 	"github.com/example/release-agent/internal/service"
 	"github.com/example/release-agent/releases"
 )
@@ -249,11 +251,16 @@ func (s *Server) Handler() http.Handler {
 	// may make this particular request (dry runs, validating a release).
 	write := func(pattern string, newReq func() any, allowRead func(req any) bool, h func(ctx context.Context, req any) (any, error)) {
 		mux.HandleFunc("POST "+pattern, func(w http.ResponseWriter, r *http.Request) {
-			req := newReq()
-			dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(req); err != nil {
-				s.reply(w, r, nil, api.Usagef("request body of %s: %v", pattern, err))
+			var req any
+			var err error
+			if pattern == "/v0/deploy" {
+				req, err = DecodeDeploy(r)
+			} else {
+				req = newReq()
+				err = decodeJSON(r.Body, pattern, req)
+			}
+			if err != nil {
+				s.reply(w, r, nil, err)
 				return
 			}
 			p, ok := PeerFrom(r.Context())
@@ -287,7 +294,11 @@ func (s *Server) Handler() http.Handler {
 		})
 	}
 	write("/v0/deploy", func() any { return new(api.DeployRequest) }, nil, func(ctx context.Context, req any) (any, error) {
-		return s.Service.Deploy(ctx, *req.(*api.DeployRequest))
+		d := req.(*api.DeployRequest)
+		if err := CheckDeploy(d); err != nil {
+			return nil, err
+		}
+		return s.Service.Deploy(ctx, *d)
 	})
 	write("/v0/activate", func() any { return new(api.ActivateRequest) }, nil, func(ctx context.Context, req any) (any, error) {
 		return s.Service.Activate(ctx, *req.(*api.ActivateRequest))
@@ -322,6 +333,49 @@ func (s *Server) Handler() http.Handler {
 			mux.ServeHTTP(w, r)
 		}
 	})
+}
+
+func decodeJSON(body io.Reader, pattern string, req any) error {
+	dec := json.NewDecoder(io.LimitReader(body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(req); err != nil {
+		return api.Usagef("request body of %s: %v", pattern, err)
+	}
+	return nil
+}
+
+// ErrLocalPath is wrapped by the refusal of a deploy that names a local
+// path without sending it.
+var ErrLocalPath = errors.New("the daemon does not read local paths for callers; releasectl streams them")
+
+// DecodeDeploy decodes a POST /v0/deploy request: a streamed deploy
+// (Content-Type application/octet-stream, the api.DeployRequest in header
+// Release-Agent-Request, the artifact as the body, which becomes Stream),
+// or a JSON body (which CheckDeploy then allows only for s3:// sources).
+func DecodeDeploy(r *http.Request) (*api.DeployRequest, error) {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == client.StreamType {
+		req, err := client.DecodeRequest(r.Header.Get(client.RequestHeader))
+		if err != nil {
+			return nil, api.Usagef("%v", err)
+		}
+		req.Stream = r.Body
+		return &req, nil
+	}
+	req := new(api.DeployRequest)
+	if err := decodeJSON(r.Body, "/v0/deploy", req); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// CheckDeploy refuses a deploy that names a local path without sending
+// it: the daemon never opens a local path on behalf of a caller (it would
+// read it with its own rights, not the caller's).
+func CheckDeploy(req *api.DeployRequest) error {
+	if req.Stream == nil && req.Source != "" && ingest.IsLocal(req.Source) {
+		return fmt.Errorf("%w: deploy %s: %w (send the artifact as the request body: see package api)", api.ErrDenied, req.Source, ErrLocalPath)
+	}
+	return nil
 }
 
 func (s *Server) denied(p Peer, known bool, pattern string) error {

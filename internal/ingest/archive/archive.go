@@ -332,3 +332,21 @@ func (z zipData) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// Sniff returns the format of an archive from its first bytes (at least 4
+// are needed to tell them apart): gzip (1f 8b) is TarGz, zstd (28 b5 2f fd)
+// TarZst, a zip local file header (PK 03 04) or the end record of an empty
+// zip (PK 05 06) Zip, and anything else Tar (a tar has no magic at its
+// start; its reader then judges the headers). Streamed artifacts have no
+// name, so their format is known this way only.
+func Sniff(b []byte) Format {
+	switch {
+	case len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b:
+		return TarGz
+	case len(b) >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd:
+		return TarZst
+	case len(b) >= 4 && b[0] == 'P' && b[1] == 'K' && (b[2] == 3 && b[3] == 4 || b[2] == 5 && b[3] == 6):
+		return Zip
+	}
+	return Tar
+}
