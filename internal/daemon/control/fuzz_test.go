@@ -143,6 +143,12 @@ func FuzzDecodeRequest(f *testing.F) {
 			if w.Code != http.StatusForbidden || len(svc.calls) != 0 {
 				t.Fatalf("%s: a reader's request answered %d, %d calls: %q", o.path, w.Code, len(svc.calls), body)
 			}
+		case isLocalDeploy(want):
+			// A JSON deploy naming a local path: the daemon never reads
+			// one for a caller (releasectl streams it).
+			if w.Code != http.StatusForbidden || len(svc.calls) != 0 {
+				t.Fatalf("%s: a deploy of a local path answered %d, %d calls: %q", o.path, w.Code, len(svc.calls), body)
+			}
 		default:
 			if w.Code != http.StatusOK || len(svc.calls) != 1 {
 				t.Fatalf("%s: answered %d, %d calls: %q", o.path, w.Code, len(svc.calls), body)
@@ -152,4 +158,11 @@ func FuzzDecodeRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// isLocalDeploy reports whether req is a deploy request that CheckDeploy
+// refuses (a local SOURCE without a stream).
+func isLocalDeploy(req any) bool {
+	d, ok := req.(*api.DeployRequest)
+	return ok && CheckDeploy(d) != nil
 }
