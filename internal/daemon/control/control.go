@@ -33,7 +33,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -250,10 +249,7 @@ func (s *Server) Handler() http.Handler {
 	write := func(pattern string, newReq func() any, allowRead func(req any) bool, h func(ctx context.Context, req any) (any, error)) {
 		mux.HandleFunc("POST "+pattern, func(w http.ResponseWriter, r *http.Request) {
 			req := newReq()
-			dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(req); err != nil {
-				s.reply(w, r, nil, api.Usagef("request body of %s: %v", pattern, err))
+			if !s.decodeJSON(w, r, pattern, req) {
 				return
 			}
 			p, ok := PeerFrom(r.Context())
@@ -322,6 +318,31 @@ func (s *Server) Handler() http.Handler {
 			mux.ServeHTTP(w, r)
 		}
 	})
+}
+
+// MaxJSONBody is the largest JSON request body accepted (1 MiB). It
+// bounds JSON documents only: a route that streams a body (an artifact)
+// does not call decodeJSON on it and sets its own limit.
+const MaxJSONBody = 1 << 20
+
+// decodeJSON decodes the JSON request body of pattern into req, at most
+// MaxJSONBody bytes and no unknown field. On failure it has replied (413
+// "request too large" over the limit, 400 otherwise) and returns false.
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, pattern string, req any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxJSONBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(req)
+	if err == nil {
+		return true
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		e := api.ErrorOf(api.Usagef("request body of %s: request too large: over the limit of %d bytes (1 MiB) for a JSON request", pattern, tooBig.Limit))
+		writeJSON(w, http.StatusRequestEntityTooLarge, e)
+		return false
+	}
+	s.reply(w, r, nil, api.Usagef("request body of %s: %v", pattern, err))
+	return false
 }
 
 func (s *Server) denied(p Peer, known bool, pattern string) error {
