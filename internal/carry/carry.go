@@ -40,13 +40,17 @@ var ErrUnsafePath = errors.New("unsafe path in asset manifest")
 // (pruned by hand) or not a regular file there is skipped; a path present
 // in dst is left alone. Not durable until the caller syncs the file
 // system. Safe to call concurrently on different dst trees.
+//
+// dst and src themselves must be directories, not symlinks to one:
+// Link refuses (ErrSymlinkTree) rather than write through, or read
+// from, a link it did not make.
 func Link(ctx context.Context, dst, src string, paths []string) ([]string, error) {
-	droot, err := os.OpenRoot(dst)
+	droot, err := openTree(dst)
 	if err != nil {
 		return nil, fmt.Errorf("carry-over: %w", err)
 	}
 	defer droot.Close()
-	sroot, err := os.OpenRoot(src)
+	sroot, err := openTree(src)
 	if err != nil {
 		return nil, fmt.Errorf("carry-over from %s: %w", src, err)
 	}
@@ -65,6 +69,32 @@ func Link(ctx context.Context, dst, src string, paths []string) ([]string, error
 		}
 	}
 	return linked, nil
+}
+
+// ErrSymlinkTree is returned (wrapped, naming it) when a tree given to
+// Link is a symlink, or not a directory.
+var ErrSymlinkTree = errors.New("not a directory (a symlink?): refusing")
+
+// openTree opens dir as an os.Root if dir is a directory and not a
+// symlink; the Lstat before and the Stat of the opened root must agree,
+// so a link swapped in between is refused too.
+func openTree(dir string) (*os.Root, error) {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%s is %v, %w", dir, fi.Mode().Type(), ErrSymlinkTree)
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	if ri, err := r.Stat("."); err != nil || !os.SameFile(fi, ri) {
+		r.Close()
+		return nil, fmt.Errorf("%s changed while it was opened: %w", dir, ErrSymlinkTree)
+	}
+	return r, nil
 }
 
 func linkOne(droot, sroot *os.Root, p string) (bool, error) {
@@ -151,6 +181,14 @@ func OnSwitch(ctx context.Context, s *releases.Store) releases.Hook {
 		}
 		hashed, ok := Hashed(s, from)
 		if !ok {
+			return nil
+		}
+		if err := s.CheckTree(to); err != nil {
+			return err
+		}
+		if s.CheckTree(from) != nil {
+			// Nothing is read from a tree the store did not make; leaving
+			// it (a rollback away from it) must still work.
 			return nil
 		}
 		dst := s.Dir(to)

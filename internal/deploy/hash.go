@@ -70,6 +70,9 @@ func (h HashStage) Run(ctx context.Context, w *Work) error {
 		if id == w.Live {
 			w.LiveLogical = hashedToLogical(&m)
 		}
+		if w.Store.CheckTree(id) != nil {
+			continue // releases/id is not a tree the store made: read nothing from it
+		}
 		l, err := carry.Link(ctx, w.Dir, w.Store.Dir(id), hashed)
 		linked = append(linked, l...)
 		if err != nil {

@@ -244,7 +244,9 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 	if w.Live, err = s.Current(); err != nil {
 		return nil, err
 	}
-	if w.Live != "" {
+	if w.Live != "" && s.CheckTree(w.Live) != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("live release %s: %v (staging without hardlinks)", w.Live, s.CheckTree(w.Live)))
+	} else if w.Live != "" {
 		w.LiveDir = s.Dir(w.Live)
 		if w.LiveManifest, err = s.Manifest(w.Live); err != nil {
 			// Not fatal: dedup and comparisons just see no live release.

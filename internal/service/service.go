@@ -293,6 +293,9 @@ func (l *Local) Validate(ctx context.Context, req api.ValidateRequest) (*api.Val
 		if site, st, err = l.store(req.Target); err != nil {
 			return nil, err
 		}
+		if err := st.CheckTree(req.Path); err != nil {
+			return nil, err
+		}
 		dir = st.Dir(req.Path)
 	} else if req.Target != (api.Target{}) || len(l.Sites) == 1 {
 		if site, st, err = l.store(req.Target); err != nil {
