@@ -60,6 +60,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/example/release-agent/hashassets"
@@ -146,6 +147,9 @@ type Request struct {
 	// Sources opens Source strings with a scheme (s3://); nil: local
 	// paths only.
 	Sources ingest.Openers
+	// SourceFile, if set, is the local archive Source names, already
+	// opened by the caller (see ingest.Options.File).
+	SourceFile *os.File
 }
 
 // Progress of a deploy.
@@ -235,7 +239,7 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 			req.Progress(p)
 		}
 	}
-	src, err := req.Sources.Open(ctx, req.Source, ingest.Options{SHA256: req.SHA256})
+	src, err := req.Sources.Open(ctx, req.Source, ingest.Options{SHA256: req.SHA256, File: req.SourceFile})
 	if err != nil {
 		return nil, err
 	}

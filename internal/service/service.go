@@ -59,6 +59,17 @@ func WithWho(ctx context.Context, who releases.Who) context.Context {
 	return context.WithValue(ctx, whoKey{}, who)
 }
 
+type sourceFileKey struct{}
+
+// WithSourceFile returns a context carrying f, the local archive a
+// Deploy's Source names, opened by the caller: Deploy reads f instead of
+// opening the path again (the daemon's inbox opens with O_NOFOLLOW and
+// checks for a regular file; see ingest.Options.File). The caller closes
+// f after Deploy.
+func WithSourceFile(ctx context.Context, f *os.File) context.Context {
+	return context.WithValue(ctx, sourceFileKey{}, f)
+}
+
 func (l *Local) who(ctx context.Context) releases.Who {
 	if w, ok := ctx.Value(whoKey{}).(releases.Who); ok {
 		return w
@@ -161,6 +172,7 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 		Source: req.Source, SHA256: req.SHA256, Activate: req.Activate, Keep: keep, Wait: req.Wait,
 		Limits: site.Limits, Who: l.who(ctx), Progress: l.Progress, Sources: l.Sources,
 	}
+	preq.SourceFile, _ = ctx.Value(sourceFileKey{}).(*os.File)
 	preq.Stages = stages(site, req)
 	preq.BeforeSwitch = deploy.CarryOnSwitch(ctx, st)
 	res, err := deploy.Deploy(ctx, st, preq)
