@@ -164,12 +164,12 @@ var errNotRegular = errors.New("not a regular file: refusing (the inbox takes re
 // mode-600 file, a mode-700 directory) with the daemon's rights.
 func (in *inbox) openEntry(name string) (*os.File, error) {
 	path := filepath.Join(in.dir, name)
+	if err := in.checkEntry(name); err != nil {
+		return nil, err
+	}
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("inbox entry %s is %s, %w", name, describeType(path, fi), errNotRegular)
 	}
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	if err != nil {
@@ -186,6 +186,20 @@ func (in *inbox) openEntry(name string) (*os.File, error) {
 		return nil, fmt.Errorf("inbox entry %s was replaced while it was opened (now %s), %w", name, describeType(path, ofi), errNotRegular)
 	}
 	return f, nil
+}
+
+// checkEntry returns the error openEntry would for an entry that is not
+// a regular file, without opening it.
+func (in *inbox) checkEntry(name string) error {
+	path := filepath.Join(in.dir, name)
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("inbox entry %s is %s, %w", name, describeType(path, fi), errNotRegular)
+	}
+	return nil
 }
 
 // describeType says what a non-regular entry is: "a symlink (to X)", "a

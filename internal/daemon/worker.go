@@ -234,6 +234,18 @@ func (w *worker) watchInbox() {
 		seen[name] = true
 		mu.Unlock()
 		path := filepath.Join(in.dir, name)
+		// Refused at once, so that it never supersedes a pending archive;
+		// the job checks again when it opens the file.
+		if err := in.checkEntry(name); err != nil {
+			mu.Lock()
+			delete(seen, name)
+			mu.Unlock()
+			if !errors.Is(err, os.ErrNotExist) {
+				w.d.log.Error("inbox: entry refused", "site", w.site.Name, "dir", in.dir, "file", name, "err", err)
+				in.finish(name, nil, err, w.d.log)
+			}
+			return
+		}
 		who := releases.Who{Via: "trigger:inbox", UID: -1}
 		if fi, err := os.Lstat(path); err == nil {
 			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
