@@ -1,6 +1,7 @@
 package releases
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -32,7 +33,7 @@ func (s *Store) previous(ls *liveState, cur string) string {
 		if err != nil || !r.Live() || r.Bad != "" {
 			continue
 		}
-		if _, err := os.Stat(s.Dir(id)); err != nil {
+		if s.CheckTree(id) != nil {
 			continue
 		}
 		return id
@@ -172,7 +173,10 @@ func (s *Store) switchTo(sw *switching, id string, o ActivateOptions, ev string)
 	if !rec.Live() {
 		return "", fmt.Errorf("%w: %s is %s, it has no tree to activate", ErrNoRelease, id, rec.Status)
 	}
-	if fi, err := os.Stat(s.Dir(id)); err != nil || !fi.IsDir() {
+	if err := s.CheckTree(id); err != nil {
+		if errors.Is(err, ErrNotReleaseDir) {
+			return "", err
+		}
 		return "", fmt.Errorf("%w: %s has a record but no tree at %s", ErrNoRelease, id, s.Dir(id))
 	}
 	from = sw.cur

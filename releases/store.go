@@ -157,6 +157,37 @@ func (s *Store) CurrentPath() string { return filepath.Join(s.Root, CurrentName)
 // Dir is the tree of release id.
 func (s *Store) Dir(id string) string { return filepath.Join(s.Root, ReleasesDir, id) }
 
+// ErrNotReleaseDir is wrapped by the error of an operation on a release
+// whose releases/vN is not a real directory (a symlink planted there,
+// a file): the store never follows a link it did not make.
+var ErrNotReleaseDir = errors.New("not a release directory")
+
+// CheckTree returns nil if releases/id is a directory, not a symlink to
+// one; otherwise an error wrapping ErrNotReleaseDir (or the Lstat error)
+// naming the path: "releases/v1 is a symlink, not a release directory:
+// refusing". Callers check it before they read or write a release tree.
+func (s *Store) CheckTree(id string) error {
+	rel := ReleasesDir + "/" + id
+	fi, err := os.Lstat(s.Dir(id))
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrNoRelease, rel, err)
+	}
+	if fi.IsDir() {
+		return nil
+	}
+	what := "a " + fi.Mode().Type().String()
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		what = "a symlink"
+		if t, err := os.Readlink(s.Dir(id)); err == nil {
+			what += " (to " + t + ")"
+		}
+	case fi.Mode().IsRegular():
+		what = "a regular file"
+	}
+	return fmt.Errorf("%s is %s, %w: refusing", rel, what, ErrNotReleaseDir)
+}
+
 // StateDir is ROOT/state.
 func (s *Store) StateDir() string { return s.state() }
 

@@ -306,3 +306,51 @@ func TestParseID(t *testing.T) {
 		}
 	}
 }
+
+// TestSymlinkedReleaseRefused: a symlink planted in place of releases/v1
+// is never served: activate and rollback to it are refused naming it,
+// current does not move, and the decoy gets nothing.
+func TestSymlinkedReleaseRefused(t *testing.T) {
+	s := openStore(t)
+	lock(t, s)
+	v1 := stageFiles(t, s, map[string]string{"index.html": "one"})
+	v2 := stageFiles(t, s, map[string]string{"index.html": "two"})
+	for _, id := range []string{v1, v2} {
+		if _, err := s.Activate(id, ActivateOptions{Who: testWho}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decoy := t.TempDir()
+	os.WriteFile(filepath.Join(decoy, "secret"), []byte("x"), 0o600)
+	if err := os.Rename(s.Dir(v1), filepath.Join(t.TempDir(), "moved")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(decoy, s.Dir(v1)); err != nil {
+		t.Fatal(err)
+	}
+	hook := func(from, to string) error { t.Errorf("hook ran for %s -> %s", from, to); return nil }
+	_, err := s.Activate(v1, ActivateOptions{Who: testWho, Before: hook})
+	if !errors.Is(err, ErrNotReleaseDir) || !strings.Contains(err.Error(), "releases/v1 is a symlink") || !strings.Contains(err.Error(), "refusing") {
+		t.Errorf("activate of a symlinked release: %v", err)
+	}
+	if _, _, err := s.Rollback(v1, ActivateOptions{Who: testWho, Before: hook}); !errors.Is(err, ErrNotReleaseDir) {
+		t.Errorf("rollback to a symlinked release: %v", err)
+	}
+	if _, _, err := s.Rollback("", ActivateOptions{Who: testWho, Before: hook}); !errors.Is(err, ErrNoPrevious) {
+		t.Errorf("rollback with only a symlinked earlier release: %v", err)
+	}
+	if p, _ := s.Previous(); p != "" {
+		t.Errorf("Previous = %q, a symlinked release", p)
+	}
+	if cur := current(t, s); cur != v2 {
+		t.Errorf("current = %s, want %s", cur, v2)
+	}
+	if ents, _ := os.ReadDir(decoy); len(ents) != 1 {
+		t.Errorf("the decoy changed: %v", ents)
+	}
+	os.Remove(s.Dir(v1))
+	os.WriteFile(s.Dir(v1), nil, 0o644)
+	if err := s.CheckTree(v1); !errors.Is(err, ErrNotReleaseDir) || !strings.Contains(err.Error(), "regular file") {
+		t.Errorf("CheckTree of a file: %v", err)
+	}
+}

@@ -43,13 +43,17 @@ var ErrUnsafePath = errors.New("unsafe path in asset manifest")
 // error, and callers that care say so (see OnSwitchWarn). Not durable
 // until the caller syncs the file system. Safe to call concurrently on
 // different dst trees.
+//
+// dst and src themselves must be directories, not symlinks to one:
+// Link refuses (ErrSymlinkTree) rather than write through, or read
+// from, a link it did not make.
 func Link(ctx context.Context, dst, src string, paths []string) ([]string, error) {
-	droot, err := os.OpenRoot(dst)
+	droot, err := openTree(dst)
 	if err != nil {
 		return nil, fmt.Errorf("carry-over: %w", err)
 	}
 	defer droot.Close()
-	sroot, err := os.OpenRoot(src)
+	sroot, err := openTree(src)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -71,6 +75,32 @@ func Link(ctx context.Context, dst, src string, paths []string) ([]string, error
 		}
 	}
 	return linked, nil
+}
+
+// ErrSymlinkTree is returned (wrapped, naming it) when a tree given to
+// Link is a symlink, or not a directory.
+var ErrSymlinkTree = errors.New("not a directory (a symlink?): refusing")
+
+// openTree opens dir as an os.Root if dir is a directory and not a
+// symlink; the Lstat before and the Stat of the opened root must agree,
+// so a link swapped in between is refused too.
+func openTree(dir string) (*os.Root, error) {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%s is %v, %w", dir, fi.Mode().Type(), ErrSymlinkTree)
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	if ri, err := r.Stat("."); err != nil || !os.SameFile(fi, ri) {
+		r.Close()
+		return nil, fmt.Errorf("%s changed while it was opened: %w", dir, ErrSymlinkTree)
+	}
+	return r, nil
 }
 
 func linkOne(droot, sroot *os.Root, p string) (bool, error) {
@@ -167,8 +197,14 @@ func OnSwitchWarn(ctx context.Context, s *releases.Store, warn func(string)) rel
 		if !ok {
 			return nil
 		}
-		if fi, err := os.Stat(s.Dir(from)); err != nil || !fi.IsDir() {
-			if warn != nil {
+		if err := s.CheckTree(to); err != nil {
+			return err
+		}
+		if fi, err := os.Lstat(s.Dir(from)); err != nil || !fi.IsDir() {
+			// A tree deleted by hand, or one the store did not make (a
+			// symlink): nothing is read from it, and leaving it (a
+			// rollback away from it) must still work.
+			if warn != nil && err != nil {
 				warn(fmt.Sprintf("carry-over skipped: the tree of %s (%s) is missing, so pages still open on it cannot load its assets from %s", from, s.Dir(from), to))
 			}
 			return nil

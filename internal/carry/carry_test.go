@@ -75,3 +75,27 @@ func TestLink(t *testing.T) {
 		t.Errorf("cancelled: err = %v", err)
 	}
 }
+
+// TestLinkRefusesSymlinkedTrees: carry-over never writes into, or reads
+// from, a tree that is a symlink (a decoy planted as releases/vN).
+func TestLinkRefusesSymlinkedTrees(t *testing.T) {
+	dir := t.TempDir()
+	src, decoy := filepath.Join(dir, "src"), filepath.Join(dir, "decoy")
+	write(t, src, map[string]string{"js/app.1234.js": "x"})
+	write(t, decoy, map[string]string{"keep": "k"})
+	link := filepath.Join(dir, "v1")
+	if err := os.Symlink(decoy, link); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := Link(context.Background(), link, src, []string{"js/app.1234.js"}); !errors.Is(err, ErrSymlinkTree) || len(l) != 0 {
+		t.Errorf("Link into a symlinked tree: %v %v", l, err)
+	}
+	if _, err := os.Lstat(filepath.Join(decoy, "js")); err == nil {
+		t.Error("carry-over wrote into the decoy")
+	}
+	dst := filepath.Join(dir, "dst")
+	os.Mkdir(dst, 0o755)
+	if l, err := Link(context.Background(), dst, link, []string{"keep"}); !errors.Is(err, ErrSymlinkTree) || len(l) != 0 {
+		t.Errorf("Link from a symlinked tree: %v %v", l, err)
+	}
+}

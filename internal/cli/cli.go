@@ -19,6 +19,7 @@ package cli
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,6 +101,23 @@ type verbOpts struct {
 	full     bool
 }
 
+// check refuses flag values the parser accepts but no verb can use, so
+// that they are usage errors (exit 2) naming the flag, before anything
+// runs: a --sha256 that is not 64 hex digits, a --timeout that is not
+// positive (0 would otherwise mean "no timeout" silently).
+func (o *verbOpts) check(fs *pflag.FlagSet) error {
+	if fs.Changed("sha256") {
+		s := strings.TrimSpace(o.sha256)
+		if _, err := hex.DecodeString(s); err != nil || len(s) != 64 {
+			return fmt.Errorf("--sha256 %q: want 64 hex digits (the sha256 of the artifact)", o.sha256)
+		}
+	}
+	if fs.Changed("timeout") && o.timeout <= 0 {
+		return fmt.Errorf("--timeout %s: want a positive duration such as 10m", o.timeout)
+	}
+	return nil
+}
+
 // cmd is one invocation.
 type cmd struct {
 	env Env
@@ -135,6 +153,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if err := fs.Parse(rest); err != nil {
 		return c.fail(api.Usagef("%v (see releasectl %s --help)", err, name))
 	}
+	if err := c.o.check(fs); err != nil {
+		return c.fail(api.Usagef("%v (see releasectl %s --help)", err, name))
+	}
 	switch {
 	case c.g.version:
 		version := env.Version
@@ -146,20 +167,17 @@ func Run(ctx context.Context, args []string, env Env) int {
 	case name == "" || name == "help":
 		if name == "help" && fs.NArg() > 0 {
 			if v := findVerb(fs.Arg(0)); v != nil {
-				printVerbHelp(env.Stdout, v)
-				return api.ExitOK
+				return c.help(func(w io.Writer) { printVerbHelp(w, v) }, api.ExitOK)
 			}
 		}
-		printHelp(env.Stdout)
 		if name == "" && !c.g.help {
-			return api.ExitUsage
+			return c.help(printHelp, api.ExitUsage)
 		}
-		return api.ExitOK
+		return c.help(printHelp, api.ExitOK)
 	case v == nil:
 		return c.fail(api.Usagef("unknown verb %q; run releasectl --help for the list", name))
 	case c.g.help:
-		printVerbHelp(env.Stdout, v)
-		return api.ExitOK
+		return c.help(func(w io.Writer) { printVerbHelp(w, v) }, api.ExitOK)
 	}
 	pos := fs.Args()
 	if len(pos) < v.minArgs || (v.maxArgs >= 0 && len(pos) > v.maxArgs) {
@@ -185,6 +203,30 @@ func Run(ctx context.Context, args []string, env Env) int {
 		}
 	}
 	return api.ExitOK
+}
+
+// HelpResult is what --json --help prints: the help text inside the one
+// JSON document --json promises on stdout.
+type HelpResult struct {
+	Schema int    `json:"schema"`
+	Help   string `json:"help"`
+}
+
+// help prints the help text print writes, as text, or with --json as a
+// HelpResult document, and returns code.
+func (c *cmd) help(print func(io.Writer), code int) int {
+	if !c.g.json {
+		print(c.env.Stdout)
+		return code
+	}
+	var b strings.Builder
+	print(&b)
+	enc := json.NewEncoder(c.env.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(&HelpResult{Schema: api.Schema, Help: b.String()}); err != nil {
+		return api.ExitFailed
+	}
+	return code
 }
 
 // splitVerb finds the verb: the first argument that is neither a flag nor

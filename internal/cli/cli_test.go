@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,5 +110,48 @@ func TestFsckExit(t *testing.T) {
 	}
 	if code, out, _ := run(t, nil, "--root", root, "--json", "fsck", "--repair"); code != 0 || !strings.Contains(out, `"clean": true`) {
 		t.Fatalf("fsck --repair --json: %d %q", code, out)
+	}
+}
+
+// TestFlagValueRefusals: values the flag parser accepts but that mean
+// nothing are usage errors (exit 2) naming the flag, before any work.
+func TestFlagValueRefusals(t *testing.T) {
+	root := t.TempDir()
+	src := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"deploy", src, "--sha256", "nothex"}, "--sha256"},
+		{[]string{"deploy", src, "--sha256", strings.Repeat("g", 64)}, "--sha256"},
+		{[]string{"deploy", src, "--timeout", "0"}, "--timeout"},
+		{[]string{"deploy", src, "--timeout", "-1s"}, "--timeout"},
+	} {
+		code, _, e := run(t, nil, append([]string{"--root", root}, tc.args...)...)
+		if code != api.ExitUsage || !strings.Contains(e, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit %d naming %s", tc.args, code, e, api.ExitUsage, tc.want)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "releases")); len(ents) > 0 {
+		t.Errorf("a refused command made releases: %v", ents)
+	}
+}
+
+// TestJSONHelp: --json promises one JSON document on stdout, help included.
+func TestJSONHelp(t *testing.T) {
+	for _, args := range [][]string{{"--json", "--help"}, {"deploy", "--help", "--json"}, {"help", "list", "--json"}} {
+		code, o, e := run(t, nil, args...)
+		var doc HelpResult
+		dec := json.NewDecoder(strings.NewReader(o))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&doc); err != nil || code != 0 || doc.Schema != api.Schema || !strings.Contains(doc.Help, "releasectl") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q (%v); want a help document", args, code, o, e, err)
+		}
+		if dec.More() {
+			t.Errorf("%q: more than one document on stdout: %q", args, o)
+		}
+	}
+	if code, o, _ := run(t, nil, "--help"); code != 0 || !strings.HasPrefix(o, "releasectl: ") {
+		t.Errorf("--help without --json: exit %d, %q; want the text", code, o)
 	}
 }

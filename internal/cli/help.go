@@ -30,7 +30,8 @@ Exit status:
   3  rejected by validation; nothing changed, report printed
 
 With --json, stdout carries one JSON document with a "schema" version, and an
-error is a JSON object {"schema","code","message","exit"} on stderr.
+error is a JSON object {"schema","code","message","exit"} on stderr. Help with
+--json is the document {"schema":1,"help":"TEXT"}.
 
 Examples:
   releasectl --root /srv/www deploy site.tar.gz

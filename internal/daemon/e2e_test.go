@@ -1189,3 +1189,88 @@ func writeTarTo(t *testing.T, w io.Writer, files map[string]string) {
 		t.Fatal(err)
 	}
 }
+
+// TestInboxRegularFilesOnly: a symlink renamed into the group-writable
+// inbox (to a mode-600 archive, to a mode-700 directory) and a directory
+// are not deployed: they go to failed/ with a log saying what they were.
+func TestInboxRegularFilesOnly(t *testing.T) {
+	agent, _ := bins(t)
+	dir := pubDir(t)
+	root := filepath.Join(dir, "www")
+	inbox := filepath.Join(dir, "inbox")
+	sock := filepath.Join(dir, "control.sock")
+	cfg := filepath.Join(dir, "config.toml")
+	writeFile(t, cfg, fmt.Sprintf(`[daemon]
+control_socket = %q
+[[site]]
+name = "www"
+root = %q
+[site.triggers]
+inbox = %q
+[site.validate]
+policy = "off"
+`, sock, root, inbox))
+	private := filepath.Join(dir, "private")
+	os.Mkdir(private, 0o700)
+	writeTar(t, private, "secret.tar", map[string]string{"index.html": page("secret")})
+	os.Chmod(filepath.Join(private, "secret.tar"), 0o600)
+	secretDir := filepath.Join(private, "site.d")
+	os.Mkdir(secretDir, 0o700)
+	writeFile(t, filepath.Join(secretDir, "index.html"), page("secret dir"))
+	os.MkdirAll(inbox, 0o770)
+
+	n := listenNotify(t, dir)
+	stderr := &syncBuffer{}
+	cmd := exec.Command(agent, "--config", cfg)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+n.path)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("release-agent stderr:\n%s", stderr.String())
+		}
+	})
+	n.wait(t, 0, `^READY=1$`)
+	plant := func(name string, make func(tmp string) error) {
+		tmp := filepath.Join(inbox, ".tmp-"+name)
+		if err := make(tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(inbox, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plant("link-file.tar", func(tmp string) error { return os.Symlink(filepath.Join(private, "secret.tar"), tmp) })
+	plant("link-dir.tar", func(tmp string) error { return os.Symlink(secretDir, tmp) })
+	plant("dir.tar", func(tmp string) error { return os.Mkdir(tmp, 0o755) })
+	for name, want := range map[string]string{"link-file.tar": "is a symlink (to " + filepath.Join(private, "secret.tar"),
+		"link-dir.tar": "is a symlink (to " + secretDir, "dir.tar": "is a directory"} {
+		poll(t, "inbox/failed/"+name, func() bool {
+			_, err := os.Lstat(filepath.Join(inbox, "failed", name+".log"))
+			return err == nil
+		})
+		b, _ := os.ReadFile(filepath.Join(inbox, "failed", name+".log"))
+		if !strings.Contains(string(b), want) || !strings.Contains(string(b), "not a regular file: refusing") {
+			t.Errorf("failed/%s.log = %q; want it to say %q", name, b, want)
+		}
+		if _, err := os.Lstat(filepath.Join(inbox, "failed", name)); err != nil {
+			t.Errorf("%s not in failed/: %v", name, err)
+		}
+		if !strings.Contains(stderr.String(), name) || !strings.Contains(stderr.String(), "not a regular file") {
+			t.Errorf("no log line says why %s was refused", name)
+		}
+	}
+	if cur := current(t, root); cur != "" {
+		t.Errorf("current = %q: a refused entry was deployed", cur)
+	}
+	// A regular archive still goes through, read from the descriptor.
+	writeTar(t, inbox, "ok.tar", map[string]string{"index.html": page("ok")})
+	poll(t, "inbox/done/ok.tar", func() bool { _, err := os.Stat(filepath.Join(inbox, "done", "ok.tar")); return err == nil })
+	if cur := current(t, root); cur != "v1" {
+		t.Errorf("current = %q after a regular archive", cur)
+	}
+}

@@ -52,7 +52,9 @@ func (in *inbox) list() ([]string, error) {
 	}
 	var names []string
 	for _, e := range ents {
-		if e.Type().IsRegular() && isArchive(e.Name()) {
+		// Not only regular files: a symlink, directory or device with an
+		// archive's name is taken too, and refused (openEntry).
+		if isArchive(e.Name()) {
 			names = append(names, e.Name())
 		}
 	}
@@ -99,7 +101,7 @@ func (in *inbox) watch(out chan<- string) {
 				name = strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+nameLen]), "\x00")
 			}
 			off += unix.SizeofInotifyEvent + nameLen
-			if ev.Mask&unix.IN_ISDIR == 0 && name != "" {
+			if name != "" {
 				out <- name
 			}
 		}
@@ -147,6 +149,83 @@ func (in *inbox) finish(name string, res *api.DeployResult, err error, log *slog
 		os.WriteFile(filepath.Join(in.dir, sub, dst+".log"), []byte(note), 0o640)
 	}
 	log.Info("inbox: archive processed", "dir", in.dir, "file", name, "moved_to", filepath.Join(sub, dst))
+}
+
+// errNotRegular is wrapped by the error of an inbox entry that is not a
+// regular file.
+var errNotRegular = errors.New("not a regular file: refusing (the inbox takes regular files only)")
+
+// openEntry opens the inbox entry name for reading if it is a regular
+// file: never through a symlink (O_NOFOLLOW), never a directory, FIFO or
+// device (it is not even opened: Lstat first, then the opened file must
+// be the same regular file). The deploy reads the returned descriptor,
+// not the path again. The inbox is group-writable: a symlink renamed
+// into it would otherwise make the daemon deploy what it points to (a
+// mode-600 file, a mode-700 directory) with the daemon's rights.
+func (in *inbox) openEntry(name string) (*os.File, error) {
+	path := filepath.Join(in.dir, name)
+	if err := in.checkEntry(name); err != nil {
+		return nil, err
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("inbox entry %s: %w", name, &os.PathError{Op: "open", Path: path, Err: err})
+	}
+	f := os.NewFile(uintptr(fd), path)
+	ofi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !ofi.Mode().IsRegular() || !os.SameFile(fi, ofi) {
+		f.Close()
+		return nil, fmt.Errorf("inbox entry %s was replaced while it was opened (now %s), %w", name, describeType(path, ofi), errNotRegular)
+	}
+	return f, nil
+}
+
+// checkEntry returns the error openEntry would for an entry that is not
+// a regular file, without opening it.
+func (in *inbox) checkEntry(name string) error {
+	path := filepath.Join(in.dir, name)
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("inbox entry %s is %s, %w", name, describeType(path, fi), errNotRegular)
+	}
+	return nil
+}
+
+// describeType says what a non-regular entry is: "a symlink (to X)", "a
+// directory", "a named pipe", ...
+func describeType(path string, fi os.FileInfo) string {
+	m := fi.Mode()
+	switch {
+	case m&os.ModeSymlink != 0:
+		if t, err := os.Readlink(path); err == nil {
+			return "a symlink (to " + t + ")"
+		}
+		return "a symlink"
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	case m.IsRegular():
+		return "a regular file"
+	}
+	return "a " + m.Type().String()
 }
 
 // uniqueName returns name, or name with a numeric suffix if dir has it.

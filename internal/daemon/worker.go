@@ -40,6 +40,9 @@ type job struct {
 	source string
 	what   string // for STATUS= and logs: "inbox site.tar.gz"
 	who    releases.Who
+	// open, if set, opens the source (an inbox file): the deploy reads
+	// that descriptor, and an error fails the job without deploying.
+	open func() (*os.File, error)
 	// done is called with the outcome (nil, or the error); skipped when a
 	// newer job replaced this one before it ran.
 	done    func(res *api.DeployResult, err error)
@@ -174,6 +177,18 @@ func (w *worker) run(j *job) {
 	ctx, cancel := context.WithTimeout(w.d.ctx, jobTimeout)
 	defer cancel()
 	ctx = service.WithWho(ctx, j.who)
+	if j.open != nil {
+		f, err := j.open()
+		if err != nil {
+			w.d.log.Error("triggered deploy refused", "site", w.site.Name, "what", j.what, "err", err)
+			if j.done != nil {
+				j.done(nil, err)
+			}
+			return
+		}
+		defer f.Close()
+		ctx = service.WithSourceFile(ctx, f)
+	}
 	w.d.log.Info("deploy triggered", "site", w.site.Name, "what", j.what, "source", j.source)
 	res, err := w.d.deploy(ctx, w.site.Name, j.what, api.DeployRequest{
 		Target: api.Target{Site: w.site.Name}, Source: j.source, Activate: true, Wait: lockWait,
@@ -219,8 +234,20 @@ func (w *worker) watchInbox() {
 		seen[name] = true
 		mu.Unlock()
 		path := filepath.Join(in.dir, name)
+		// Refused at once, so that it never supersedes a pending archive;
+		// the job checks again when it opens the file.
+		if err := in.checkEntry(name); err != nil {
+			mu.Lock()
+			delete(seen, name)
+			mu.Unlock()
+			if !errors.Is(err, os.ErrNotExist) {
+				w.d.log.Error("inbox: entry refused", "site", w.site.Name, "dir", in.dir, "file", name, "err", err)
+				in.finish(name, nil, err, w.d.log)
+			}
+			return
+		}
 		who := releases.Who{Via: "trigger:inbox", UID: -1}
-		if fi, err := os.Stat(path); err == nil {
+		if fi, err := os.Lstat(path); err == nil {
 			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 				who.UID = int(st.Uid)
 				if u, err := user.LookupId(strconv.Itoa(who.UID)); err == nil {
@@ -234,6 +261,7 @@ func (w *worker) watchInbox() {
 			mu.Unlock()
 		}
 		w.enqueue(&job{source: path, what: "inbox " + name, who: who,
+			open: func() (*os.File, error) { return in.openEntry(name) },
 			done: func(res *api.DeployResult, err error) {
 				defer forget()
 				if errors.Is(err, context.Canceled) && w.d.ctx.Err() != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"os"
 
 	"github.com/example/release-agent/hashassets"
 	"github.com/example/release-agent/internal/carry"
@@ -72,7 +71,9 @@ func (h HashStage) Run(ctx context.Context, w *Work) error {
 		if id == w.Live {
 			w.LiveLogical = hashedToLogical(&m)
 		}
-		if _, err := os.Stat(w.Store.Dir(id)); err != nil {
+		if err := w.Store.CheckTree(id); err != nil {
+			// Missing (deleted by hand), or not a tree the store made:
+			// read nothing from it.
 			w.Warnings = append(w.Warnings, fmt.Sprintf("carry-over from %s skipped: %v", id, err))
 			continue
 		}

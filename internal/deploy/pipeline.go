@@ -156,6 +156,9 @@ type Request struct {
 	// stream was made from ("dir", "file", "stdin").
 	Stream     io.Reader
 	StreamFrom string
+	// SourceFile, if set, is the local archive Source names, already
+	// opened by the caller (see ingest.Options.File).
+	SourceFile *os.File
 }
 
 // Progress of a deploy.
@@ -253,7 +256,7 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 		src, err = ingest.OpenStream(req.Source, req.Stream, ingest.StreamOptions{SHA256: req.SHA256, From: req.StreamFrom,
 			SpoolDir: filepath.Join(s.StateDir(), "staging"), Limits: req.Limits})
 	} else {
-		src, err = req.Sources.Open(ctx, req.Source, ingest.Options{SHA256: req.SHA256})
+		src, err = req.Sources.Open(ctx, req.Source, ingest.Options{SHA256: req.SHA256, File: req.SourceFile})
 	}
 	if err != nil {
 		return nil, err
@@ -263,7 +266,9 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 	if w.Live, err = s.Current(); err != nil {
 		return nil, err
 	}
-	if w.Live != "" {
+	if w.Live != "" && s.CheckTree(w.Live) != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("live release %s: %v (staging without hardlinks)", w.Live, s.CheckTree(w.Live)))
+	} else if w.Live != "" {
 		w.LiveDir = s.Dir(w.Live)
 		if fi, err := os.Stat(w.LiveDir); err != nil || !fi.IsDir() {
 			// Damaged by hand: there is no live release to link from,

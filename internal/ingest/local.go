@@ -33,14 +33,18 @@ import (
 // Info.SHA256 is always filled for a file. A directory has no checksum:
 // opts.SHA256 with a directory is an error.
 func OpenLocal(ctx context.Context, path string, opts Options) (Source, error) {
-	fi, err := os.Stat(path)
+	stat := os.Stat
+	if opts.File != nil {
+		stat = func(string) (os.FileInfo, error) { return opts.File.Stat() }
+	}
+	fi, err := stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("source %s: %w: %w", path, ErrNotFound, err)
 		}
 		return nil, fmt.Errorf("source %s: %w", path, err)
 	}
-	if fi.IsDir() {
+	if fi.IsDir() && opts.File == nil {
 		if opts.SHA256 != "" {
 			return nil, fmt.Errorf("source %s: a directory has no sha256 to check (--sha256 is for archive files)", path)
 		}
@@ -67,7 +71,7 @@ func OpenLocal(ctx context.Context, path string, opts Options) (Source, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	return &fileSource{path: path, format: format, want: want}, nil
+	return &fileSource{path: path, format: format, want: want, file: opts.File}, nil
 }
 
 func checkHex(s string) (string, error) {
@@ -123,19 +127,25 @@ type fileSource struct {
 	path   string
 	format archive.Format
 	want   []string
+	file   *os.File // opened by the caller, or nil
 }
 
 // Fetch verifies the expected checksums (if any), then extracts.
 func (s *fileSource) Fetch(ctx context.Context, sink safewrite.Sink) (Info, error) {
 	info := Info{Spec: s.path, Kind: string(s.format)}
-	f, err := os.Open(s.path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return info, fmt.Errorf("source %s: %w: %w", s.path, ErrNotFound, err)
+	f := s.file
+	if f == nil {
+		var err error
+		if f, err = os.Open(s.path); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return info, fmt.Errorf("source %s: %w: %w", s.path, ErrNotFound, err)
+			}
+			return info, fmt.Errorf("source %s: %w", s.path, err)
 		}
+		defer f.Close()
+	} else if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return info, fmt.Errorf("source %s: %w", s.path, err)
 	}
-	defer f.Close()
 	pre := ""
 	if len(s.want) > 0 || s.format == archive.Zip {
 		// Zip is read by random access, so hash it in a pass of its own.

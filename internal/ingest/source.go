@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 
@@ -48,6 +49,12 @@ type Options struct {
 	// object; a mismatch fails with ErrChecksum before the release is
 	// staged. For a local file, a FILE.sha256 next to it is also honoured.
 	SHA256 string
+	// File, if set, is the local archive already opened by the caller
+	// (the daemon's inbox opens it with O_NOFOLLOW and checks it is a
+	// regular file): it is read instead of opening the path again, which
+	// then only names its format, its FILE.sha256 and the record. The
+	// caller closes it.
+	File *os.File
 }
 
 // ErrChecksum is returned (wrapped) when the artifact does not match the

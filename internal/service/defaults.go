@@ -52,7 +52,7 @@ func validateDir(ctx context.Context, site *Site, s *releases.Store, dir string)
 	opts := site.Policy.validateOptions()
 	var live fs.FS
 	if s != nil {
-		if cur, _ := s.Current(); cur != "" && s.Dir(cur) != dir {
+		if cur, _ := s.Current(); cur != "" && s.Dir(cur) != dir && s.CheckTree(cur) == nil {
 			if m, err := s.Manifest(cur); err == nil {
 				opts.LiveManifest = m
 			}

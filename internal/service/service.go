@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +57,17 @@ type whoKey struct{}
 // the socket peer there, and Local records it in the journal.
 func WithWho(ctx context.Context, who releases.Who) context.Context {
 	return context.WithValue(ctx, whoKey{}, who)
+}
+
+type sourceFileKey struct{}
+
+// WithSourceFile returns a context carrying f, the local archive a
+// Deploy's Source names, opened by the caller: Deploy reads f instead of
+// opening the path again (the daemon's inbox opens with O_NOFOLLOW and
+// checks for a regular file; see ingest.Options.File). The caller closes
+// f after Deploy.
+func WithSourceFile(ctx context.Context, f *os.File) context.Context {
+	return context.WithValue(ctx, sourceFileKey{}, f)
 }
 
 func (l *Local) who(ctx context.Context) releases.Who {
@@ -147,6 +159,9 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 	if err != nil {
 		return nil, err
 	}
+	if err := checkSourceOutsideRoot(req.Source, st.Root); err != nil {
+		return nil, err
+	}
 	if req.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, req.Timeout, fmt.Errorf("deploy timed out after %s (--timeout)", req.Timeout))
@@ -161,6 +176,7 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 		Limits: site.Limits, Who: l.who(ctx), Progress: l.Progress, Sources: l.Sources,
 		Stream: req.Stream, StreamFrom: req.StreamFrom,
 	}
+	preq.SourceFile, _ = ctx.Value(sourceFileKey{}).(*os.File)
 	preq.Stages = stages(site, req)
 	var switchWarnings []string
 	preq.BeforeSwitch = deploy.CarryOnSwitchWarn(ctx, st, func(w string) { switchWarnings = append(switchWarnings, w) })
@@ -184,6 +200,43 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 		out.Timings = append(out.Timings, api.Timing{Stage: t.Stage, Seconds: t.Duration.Seconds()})
 	}
 	return out, nil
+}
+
+// checkSourceOutsideRoot refuses a local source that is the release root,
+// inside it (state/, releases/, current) or a parent of it: the fetch
+// would copy the store into its own staging until a path limit stops it.
+// Both paths are compared resolved (filepath.EvalSymlinks); a source with
+// a scheme (s3://), or one that does not exist (ingest says so), passes.
+func checkSourceOutsideRoot(source, root string) error {
+	if strings.Contains(source, "://") {
+		return nil
+	}
+	src, err := filepath.Abs(source)
+	if err != nil {
+		return nil
+	}
+	if r, err := filepath.EvalSymlinks(src); err == nil {
+		src = r
+	} else {
+		return nil
+	}
+	rroot := root
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		rroot = r
+	}
+	switch {
+	case within(src, rroot):
+		return api.Usagef("source %s is inside the release root %s: refusing (it would copy the store into itself)", source, root)
+	case within(rroot, src):
+		return api.Usagef("source %s contains the release root %s: refusing (it would copy the store into itself)", source, root)
+	}
+	return nil
+}
+
+// within reports whether path p is dir or below it (both clean, absolute).
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 func (l *Local) switchTo(ctx context.Context, req api.ActivateRequest, rollback bool) (*api.ActivateResult, error) {
@@ -299,6 +352,9 @@ func (l *Local) Validate(ctx context.Context, req api.ValidateRequest) (*api.Val
 	dir := req.Path
 	if _, ok := releases.ParseID(req.Path); ok {
 		if site, st, err = l.store(req.Target); err != nil {
+			return nil, err
+		}
+		if err := st.CheckTree(req.Path); err != nil {
 			return nil, err
 		}
 		dir = st.Dir(req.Path)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/example/release-agent/api"
@@ -221,5 +222,43 @@ func TestLocked(t *testing.T) {
 	_, err = l.Activate(wctx, api.ActivateRequest{Target: tg, ID: "v1", Wait: 30e9})
 	if !errors.Is(err, context.Canceled) || holder == nil || holder.Op != "holding" {
 		t.Fatalf("waiting activate: %v, holder %+v", err, holder)
+	}
+}
+
+// TestSourceInsideRootRefused: deploying the store (or a part of it, or a
+// directory holding it) would copy it into its own staging: refused,
+// nothing staged.
+func TestSourceInsideRootRefused(t *testing.T) {
+	ctx := context.Background()
+	l := newLocal()
+	parent := t.TempDir()
+	root := filepath.Join(parent, "www")
+	os.Mkdir(root, 0o755)
+	tg := api.Target{Root: root}
+	if _, err := l.Deploy(ctx, api.DeployRequest{Target: tg, Source: site(t, "one"), Activate: true}); err != nil {
+		t.Fatal(err)
+	}
+	alias := filepath.Join(t.TempDir(), "alias")
+	os.Symlink(root, alias)
+	for _, src := range []string{root, root + "/", filepath.Join(root, "state"), filepath.Join(root, "releases"),
+		filepath.Join(root, "current"), filepath.Join(alias, "state"), parent} {
+		_, err := l.Deploy(ctx, api.DeployRequest{Target: tg, Source: src, Activate: true})
+		if !errors.Is(err, api.ErrUsage) || !strings.Contains(err.Error(), "refusing (it would copy the store into itself)") {
+			t.Errorf("source %s: %v", src, err)
+		}
+	}
+	// Through a symlinked root too.
+	if _, err := l.Deploy(ctx, api.DeployRequest{Target: api.Target{Root: alias}, Source: filepath.Join(root, "releases"), Activate: true}); !errors.Is(err, api.ErrUsage) {
+		t.Errorf("source inside a root given by a symlink: %v", err)
+	}
+	recs, _ := os.ReadDir(filepath.Join(root, "state", "records"))
+	if len(recs) != 1 {
+		t.Errorf("refused deploys left records: %v", recs)
+	}
+	// A sibling whose name starts like the root is not inside it.
+	sib := filepath.Join(parent, "www2")
+	os.Rename(site(t, "two"), sib)
+	if _, err := l.Deploy(ctx, api.DeployRequest{Target: tg, Source: sib, Activate: true}); err != nil {
+		t.Errorf("sibling source: %v", err)
 	}
 }

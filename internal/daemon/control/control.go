@@ -259,6 +259,11 @@ func (s *Server) Handler() http.Handler {
 				req = newReq()
 				err = decodeJSON(r.Body, pattern, req)
 			}
+			var tooLarge *tooLargeError
+			if errors.As(err, &tooLarge) {
+				writeJSON(w, http.StatusRequestEntityTooLarge, api.ErrorOf(err))
+				return
+			}
 			if err != nil {
 				s.reply(w, r, nil, err)
 				return
@@ -335,10 +340,27 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-func decodeJSON(body io.Reader, pattern string, req any) error {
-	dec := json.NewDecoder(io.LimitReader(body, 1<<20))
+// MaxJSONBody is the largest JSON request body accepted (1 MiB). It
+// bounds JSON documents only: a streamed deploy's body (an artifact) is
+// not decoded as JSON and is bounded by the extraction limits.
+const MaxJSONBody = 1 << 20
+
+// tooLargeError is a JSON request body over MaxJSONBody: 413.
+type tooLargeError struct{ error }
+
+func (e *tooLargeError) Unwrap() error { return e.error }
+
+// decodeJSON decodes the JSON request body of pattern into req: at most
+// MaxJSONBody bytes (over it, a *tooLargeError), no unknown field.
+func decodeJSON(body io.ReadCloser, pattern string, req any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, body, MaxJSONBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(req); err != nil {
+	err := dec.Decode(req)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return &tooLargeError{api.Usagef("request body of %s: request too large: over the limit of %d bytes (1 MiB) for a JSON request", pattern, tooBig.Limit)}
+	case err != nil:
 		return api.Usagef("request body of %s: %v", pattern, err)
 	}
 	return nil

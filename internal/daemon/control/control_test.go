@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -313,4 +314,51 @@ func TestStatusOf(t *testing.T) {
 			t.Errorf("StatusOf(%q) = %d, want %d", code, got, want)
 		}
 	}
+}
+
+// TestJSONBodyLimit: a JSON request over 1 MiB gets 413 with an api.Error
+// naming the limit (it got "unexpected EOF" from a silently cut body).
+func TestJSONBodyLimit(t *testing.T) {
+	f := start(t, "")
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", f.sock)
+	}}}
+	body := `{"source":"` + strings.Repeat("a", 2<<20) + `","activate":true}`
+	req, err := http.NewRequest("POST", "http://"+Host+"/v0/deploy", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(APIHeader, APIVersion)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e api.Error
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		t.Fatalf("413 body is not an api.Error: %v", err)
+	}
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(e.Message, "request too large") ||
+		!strings.Contains(e.Message, "1048576") || e.Code != "usage" || e.Exit != api.ExitUsage {
+		t.Errorf("2 MiB JSON body: %d %+v; want 413 naming the limit", resp.StatusCode, e)
+	}
+	// Just under the limit is decoded (and then refused for what it says).
+	small := `{"source":"` + strings.Repeat("a", MaxJSONBody-100) + `"}`
+	code, msg := rawBody(t, hc, "/v0/deploy", small)
+	if code == http.StatusRequestEntityTooLarge || strings.Contains(msg, "too large") {
+		t.Errorf("body under the limit: %d %s", code, msg)
+	}
+}
+
+func rawBody(t *testing.T, hc *http.Client, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+Host+path, strings.NewReader(body))
+	req.Header.Set(APIHeader, APIVersion)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
