@@ -61,6 +61,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -266,19 +267,22 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 	if w.Live, err = s.Current(); err != nil {
 		return nil, err
 	}
-	if w.Live != "" && s.CheckTree(w.Live) != nil {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("live release %s: %v (staging without hardlinks)", w.Live, s.CheckTree(w.Live)))
-	} else if w.Live != "" {
-		w.LiveDir = s.Dir(w.Live)
-		if fi, err := os.Stat(w.LiveDir); err != nil || !fi.IsDir() {
-			// Damaged by hand: there is no live release to link from,
+	if w.Live != "" {
+		switch err := s.CheckTree(w.Live); {
+		case errors.Is(err, fs.ErrNotExist):
+			// Deleted by hand: there is no live release to link from,
 			// and the deploy replaces it.
-			res.Warnings = append(res.Warnings, fmt.Sprintf("live release %s has no tree at %s (staging without hardlinks)", w.Live, w.LiveDir))
-			w.LiveDir = ""
-		} else if w.LiveManifest, err = s.Manifest(w.Live); err != nil {
-			// Not fatal: dedup and comparisons just see no live release.
+			res.Warnings = append(res.Warnings, fmt.Sprintf("live release %s has no tree at %s (staging without hardlinks)", w.Live, s.Dir(w.Live)))
+		case err != nil:
+			// Not a tree the store made (a symlink): read nothing from it.
 			res.Warnings = append(res.Warnings, fmt.Sprintf("live release %s: %v (staging without hardlinks)", w.Live, err))
-			w.LiveDir, w.LiveManifest = "", nil
+		default:
+			w.LiveDir = s.Dir(w.Live)
+			if w.LiveManifest, err = s.Manifest(w.Live); err != nil {
+				// Not fatal: dedup and comparisons just see no live release.
+				res.Warnings = append(res.Warnings, fmt.Sprintf("live release %s: %v (staging without hardlinks)", w.Live, err))
+				w.LiveDir, w.LiveManifest = "", nil
+			}
 		}
 	}
 	st, err := s.NewStaging()
