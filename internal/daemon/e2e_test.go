@@ -642,12 +642,12 @@ root = %q
 		t.Fatalf("usermod: %v\n%s", err, out)
 	}
 	os.MkdirAll("/run/sshd", 0o755)
-	for _, k := range []string{"host", "user", "restricted"} {
+	for _, k := range []string{"host", "user", "restricted", "deployer"} {
 		if out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, k)).CombinedOutput(); err != nil {
 			t.Fatalf("ssh-keygen: %v\n%s", err, out)
 		}
 	}
-	for _, k := range []string{"user", "restricted"} {
+	for _, k := range []string{"user", "restricted", "deployer"} {
 		os.Chown(filepath.Join(dir, k), uid, gid)
 	}
 	pub := func(k string) string {
@@ -659,7 +659,8 @@ root = %q
 	}
 	keys := filepath.Join(dir, "authorized_keys")
 	writeFile(t, keys, pub("user")+"\n"+
-		fmt.Sprintf("restrict,command=\"releasectl ssh-command --site www\" %s\n", pub("restricted")))
+		fmt.Sprintf("restrict,command=\"releasectl ssh-command --site www\" %s\n", pub("restricted"))+
+		fmt.Sprintf("restrict,command=\"releasectl ssh-command --site www --allow +deploy\" %s\n", pub("deployer")))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -742,6 +743,28 @@ SetEnv PATH=%s:/usr/bin:/bin
 	code, out, errs = run("restricted", "releasectl", "--site", "other", "status")
 	if code != api.ExitUsage {
 		t.Errorf("restricted --site: exit %d\n%s%s", code, out, errs)
+	}
+
+	// A key allowed to deploy deploys only what its user can read: the
+	// daemon (root) could read a root-only directory, the SSH user cannot
+	// (issue 18).
+	secret := siteDir(t, dir, "secret")
+	writeFile(t, filepath.Join(secret, "key.pem"), "SECRET KEY\n")
+	if err := os.Chmod(secret, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	before := current(t, filepath.Join(dir, "www"))
+	code, out, errs = run("deployer", "releasectl", "deploy", "--no-validate", secret)
+	if code != api.ExitFailed || !strings.Contains(errs, "permission denied") || !strings.Contains(errs, secret) {
+		t.Fatalf("ssh deploy of an unreadable directory: exit %d\n%s%s", code, out, errs)
+	}
+	if cur := current(t, filepath.Join(dir, "www")); cur != before {
+		t.Fatalf("current moved from %s to %s after a refused deploy", before, cur)
+	}
+	readable := siteDir(t, dir, "four")
+	code, out, errs = run("deployer", "releasectl", "deploy", readable)
+	if code != 0 || current(t, filepath.Join(dir, "www")) == before {
+		t.Fatalf("ssh deploy of a readable directory: exit %d, current %s\n%s%s", code, current(t, filepath.Join(dir, "www")), out, errs)
 	}
 }
 
