@@ -1154,6 +1154,21 @@ root = %q
 	if ents, _ := os.ReadDir(filepath.Join(root, releases.ReleasesDir)); len(ents) != 0 {
 		t.Fatalf("releases after a refused deploy: %v", ents)
 	}
+	// The same for a root-only archive file (mode 0600).
+	tarPath := filepath.Join(dir, "secret.tar")
+	tf, err := os.OpenFile(tarPath, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeTarTo(t, tf, map[string]string{"index.html": "<!doctype html><title>secret</title>"})
+	tf.Close()
+	code, out, errs = runAs(t, uid, gid, ctl, "--socket", sock, "--site", "www", "deploy", "--no-validate", tarPath)
+	if code != api.ExitFailed || !strings.Contains(errs, "permission denied") || !strings.Contains(errs, tarPath) {
+		t.Fatalf("deploy of an unreadable archive: exit %d\n%s\n%s", code, out, errs)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, releases.ReleasesDir)); len(ents) != 0 {
+		t.Fatalf("releases after a refused deploy: %v", ents)
+	}
 
 	// A directory it can read goes through the stream.
 	pub := siteDir(t, dir, "public")

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/example/release-agent/internal/ingest/archive"
 	"github.com/example/release-agent/internal/ingest/safewrite"
@@ -66,7 +67,7 @@ func OpenLocal(ctx context.Context, path string, opts Options) (Source, error) {
 		want = append(want, s)
 	}
 	side := path + ".sha256"
-	if s, err := readSHA256File(side, filepath.Base(path)); err == nil {
+	if s, err := readSHA256File(side, filepath.Base(path), opts.File != nil); err == nil {
 		want = append(want, s)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
@@ -88,10 +89,30 @@ func checkHex(s string) (string, error) {
 // readSHA256File reads a sha256sum-style file and returns the hash for
 // base: the line naming it (any directory part ignored), or a single line
 // with a bare hash.
-func readSHA256File(path, base string) (string, error) {
-	b, err := os.ReadFile(path)
+//
+// With nofollow (the daemon reading an inbox, whose entries others may
+// plant), a symlink or anything but a regular file is refused rather than
+// followed. Errors never quote the file's content, so a checksum file
+// cannot be used to read another file through the error messages.
+func readSHA256File(path, base string, nofollow bool) (string, error) {
+	flag := os.O_RDONLY
+	if nofollow {
+		flag |= syscall.O_NOFOLLOW | syscall.O_NONBLOCK
+	}
+	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
+		if nofollow && errors.Is(err, syscall.ELOOP) {
+			return "", fmt.Errorf("source %s: checksum file is a symlink: refusing", path)
+		}
 		return "", err // ErrNotExist is not an error for the caller
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("source %s: checksum file is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20+1))
+	if err != nil {
+		return "", fmt.Errorf("source %s: %w", path, err)
 	}
 	if len(b) > 1<<20 {
 		return "", fmt.Errorf("source %s: checksum file over 1 MiB", path)
@@ -107,7 +128,7 @@ func readSHA256File(path, base string) (string, error) {
 		hexPart, name, hasName := strings.Cut(line, " ")
 		sum, err := checkHex(hexPart)
 		if err != nil {
-			return "", fmt.Errorf("source %s: line %d: %w", path, lines, err)
+			return "", fmt.Errorf("source %s: line %d: not a sha256 (64 hex digits)", path, lines)
 		}
 		name = strings.TrimPrefix(strings.TrimSpace(name), "*")
 		if !hasName || name == "" || filepath.Base(name) == base {

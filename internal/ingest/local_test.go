@@ -201,16 +201,38 @@ func TestLocalChecksumMismatch(t *testing.T) {
 func TestLocalSidecarErrors(t *testing.T) {
 	p, sum := artifact(t, "happy.tar")
 	for content, want := range map[string]string{
-		"xyz  happy.tar\n":             "not 64 hex digits",
+		"xyz  happy.tar\n":             "line 1: not a sha256",
 		sum + "  other.tar\n":          "no sha256 for happy.tar",
-		strings.Repeat("g", 64) + "\n": "not hex",
+		strings.Repeat("g", 64) + "\n": "line 1: not a sha256",
 	} {
 		os.WriteFile(p+".sha256", []byte(content), 0o644)
 		_, err := Open(context.Background(), p, Options{})
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), p+".sha256") {
 			t.Errorf("sidecar %q: err = %v, want %q naming the file", content, err, want)
 		}
+		// The content is never quoted: a checksum file must not become
+		// a way to read another file through the error.
+		if err != nil && (strings.Contains(err.Error(), "xyz") || strings.Contains(err.Error(), "gggg")) {
+			t.Errorf("sidecar %q: the error quotes the file: %v", content, err)
+		}
 	}
+	// An artifact the daemon opened itself (an inbox entry): a symlinked
+	// checksum file is refused, not followed.
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("TOP SECRET\n"), 0o600)
+	os.Remove(p + ".sha256")
+	if err := os.Symlink(secret, p+".sha256"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := Open(context.Background(), p, Options{File: f}); err == nil || !strings.Contains(err.Error(), "symlink") || strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("symlinked checksum file of an opened artifact: err = %v, want a refusal naming the symlink", err)
+	}
+	os.Remove(p + ".sha256")
 	if _, err := Open(context.Background(), p, Options{SHA256: "123"}); err == nil {
 		t.Error("a short --sha256 was accepted")
 	}

@@ -234,7 +234,7 @@ func StreamLocal(ctx context.Context, path string, opts Options) (*LocalStream, 
 			return nil, fmt.Errorf("source %s: expected sha256: %w", path, err)
 		}
 	}
-	if s, err := readSHA256File(path+".sha256", filepath.Base(path)); err == nil {
+	if s, err := readSHA256File(path+".sha256", filepath.Base(path), false); err == nil {
 		if want != "" && want != s {
 			return nil, fmt.Errorf("source %s: %w: --sha256 %s, but %s.sha256 says %s", path, ErrChecksum, want, path, s)
 		}
