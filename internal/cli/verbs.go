@@ -13,6 +13,7 @@ import (
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/internal/config"
 	"github.com/example/release-agent/internal/service"
+	"github.com/example/release-agent/releases"
 )
 
 var verbs = []verb{
@@ -120,7 +121,18 @@ so rolling back again goes further back. --to vN goes to vN.`,
 	{
 		name: "validate", args: "DIR|vN", short: "validate a directory or a release (against the live release with --root)", minArgs: 1, maxArgs: 1,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
-			r, err := c.svc.Validate(ctx, api.ValidateRequest{Target: c.target(), Path: a[0]})
+			svc, t := c.svc, c.target()
+			if _, isID := releases.ParseID(a[0]); !isID && !c.direct {
+				// The daemon never reads a directory for a caller: validate
+				// it here, with the caller's rights, against the live
+				// release of the daemon's site (default policy).
+				st, err := c.svc.Status(ctx, t)
+				if err != nil {
+					return nil, err
+				}
+				svc, t = c.local(nil), api.Target{Root: st.Root}
+			}
+			r, err := svc.Validate(ctx, api.ValidateRequest{Target: t, Path: a[0]})
 			if err != nil {
 				return nil, err
 			}

@@ -1312,3 +1312,32 @@ policy = "off"
 		t.Errorf("current = %q after a regular archive", cur)
 	}
 }
+
+// TestValidateDirWithDaemon: with the daemon running, `releasectl validate
+// DIR` checks DIR in releasectl's own process (the daemon refuses to read
+// a directory for a caller) against the site's live release.
+func TestValidateDirWithDaemon(t *testing.T) {
+	agent, ctl := bins(t)
+	dir := pubDir(t)
+	sock := filepath.Join(dir, "control.sock")
+	cfg := filepath.Join(dir, "config.toml")
+	writeFile(t, cfg, fmt.Sprintf(`[daemon]
+control_socket = %q
+[[site]]
+name = "www"
+root = %q
+`, sock, filepath.Join(dir, "www")))
+	daemon(t, agent, cfg, sock)
+	if code, _, errs := runAs(t, -1, -1, ctl, "--socket", sock, "deploy", siteDir(t, dir, "one")); code != 0 {
+		t.Fatalf("deploy: exit %d: %s", code, errs)
+	}
+	good := siteDir(t, dir, "two")
+	if code, out, errs := runAs(t, -1, -1, ctl, "--socket", sock, "validate", good); code != 0 {
+		t.Fatalf("validate of a clean directory: exit %d\n%s%s", code, out, errs)
+	}
+	bad := siteDir(t, dir, "three")
+	writeFile(t, filepath.Join(bad, "index.html"), `<!doctype html><title>x</title><a href="missing.html">x</a>`)
+	if code, out, errs := runAs(t, -1, -1, ctl, "--socket", sock, "validate", bad); code != api.ExitRejected || !strings.Contains(out+errs, "missing.html") {
+		t.Fatalf("validate of a broken directory: exit %d, want %d\n%s%s", code, api.ExitRejected, out, errs)
+	}
+}

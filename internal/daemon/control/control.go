@@ -322,7 +322,14 @@ func (s *Server) Handler() http.Handler {
 		// directory of its choosing.
 		func(req any) bool { _, ok := releases.ParseID(req.(*api.ValidateRequest).Path); return ok },
 		func(ctx context.Context, req any) (any, error) {
-			return s.Service.Validate(ctx, *req.(*api.ValidateRequest))
+			vr := *req.(*api.ValidateRequest)
+			if _, ok := releases.ParseID(vr.Path); !ok {
+				// Nobody, writers included, makes the daemon read a
+				// directory with its rights: releasectl validates one
+				// itself, with the caller's.
+				return nil, fmt.Errorf("%w: validate %s: %w (releasectl validates a directory itself)", api.ErrDenied, vr.Path, ErrLocalPath)
+			}
+			return s.Service.Validate(ctx, vr)
 		})
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -160,9 +160,14 @@ func FuzzDecodeRequest(f *testing.F) {
 	})
 }
 
-// isLocalDeploy reports whether req is a deploy request that CheckDeploy
-// refuses (a local SOURCE without a stream).
+// isLocalDeploy reports whether req names a local path the daemon refuses
+// to read for a caller: a deploy CheckDeploy refuses (a local SOURCE
+// without a stream), or the validation of a directory.
 func isLocalDeploy(req any) bool {
+	if v, ok := req.(*api.ValidateRequest); ok {
+		_, isID := releases.ParseID(v.Path)
+		return !isID // a directory: the daemon never reads one for a caller
+	}
 	d, ok := req.(*api.DeployRequest)
 	return ok && CheckDeploy(d) != nil
 }
