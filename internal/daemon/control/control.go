@@ -369,6 +369,8 @@ func decodeJSON(body io.ReadCloser, pattern string, req any) error {
 		return &tooLargeError{api.Usagef("request body of %s: request too large: over the limit of %d bytes (1 MiB) for a JSON request", pattern, tooBig.Limit)}
 	case err != nil:
 		return api.Usagef("request body of %s: %v", pattern, err)
+	case dec.More():
+		return api.Usagef("request body of %s: more than one JSON document", pattern)
 	}
 	return nil
 }

@@ -133,7 +133,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		want := o.newReq()
 		dec := json.NewDecoder(io.LimitReader(bytes.NewReader(body), 1<<20))
 		dec.DisallowUnknownFields()
-		decoded := dec.Decode(want) == nil
+		decoded := dec.Decode(want) == nil && !dec.More()
 		switch {
 		case !decoded:
 			if w.Code != http.StatusBadRequest || len(svc.calls) != 0 {
