@@ -200,11 +200,11 @@ func OnSwitchWarn(ctx context.Context, s *releases.Store, warn func(string)) rel
 		if err := s.CheckTree(to); err != nil {
 			return err
 		}
-		if fi, err := os.Lstat(s.Dir(from)); err != nil || !fi.IsDir() {
+		if err := s.CheckTree(from); err != nil {
 			// A tree deleted by hand, or one the store did not make (a
 			// symlink): nothing is read from it, and leaving it (a
 			// rollback away from it) must still work.
-			if warn != nil && err != nil {
+			if warn != nil && errors.Is(err, fs.ErrNotExist) {
 				warn(fmt.Sprintf("carry-over skipped: the tree of %s (%s) is missing, so pages still open on it cannot load its assets from %s", from, s.Dir(from), to))
 			}
 			return nil

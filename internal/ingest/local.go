@@ -58,21 +58,31 @@ func OpenLocal(ctx context.Context, path string, opts Options) (Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
-	want := []string{}
-	if opts.SHA256 != "" {
-		s, err := checkHex(opts.SHA256)
+	want, err := expectedSums(path, opts.SHA256, opts.File != nil)
+	if err != nil {
+		return nil, err
+	}
+	return &fileSource{path: path, format: format, want: want, file: opts.File}, nil
+}
+
+// expectedSums returns the sha256 sums the artifact at path must have:
+// sha (the --sha256 flag) if not empty, then the one its FILE.sha256
+// names, if there is one (see readSHA256File for nofollow).
+func expectedSums(path, sha string, nofollow bool) ([]string, error) {
+	var want []string
+	if sha != "" {
+		s, err := checkHex(sha)
 		if err != nil {
 			return nil, fmt.Errorf("source %s: expected sha256: %w", path, err)
 		}
 		want = append(want, s)
 	}
-	side := path + ".sha256"
-	if s, err := readSHA256File(side, filepath.Base(path), opts.File != nil); err == nil {
+	if s, err := readSHA256File(path+".sha256", filepath.Base(path), nofollow); err == nil {
 		want = append(want, s)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	return &fileSource{path: path, format: format, want: want, file: opts.File}, nil
+	return want, nil
 }
 
 func checkHex(s string) (string, error) {

@@ -228,19 +228,16 @@ func StreamLocal(ctx context.Context, path string, opts Options) (*LocalStream, 
 	if _, err := archive.Detect(path); err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
-	want := ""
-	if opts.SHA256 != "" {
-		if want, err = checkHex(opts.SHA256); err != nil {
-			return nil, fmt.Errorf("source %s: expected sha256: %w", path, err)
-		}
-	}
-	if s, err := readSHA256File(path+".sha256", filepath.Base(path), false); err == nil {
-		if want != "" && want != s {
-			return nil, fmt.Errorf("source %s: %w: --sha256 %s, but %s.sha256 says %s", path, ErrChecksum, want, path, s)
-		}
-		want = s
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	sums, err := expectedSums(path, opts.SHA256, false)
+	if err != nil {
 		return nil, err
+	}
+	want := ""
+	if len(sums) > 0 {
+		want = sums[0]
+	}
+	if opts.SHA256 != "" && len(sums) == 2 && sums[0] != sums[1] {
+		return nil, fmt.Errorf("source %s: %w: --sha256 %s, but %s.sha256 says %s", path, ErrChecksum, sums[0], path, sums[1])
 	}
 	f, err := os.Open(path)
 	if err != nil {
