@@ -131,6 +131,9 @@ type ListResult struct {
 	// files counted once); LogicalBytes what they would use as copies.
 	DiskBytes    int64 `json:"disk_bytes"`
 	LogicalBytes int64 `json:"logical_bytes"`
+	// NoStore is set when Root holds no release store yet (nothing was
+	// deployed there; list created nothing).
+	NoStore bool `json:"no_store,omitempty"`
 	// Warnings name damage found (a missing tree, a damaged record),
 	// with what to do; absent when there is none.
 	Warnings []string `json:"warnings,omitempty"`
@@ -146,6 +149,9 @@ type StatusResult struct {
 	Daemon   bool             `json:"daemon"`
 	// InProgress describes a deploy the daemon is running, if any.
 	InProgress string `json:"in_progress,omitempty"`
+	// NoStore is set when Root holds no release store yet (status
+	// created nothing).
+	NoStore bool `json:"no_store,omitempty"`
 	// Warnings name damage of the live release (its tree or files
 	// missing, its record damaged); absent when there is none.
 	Warnings []string `json:"warnings,omitempty"`

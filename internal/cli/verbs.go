@@ -65,11 +65,19 @@ so rolling back again goes further back. --to vN goes to vN.`,
 		},
 	},
 	{
-		name: "list", short: "list releases (current, previous, pinned, failed...)", maxArgs: 0,
+		name: "list", short: "list releases (current, previous, pinned, failed...)",
+		long: `Without --all, list shows the newest 20 releases and folds the records of
+releases that have no tree any more (pruned, failed, rejected) and are older
+than every release on disk into one summary line. --all lists every record.
+With --json the document always holds every record.`,
+		flags: func(fs *pflag.FlagSet, o *verbOpts) {
+			fs.BoolVar(&o.all, "all", false, "list every record, including old pruned, failed and rejected ones")
+		},
+		maxArgs: 0,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
 			r, err := c.svc.List(ctx, c.target())
 			if err == nil && !c.g.json {
-				printList(c.env.Stdout, r)
+				printList(c.env.Stdout, r, c.o.all)
 			}
 			return r, err
 		},

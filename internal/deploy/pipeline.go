@@ -162,11 +162,14 @@ type Request struct {
 	SourceFile *os.File
 }
 
-// Progress of a deploy.
+// Progress of a deploy. Files and Bytes are what was written into the
+// staging tree; Read and Total are the artifact's bytes read so far and
+// its size (Total is 0 when not known: a stream, an S3 prefix).
 type Progress struct {
-	Stage string
-	Files int
-	Bytes int64
+	Stage       string
+	Files       int
+	Bytes       int64
+	Read, Total int64
 }
 
 // Result of a deploy.
@@ -320,7 +323,11 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 					return
 				case <-tk.C:
 					ss := sw.Stats()
-					req.Progress(Progress{Stage: "fetch", Files: int(ss.Files), Bytes: ss.Bytes})
+					p := Progress{Stage: "fetch", Files: int(ss.Files), Bytes: ss.Bytes}
+					if pr, ok := src.(ingest.Progresser); ok {
+						p.Read, p.Total = pr.Progress()
+					}
+					req.Progress(p)
 				}
 			}
 		}()

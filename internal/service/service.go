@@ -121,6 +121,20 @@ func (l *Local) siteNames() string {
 }
 
 func (l *Local) store(t api.Target) (*Site, *releases.Store, error) {
+	return l.openStore(t, true)
+}
+
+// existingStore is store for the verbs that only read: it creates nothing
+// in a root that holds no store yet, and then fails with an error
+// wrapping releases.ErrNoStore.
+func (l *Local) existingStore(t api.Target) (*Site, *releases.Store, error) {
+	return l.openStore(t, false)
+}
+
+// openStore returns the store of t's site, opened once with create (and
+// cached), or opened without creating anything (and not cached: a later
+// writer opens it with create).
+func (l *Local) openStore(t api.Target, create bool) (*Site, *releases.Store, error) {
 	site, err := l.site(t)
 	if err != nil {
 		return nil, nil, err
@@ -130,9 +144,13 @@ func (l *Local) store(t api.Target) (*Site, *releases.Store, error) {
 	if st, ok := l.stores[site.Root]; ok {
 		return site, st, nil
 	}
+	if !create {
+		st, err := releases.OpenExisting(site.Root)
+		return site, st, err
+	}
 	st, err := releases.Open(site.Root)
 	if err != nil {
-		return nil, nil, err
+		return site, nil, err
 	}
 	if l.stores == nil {
 		l.stores = map[string]*releases.Store{}
@@ -262,7 +280,10 @@ func (l *Local) Rollback(ctx context.Context, req api.ActivateRequest) (*api.Act
 
 // List implements api.Service.
 func (l *Local) List(ctx context.Context, t api.Target) (*api.ListResult, error) {
-	_, st, err := l.store(t)
+	site, st, err := l.existingStore(t)
+	if errors.Is(err, releases.ErrNoStore) {
+		return &api.ListResult{Schema: api.Schema, Root: site.Root, Releases: []api.Release{}, NoStore: true}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +292,10 @@ func (l *Local) List(ctx context.Context, t api.Target) (*api.ListResult, error)
 
 // Status implements api.Service.
 func (l *Local) Status(ctx context.Context, t api.Target) (*api.StatusResult, error) {
-	_, st, err := l.store(t)
+	site, st, err := l.existingStore(t)
+	if errors.Is(err, releases.ErrNoStore) {
+		return &api.StatusResult{Schema: api.Schema, Root: site.Root, NoStore: true}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +304,7 @@ func (l *Local) Status(ctx context.Context, t api.Target) (*api.StatusResult, er
 
 // History implements api.Service.
 func (l *Local) History(ctx context.Context, t api.Target, limit int) (*api.HistoryResult, error) {
-	_, st, err := l.store(t)
+	_, st, err := l.existingStore(t)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +316,7 @@ func (l *Local) Diff(ctx context.Context, t api.Target, a, b string) (*api.DiffR
 	if err := checkIDs(a, b); err != nil {
 		return nil, err
 	}
-	_, st, err := l.store(t)
+	_, st, err := l.existingStore(t)
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +328,7 @@ func (l *Local) Manifest(ctx context.Context, t api.Target, id string) (*api.Man
 	if err := checkIDs(id); err != nil {
 		return nil, err
 	}
-	_, st, err := l.store(t)
+	_, st, err := l.existingStore(t)
 	if err != nil {
 		return nil, err
 	}
