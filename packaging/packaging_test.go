@@ -194,7 +194,9 @@ func TestDeb(t *testing.T) {
 	}
 	for _, p := range []string{"/usr/bin/releasectl", "/usr/lib/systemd/system/release-agent.service",
 		"/usr/lib/systemd/system/release-agent.socket", "/etc/release-agent/config.toml",
-		"/usr/share/man/man8/release-agent.8.gz", "/usr/share/man/man1/releasectl.1.gz", "/usr/share/doc/release-agent/copyright"} {
+		"/usr/share/man/man8/release-agent.8.gz", "/usr/share/man/man1/releasectl.1.gz", "/usr/share/doc/release-agent/copyright",
+		"/usr/share/bash-completion/completions/releasectl", "/usr/share/zsh/vendor-completions/_releasectl",
+		"/usr/share/fish/vendor_completions.d/releasectl.fish"} {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("installed package lacks %s: %v", p, err)
 		}
