@@ -99,6 +99,11 @@ type verbOpts struct {
 	timeout  time.Duration
 	repair   bool
 	full     bool
+
+	// Provenance of deploy and stage (provenance.go).
+	commit  string
+	message string
+	meta    []string
 }
 
 // check refuses flag values the parser accepts but no verb can use, so

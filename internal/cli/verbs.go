@@ -206,10 +206,15 @@ func deployFlags(fs *pflag.FlagSet, o *verbOpts) {
 	fs.BoolVar(&o.noVerify, "no-validate", false, "skip validation (links, assets, size budgets)")
 	fs.IntVar(&o.keep, "keep", 0, "after activating, keep the `N` newest releases (default: the site's keep, 5)")
 	fs.DurationVar(&o.timeout, "timeout", time.Hour, "give up after `DURATION` (a stalled download, a huge artifact); nothing changes")
+	provenanceFlags(fs, o)
 }
 
 func (c *cmd) deploy(ctx context.Context, src string, activate bool) (any, error) {
-	req := api.DeployRequest{Target: c.target(), Source: src, SHA256: c.o.sha256,
+	prov, err := c.o.provenance()
+	if err != nil {
+		return nil, err
+	}
+	req := api.DeployRequest{Target: c.target(), Source: src, SHA256: c.o.sha256, Provenance: prov,
 		Activate: activate, NoHash: c.o.noHash, NoVerify: c.o.noVerify, Keep: c.o.keep, Wait: c.g.wait, Timeout: c.o.timeout}
 	if src == "-" {
 		// An archive on standard input, with or without a daemon. (A local
