@@ -34,13 +34,13 @@ func (p *Provenance) IsZero() bool {
 	return p == nil || p.Commit == "" && p.Message == "" && len(p.Meta) == 0
 }
 
-// Short is the commit cut to 12 digits, for tables ("" without one).
+// Short is the commit cut to 10 digits, for tables ("" without one).
 func (p *Provenance) Short() string {
 	if p == nil {
 		return ""
 	}
-	if len(p.Commit) > 12 {
-		return p.Commit[:12]
+	if len(p.Commit) > 10 {
+		return p.Commit[:10]
 	}
 	return p.Commit
 }

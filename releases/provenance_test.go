@@ -62,7 +62,7 @@ func TestProvenanceOver(t *testing.T) {
 	if p := (*Provenance)(nil).Over(meta); p.Commit != "def456" {
 		t.Errorf("nil over meta = %+v", p)
 	}
-	if s := (&Provenance{Commit: strings.Repeat("a", 40)}).Short(); s != strings.Repeat("a", 12) {
+	if s := (&Provenance{Commit: strings.Repeat("a", 40)}).Short(); s != strings.Repeat("a", 10) {
 		t.Errorf("Short = %q", s)
 	}
 }

@@ -104,6 +104,8 @@ type verbOpts struct {
 	commit  string
 	message string
 	meta    []string
+	// ssh-command --allow-stdin (sshcommand.go).
+	allowStdin bool
 }
 
 // check refuses flag values the parser accepts but no verb can use, so
@@ -238,7 +240,8 @@ func (c *cmd) help(print func(io.Writer), code int) int {
 // the value of a global flag that takes one.
 func splitVerb(args []string) (string, []string) {
 	valued := map[string]bool{"--root": true, "--site": true, "--config": true, "--socket": true, "--wait": true,
-		"--timeout": true, "--sha256": true, "--keep": true, "--to": true, "--limit": true, "-n": true, "--reason": true, "--allow": true}
+		"--timeout": true, "--sha256": true, "--keep": true, "--to": true, "--limit": true, "-n": true, "--reason": true, "--allow": true,
+		"--commit": true, "--message": true, "-m": true, "--meta": true} // provenance.go
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
