@@ -26,7 +26,10 @@ When release-agent runs, releasectl reads a local SOURCE itself, with your
 rights, and streams it to the daemon (a directory as a tar made on the fly);
 the daemon never reads a local path for you.
 The new id goes to stdout, details to stderr. Nothing changes unless every
-stage succeeds; the release that was live stays live on any failure.`,
+stage succeeds; the release that was live stays live on any failure.
+--commit, --message and --meta are recorded with the release (list, status,
+history); what they leave out is taken from the S3 object's or marker's
+metadata (x-amz-meta-git-sha, x-amz-meta-message, other x-amz-meta-*).`,
 		flags: deployFlags, minArgs: 1, maxArgs: 1,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.deploy(ctx, a[0], true) },
 	},
