@@ -189,6 +189,13 @@ type DeployRequest struct {
 	// Timeout bounds the whole deploy (0: none); a deploy that runs out
 	// fails and changes nothing, like any other failure.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Provenance: the commit, message and labels of the build (all
+	// optional; see releases.Provenance for the limits: a value out of
+	// them is a usage error naming the field). Fields missing here are
+	// taken from the S3 object's or marker's metadata (x-amz-meta-git-sha
+	// or x-amz-meta-commit, x-amz-meta-message, other x-amz-meta-* as
+	// labels): the request wins over the metadata.
+	Provenance *releases.Provenance `json:"provenance,omitempty"`
 	// StreamFrom says what Stream was made from ("dir", "file", "stdin");
 	// the caller's claim, recorded with the source.
 	StreamFrom string `json:"stream_from,omitempty"`

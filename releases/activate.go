@@ -243,7 +243,7 @@ func (s *Store) switchTo(sw *switching, id string, o ActivateOptions, ev string)
 		return from, fmt.Errorf("switching %s to %s: %w", s.CurrentPath(), id, err)
 	}
 	e := Event{Event: ev, Release: id, From: from, Who: o.Who, Detail: o.Reason,
-		Source: rec.Source.Spec, SHA256: rec.Source.SHA256}
+		Source: rec.Source.Spec, SHA256: rec.Source.SHA256, Provenance: rec.Provenance}
 	if err := appendEvent(sw.journal, &e); err != nil {
 		return from, fmt.Errorf("%s is live, but recording it failed: %w", id, err)
 	}

@@ -142,7 +142,7 @@ func (st *Staging) Discard(status Status, rec Record, cause error) error {
 		ev = EvRejected
 	}
 	if jerr := st.s.Append(Event{Event: ev, Release: st.ID, Source: rec.Source.Spec, SHA256: rec.Source.SHA256,
-		Who: rec.Who, Outcome: "error", Error: rec.Error}); jerr != nil && err == nil {
+		Provenance: rec.Provenance, Who: rec.Who, Outcome: "error", Error: rec.Error}); jerr != nil && err == nil {
 		err = jerr
 	}
 	return err
@@ -188,7 +188,8 @@ func (st *Staging) Commit(rec Record, m *manifest.Manifest) error {
 		st.Dir = dst
 		return fail(err)
 	}
-	return s.Append(Event{Event: EvStaged, Release: st.ID, Source: rec.Source.Spec, SHA256: rec.Source.SHA256, Who: rec.Who,
+	return s.Append(Event{Event: EvStaged, Release: st.ID, Source: rec.Source.Spec, SHA256: rec.Source.SHA256,
+		Provenance: rec.Provenance, Who: rec.Who,
 		Detail: fmt.Sprintf("%d files, %d bytes, %d hardlinked", rec.Files, rec.Bytes, rec.LinkedFiles)})
 }
 

@@ -100,6 +100,13 @@ type verbOpts struct {
 	repair   bool
 	full     bool
 	all      bool
+
+	// Provenance of deploy and stage (provenance.go).
+	commit  string
+	message string
+	meta    []string
+	// ssh-command --allow-stdin (sshcommand.go).
+	allowStdin bool
 }
 
 // check refuses flag values the parser accepts but no verb can use, so

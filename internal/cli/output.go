@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -90,7 +93,7 @@ func printList(w io.Writer, r *api.ListResult, all bool) {
 	}
 	shown, omitted := shownReleases(r.Releases, all)
 	tw := newTab(w)
-	fmt.Fprintln(tw, "ID\tSTATE\tCREATED\tFILES\tSIZE\tSOURCE")
+	fmt.Fprintln(tw, "ID\tSTATE\tCREATED\tFILES\tSIZE\tCOMMIT\tSOURCE")
 	for _, rel := range shown {
 		var marks []string
 		switch {
@@ -121,7 +124,7 @@ func printList(w io.Writer, r *api.ListResult, all bool) {
 		if !rel.Live() {
 			size, files = "-", "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", id, strings.Join(marks, ","), ago(rel.Created), files, size, rel.Source.Spec)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, strings.Join(marks, ","), ago(rel.Created), files, size, shortCommit(rel.Provenance), rel.Source.Spec)
 	}
 	tw.Flush()
 	if omitted != "" {
@@ -195,6 +198,12 @@ func printStatus(w io.Writer, r *api.StatusResult) {
 			since = ago(*c.Activated)
 		}
 		fmt.Fprintf(w, "root:     %s\ncurrent:  %s (live since %s, %d files, %s, from %s)\n", r.Root, c.ID, since, c.Files, humanBytes(c.Bytes), c.Source.Spec)
+		if line := provenanceLine(c.Provenance); line != "" {
+			fmt.Fprintf(w, "built:    %s\n", line)
+		}
+		if who := whoLine(c.Who); who != "" {
+			fmt.Fprintf(w, "by:       %s\n", who)
+		}
 	}
 	prev := r.Previous
 	if prev == "" {
@@ -216,25 +225,16 @@ func printHistory(w io.Writer, r *api.HistoryResult) {
 	tw := newTab(w)
 	fmt.Fprintln(tw, "TIME\tEVENT\tRELEASE\tWHO\tDETAIL")
 	for _, e := range r.Events {
-		who := e.Who.User
-		if who == "" {
-			who = fmt.Sprintf("uid %d", e.Who.UID)
-		}
-		if e.Who.SudoUser != "" {
-			who += " (sudo " + e.Who.SudoUser + ")"
-		}
-		if e.Who.SSHClient != "" {
-			who += " ssh " + strings.Fields(e.Who.SSHClient)[0]
-		}
-		if e.Who.Via != "" && e.Who.Via != "cli" {
-			who += " via " + e.Who.Via
-		}
+		who := whoLine(e.Who)
 		detail := e.Detail
 		if e.From != "" {
 			detail = strings.TrimSpace("from " + e.From + " " + detail)
 		}
 		if e.Source != "" && (e.Event == releases.EvStaged || e.Event == releases.EvFailed || e.Event == releases.EvRejected) {
 			detail = strings.TrimSpace(e.Source + " " + detail)
+		}
+		if line := provenanceLine(e.Provenance); line != "" && e.Event != releases.EvPruned {
+			detail = strings.TrimSpace(line + "; " + detail)
 		}
 		if e.Error != "" {
 			detail = strings.TrimSpace(detail + " error: " + e.Error)
@@ -245,6 +245,57 @@ func printHistory(w io.Writer, r *api.HistoryResult) {
 	if r.Skipped > 0 {
 		fmt.Fprintf(w, "(%d unreadable journal lines skipped)\n", r.Skipped)
 	}
+}
+
+// whoLine is who made a change, for history and status: "alice (sudo
+// bob) ssh 192.0.2.7 via control".
+func whoLine(w releases.Who) string {
+	who := w.User
+	if who == "" {
+		who = fmt.Sprintf("uid %d", w.UID)
+	}
+	if w.SudoUser != "" {
+		who += " (sudo " + w.SudoUser + ")"
+	}
+	if f := strings.Fields(w.SSHClient); len(f) > 0 {
+		who += " ssh " + f[0]
+	}
+	if w.Via != "" && w.Via != "cli" {
+		who += " via " + w.Via
+	}
+	return who
+}
+
+// shortCommit is the COMMIT column of list: the commit cut to 10 digits,
+// or "-".
+func shortCommit(p *releases.Provenance) string {
+	if s := p.Short(); s != "" {
+		return s
+	}
+	return "-"
+}
+
+// provenanceLine is a release's provenance on one line: "commit abc123
+// "subject" job=42" ("" without any). The message is cut to its first
+// line and 72 characters; labels are in key order.
+func provenanceLine(p *releases.Provenance) string {
+	if p.IsZero() {
+		return ""
+	}
+	var parts []string
+	if p.Commit != "" {
+		parts = append(parts, "commit "+p.Short())
+	}
+	if s := p.Subject(); s != "" {
+		if r := []rune(s); len(r) > 72 {
+			s = string(r[:71]) + "…"
+		}
+		parts = append(parts, strconv.Quote(s))
+	}
+	for _, k := range slices.Sorted(maps.Keys(p.Meta)) {
+		parts = append(parts, k+"="+p.Meta[k])
+	}
+	return strings.Join(parts, " ")
 }
 
 func printDiff(w io.Writer, r *api.DiffResult) {

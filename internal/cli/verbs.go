@@ -26,7 +26,10 @@ When release-agent runs, releasectl reads a local SOURCE itself, with your
 rights, and streams it to the daemon (a directory as a tar made on the fly);
 the daemon never reads a local path for you.
 The new id goes to stdout, details to stderr. Nothing changes unless every
-stage succeeds; the release that was live stays live on any failure.`,
+stage succeeds; the release that was live stays live on any failure.
+--commit, --message and --meta are recorded with the release (list, status,
+history); what they leave out is taken from the S3 object's or marker's
+metadata (x-amz-meta-git-sha, x-amz-meta-message, other x-amz-meta-*).`,
 		flags: deployFlags, minArgs: 1, maxArgs: 1,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.deploy(ctx, a[0], true) },
 	},
@@ -214,10 +217,15 @@ func deployFlags(fs *pflag.FlagSet, o *verbOpts) {
 	fs.BoolVar(&o.noVerify, "no-validate", false, "skip validation (links, assets, size budgets)")
 	fs.IntVar(&o.keep, "keep", 0, "after activating, keep the `N` newest releases (default: the site's keep, 5)")
 	fs.DurationVar(&o.timeout, "timeout", time.Hour, "give up after `DURATION` (a stalled download, a huge artifact); nothing changes")
+	provenanceFlags(fs, o)
 }
 
 func (c *cmd) deploy(ctx context.Context, src string, activate bool) (any, error) {
-	req := api.DeployRequest{Target: c.target(), Source: src, SHA256: c.o.sha256,
+	prov, err := c.o.provenance()
+	if err != nil {
+		return nil, err
+	}
+	req := api.DeployRequest{Target: c.target(), Source: src, SHA256: c.o.sha256, Provenance: prov,
 		Activate: activate, NoHash: c.o.noHash, NoVerify: c.o.noVerify, Keep: c.o.keep, Wait: c.g.wait, Timeout: c.o.timeout}
 	if src == "-" {
 		// An archive on standard input, with or without a daemon. (A local

@@ -142,6 +142,10 @@ type Request struct {
 	Limits   safewrite.Limits
 	Stages   []Stage
 	Who      releases.Who
+	// Provenance of the build, as the caller gave it (checked by the
+	// caller); fields it lacks are taken from the artifact's S3 metadata
+	// (see ProvenanceFromMeta).
+	Provenance *releases.Provenance
 	// BeforeSwitch runs under the lock just before current moves (carry-over).
 	BeforeSwitch releases.Hook
 	// Progress, if set, is called when a stage starts and, while the
@@ -266,7 +270,8 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 		return nil, err
 	}
 	w := &Work{Store: s}
-	w.Record = releases.Record{Who: req.Who, Source: ingest.Info{Spec: req.Source}, Created: time.Now().UTC()}
+	w.Record = releases.Record{Who: req.Who, Source: ingest.Info{Spec: req.Source}, Created: time.Now().UTC(),
+		Provenance: req.Provenance.Normal()}
 	if w.Live, err = s.Current(); err != nil {
 		return nil, err
 	}
@@ -341,6 +346,10 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 	if err != nil {
 		sw.Close()
 		return fail(releases.StatusFailed, err)
+	}
+	if w.Record.Provenance, err = MergeProvenance(req.Provenance, info.Meta); err != nil {
+		sw.Close()
+		return fail(releases.StatusFailed, fmt.Errorf("%s: %w", w.Record.Source.Spec, err))
 	}
 	if w.Manifest, err = sw.Close(); err != nil {
 		return fail(releases.StatusFailed, err)

@@ -173,6 +173,9 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 	if req.Source == "" {
 		return nil, api.Usagef("deploy needs a SOURCE (a directory, an archive or s3://bucket/key)")
 	}
+	if err := req.Provenance.Check(); err != nil {
+		return nil, api.Usagef("provenance: %v", err)
+	}
 	site, st, err := l.store(req.Target)
 	if err != nil {
 		return nil, err
@@ -192,7 +195,7 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 	preq := deploy.Request{
 		Source: req.Source, SHA256: req.SHA256, Activate: req.Activate, Keep: keep, Wait: req.Wait,
 		Limits: site.Limits, Who: l.who(ctx), Progress: l.Progress, Sources: l.Sources,
-		Stream: req.Stream, StreamFrom: req.StreamFrom,
+		Stream: req.Stream, StreamFrom: req.StreamFrom, Provenance: req.Provenance,
 	}
 	preq.SourceFile, _ = ctx.Value(sourceFileKey{}).(*os.File)
 	preq.Stages = stages(site, req)
