@@ -254,6 +254,14 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// UnmarshalTOML accepts only a string: a bare number has no unit.
+func (d *Duration) UnmarshalTOML(v any) error {
+	if s, ok := v.(string); ok {
+		return d.UnmarshalText([]byte(s))
+	}
+	return fmt.Errorf("%w: write the duration as a string such as \"30s\" or \"5m\", not %v", ErrInvalid, v)
+}
+
 // MarshalText formats d as a Go duration string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
@@ -528,7 +536,10 @@ var indexRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`
 func typeMessage(msg string) string {
 	m := typeRE().FindStringSubmatch(msg)
 	if m == nil {
-		return msg
+		if m = tableRE().FindStringSubmatch(msg); m == nil {
+			return msg
+		}
+		m = []string{m[0], m[1], "struct"}
 	}
 	want := map[string]string{"string": "a string (in quotes)", "integer": "an integer", "float": "a number",
 		"boolean": "true or false", "slice": "an array [...]", "struct": "a table", "map": "a table"}[m[2]]
@@ -539,6 +550,10 @@ func typeMessage(msg string) string {
 	}
 	return "must be " + want + ", not " + got
 }
+
+var tableRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^type mismatch for [^:]+: expected table but found (.+)$`)
+})
 
 var typeRE = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`^incompatible types: TOML value has type (.+); destination has type (.+)$`)
