@@ -6,9 +6,10 @@
 // Load refuses a file with unknown keys, values of the wrong type or values
 // out of range. Every problem is reported as an *Error naming the file, the
 // line and the key (a key such as "site[1].health.timeout"), and Load
-// returns all of them joined (values that cannot be decoded, unknown keys,
-// then the other checks), so one run of `release-agent --check-config`
-// shows every mistake, in the order of the file. Only a TOML syntax
+// returns all of them joined, so one run of `release-agent --check-config`
+// shows every mistake: values that cannot be decoded, then unknown keys (a
+// misspelt key explains a missing one), then the other checks, each group
+// in the order of the file. Only a TOML syntax
 // error stops the checks: the file cannot be read past it. (One limit: of
 // several values of the wrong type in one inline table, { a = 1, b = 2 },
 // the first is reported.)
@@ -395,6 +396,7 @@ func parse(name string, data []byte, host bool, u *RootsUser) (*Config, error) {
 		badKeys[e.Key] = true
 	}
 	idx := indexKeys(data)
+	sortByLine(decodeErrs)
 	p := &problems{file: name, idx: idx, skip: badKeys, errs: decodeErrs}
 	seen := map[string]int{}
 	for _, k := range md.Undecoded() {
@@ -415,6 +417,7 @@ func parse(name string, data []byte, host bool, u *RootsUser) (*Config, error) {
 			Err: fmt.Errorf("%w (misspelt, or not supported by this version)", ErrUnknownKey)})
 	}
 	defined := c.defaults(md)
+	checks := len(p.errs)
 	c.check(p, defined)
 	if host {
 		c.checkHost(p, defined)
@@ -423,7 +426,7 @@ func parse(name string, data []byte, host bool, u *RootsUser) (*Config, error) {
 		c.checkRoots(p, u)
 	}
 	if len(p.errs) > 0 {
-		sortByLine(p.errs)
+		sortByLine(p.errs[checks:])
 		return nil, errors.Join(p.errs...)
 	}
 	return c, nil
