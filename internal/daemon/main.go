@@ -123,6 +123,9 @@ func checkConfig(path, asUser string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: ok, %d site(s), roots writable by user %s\n", cfg.Path, len(cfg.Sites), u.Name)
+	if asUser == "" && u.UID == 0 {
+		fmt.Fprintln(stdout, "  (root may write anywhere: check as the unit's User= with --as-user release-agent)")
+	}
 	for _, s := range cfg.Sites {
 		fmt.Fprintf(stdout, "  %s: root %s", s.Name, s.Root)
 		if s.Triggers.Inbox != "" {
