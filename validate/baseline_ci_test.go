@@ -126,10 +126,10 @@ func TestCIGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "ci.txt", txt.Bytes())
-	golden(t, "ci-all.txt", all.Bytes())
-	golden(t, "ci.github", gh.Bytes())
-	golden(t, "ci.json", append(js, '\n'))
+	golden(t, "ci-text.golden", txt.Bytes())
+	golden(t, "ci-all.golden", all.Bytes())
+	golden(t, "ci-github.golden", gh.Bytes())
+	golden(t, "ci-json.golden", append(js, '\n'))
 
 	if !strings.Contains(txt.String(), "... and 3 more asset findings (--all lists them)") {
 		t.Errorf("bounded text lacks the more line:\n%s", txt.String())
@@ -171,4 +171,44 @@ func TestGitHubEscaping(t *testing.T) {
 	if got := escapeProperty("a%b\r\nc:d,e"); got != "a%25b%0D%0Ac%3Ad%2Ce" {
 		t.Errorf("property: %q", got)
 	}
+}
+
+// FuzzReadBaseline: any bytes given as --baseline are refused with an
+// error or give a report whose findings all have a kind; applying it to a
+// report never panics and keeps the counts consistent.
+func FuzzReadBaseline(f *testing.F) {
+	f.Add([]byte(`{"schema":1,"findings":[]}`))
+	f.Add([]byte(`{"schema":1,"rejected":true,"report":{"schema":1,"findings":[{"file":"a.html","line":3,"ref":"x","kind":"link","new":true}]}}`))
+	f.Add([]byte(`{"schema":1,"report":null,"findings":null}`))
+	f.Add([]byte(`{"schema":1,"findings":[{"kind":"link","file":null}]}`))
+	main, branch := ciTrees()
+	o := DefaultOptions()
+	o.BaselineFirst = false
+	if rep, err := Check(context.Background(), main, nil, o); err == nil {
+		if js, err := json.Marshal(rep); err == nil {
+			f.Add(js)
+		}
+	}
+	cur, err := Check(context.Background(), branch, nil, o)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		base, err := ReadBaseline(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		r := *cur
+		r.Findings = append([]Finding(nil), cur.Findings...)
+		r.ApplyBaseline(base, "fuzz.json")
+		blocking := 0
+		for _, f := range r.Findings {
+			if f.Blocking {
+				blocking++
+			}
+		}
+		if blocking != r.Blocking || r.Rejected() != (blocking > 0) || len(r.Findings) != len(cur.Findings) {
+			t.Fatalf("blocking %d, report says %d (rejected %v)", blocking, r.Blocking, r.Rejected())
+		}
+	})
 }
