@@ -99,6 +99,13 @@ type verbOpts struct {
 	timeout  time.Duration
 	repair   bool
 	full     bool
+
+	// validate (validate.go) and deploy --dry-run/--force (cictl).
+	baseline  string
+	format    string
+	formatSet bool
+	all       bool
+	force     bool
 }
 
 // check refuses flag values the parser accepts but no verb can use, so
@@ -112,6 +119,7 @@ func (o *verbOpts) check(fs *pflag.FlagSet) error {
 			return fmt.Errorf("--sha256 %q: want 64 hex digits (the sha256 of the artifact)", o.sha256)
 		}
 	}
+	o.formatSet = fs.Changed("format")
 	if fs.Changed("timeout") && o.timeout <= 0 {
 		return fmt.Errorf("--timeout %s: want a positive duration such as 10m", o.timeout)
 	}
@@ -233,7 +241,8 @@ func (c *cmd) help(print func(io.Writer), code int) int {
 // the value of a global flag that takes one.
 func splitVerb(args []string) (string, []string) {
 	valued := map[string]bool{"--root": true, "--site": true, "--config": true, "--socket": true, "--wait": true,
-		"--timeout": true, "--sha256": true, "--keep": true, "--to": true, "--limit": true, "-n": true, "--reason": true, "--allow": true}
+		"--timeout": true, "--sha256": true, "--keep": true, "--to": true, "--limit": true, "-n": true, "--reason": true, "--allow": true,
+		"--baseline": true, "--format": true}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
