@@ -25,7 +25,11 @@ When release-agent runs, releasectl reads a local SOURCE itself, with your
 rights, and streams it to the daemon (a directory as a tar made on the fly);
 the daemon never reads a local path for you.
 The new id goes to stdout, details to stderr. Nothing changes unless every
-stage succeeds; the release that was live stays live on any failure.`,
+stage succeeds; the release that was live stays live on any failure.
+An artifact whose content equals the live release's prints "already live:
+vN" and makes no release (--force makes one). --dry-run prints the changes
+against the live release and the report, and removes everything: no id is
+used, nothing is recorded.`,
 		flags: deployFlags, minArgs: 1, maxArgs: 1,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.deploy(ctx, a[0], true) },
 	},
