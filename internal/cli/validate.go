@@ -124,7 +124,11 @@ func (c *cmd) validate(ctx context.Context, arg string) (any, error) {
 			return nil, err
 		}
 	}
-	if err := writeValidation(c, format, arg, res); err != nil {
+	dir := arg
+	if isID {
+		dir = "" // a release: files are named as in the release
+	}
+	if err := writeValidation(c, format, dir, res); err != nil {
 		return nil, err
 	}
 	if res.Rejected {
@@ -188,7 +192,7 @@ func readBaseline(name string) (*validate.Report, error) {
 }
 
 // writeValidation prints res on stdout in format; dir names the checked
-// directory in github annotations.
+// directory in github annotations ("" for a release).
 func writeValidation(c *cmd, format, dir string, res *api.ValidateResult) error {
 	switch format {
 	case formatJSON:
