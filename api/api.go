@@ -203,12 +203,19 @@ type DeployRequest struct {
 	// artifact"); SHA256 is then checked on them. It is not part of the
 	// JSON document: package client sends it as the request body.
 	Stream io.Reader `json:"-"`
+
+	// DryRun stages, hashes and validates, then removes everything: no
+	// id is used and nothing is recorded (see DeployResult.DryRun).
+	DryRun bool `json:"dry_run,omitempty"`
+	// Force makes a release even when the artifact's content equals the
+	// live release's (otherwise a no-op, see DeployResult.AlreadyLive).
+	Force bool `json:"force,omitempty"`
 }
 
 // DeployResult is the document of `deploy` and `stage`.
 type DeployResult struct {
 	Schema    int              `json:"schema"`
-	Release   Release          `json:"release"`
+	Release   Release          `json:"release,omitzero"` // absent when no release was made (dry run, already live)
 	Activated bool             `json:"activated"`
 	Previous  string           `json:"previous,omitempty"` // what was live before, if activated
 	Pruned    []string         `json:"pruned,omitempty"`
@@ -217,6 +224,16 @@ type DeployResult struct {
 	Timings   []Timing         `json:"timings"`
 	Warnings  []string         `json:"warnings,omitempty"`
 	Finished  time.Time        `json:"finished"`
+
+	// DryRun: nothing was made (Release is empty); Changes lists the
+	// files added, removed and changed against the live release.
+	DryRun  bool              `json:"dry_run,omitempty"`
+	Changes []manifest.Change `json:"changes,omitempty"`
+	// AlreadyLive is the id of the live release when the artifact's
+	// content (the own files of the staged tree: paths, sha256, modes,
+	// links) equals it: without Force no release was made (Release is
+	// empty) and nothing was recorded.
+	AlreadyLive string `json:"already_live,omitempty"`
 }
 
 // Timing is the duration of one pipeline stage.

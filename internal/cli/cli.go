@@ -107,6 +107,12 @@ type verbOpts struct {
 	meta    []string
 	// ssh-command --allow-stdin (sshcommand.go).
 	allowStdin bool
+
+	// validate (validate.go) and deploy --dry-run/--force (cictl).
+	baseline  string
+	format    string
+	formatSet bool
+	force     bool
 }
 
 // check refuses flag values the parser accepts but no verb can use, so
@@ -120,6 +126,7 @@ func (o *verbOpts) check(fs *pflag.FlagSet) error {
 			return fmt.Errorf("--sha256 %q: want 64 hex digits (the sha256 of the artifact)", o.sha256)
 		}
 	}
+	o.formatSet = fs.Changed("format")
 	if fs.Changed("timeout") && o.timeout <= 0 {
 		return fmt.Errorf("--timeout %s: want a positive duration such as 10m", o.timeout)
 	}

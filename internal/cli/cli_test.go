@@ -63,7 +63,8 @@ func TestSSHCommand(t *testing.T) {
 			t.Errorf("SSH_ORIGINAL_COMMAND=%q: exit %d, out %q err %q; want %d and %q", tc.orig, code, o, e, tc.code, tc.want)
 		}
 	}
-	// --allow +deploy lets the key deploy
+	// --allow +deploy lets the key deploy (new content: the same would be "already live")
+	os.WriteFile(filepath.Join(src, "news.html"), []byte("<!doctype html><title>news</title>"), 0o644)
 	code, o, e := run(t, map[string]string{"SSH_ORIGINAL_COMMAND": "deploy " + src}, "ssh-command", "--root", root, "--allow", "+deploy")
 	if code != 0 || strings.TrimSpace(o) != "v2" {
 		t.Fatalf("allowed deploy: %d %q %q", code, o, e)

@@ -195,7 +195,7 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 	preq := deploy.Request{
 		Source: req.Source, SHA256: req.SHA256, Activate: req.Activate, Keep: keep, Wait: req.Wait,
 		Limits: site.Limits, Who: l.who(ctx), Progress: l.Progress, Sources: l.Sources,
-		Stream: req.Stream, StreamFrom: req.StreamFrom, Provenance: req.Provenance,
+		Stream: req.Stream, StreamFrom: req.StreamFrom, Provenance: req.Provenance, DryRun: req.DryRun, Force: req.Force,
 	}
 	preq.SourceFile, _ = ctx.Value(sourceFileKey{}).(*os.File)
 	preq.Stages = stages(site, req)
@@ -212,8 +212,12 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 		}
 		return nil, err
 	}
-	out := &api.DeployResult{Schema: api.Schema, Release: l.release(st, res.Record), Activated: res.Activated,
-		Previous: res.Previous, Pruned: res.Pruned, Cleaned: res.Cleaned, Warnings: res.Warnings, Finished: time.Now().UTC()}
+	out := &api.DeployResult{Schema: api.Schema, Activated: res.Activated,
+		Previous: res.Previous, Pruned: res.Pruned, Cleaned: res.Cleaned, Warnings: res.Warnings, Finished: time.Now().UTC(),
+		DryRun: res.DryRun, Changes: res.Changes, AlreadyLive: res.AlreadyLive}
+	if res.Record != nil { // nil for a dry run and an artifact already live
+		out.Release = l.release(st, res.Record)
+	}
 	if res.Report != nil {
 		out.Report = res.Report
 	}
