@@ -110,7 +110,24 @@ type Config struct {
 	Daemon Daemon `toml:"daemon"`
 	S3     S3     `toml:"s3"`
 	Sites  []Site `toml:"site"`
+	// Notify are the endpoints of outgoing notifications (notify engineer).
+	Notify []Notify `toml:"notify"`
 }
+
+// Notify is one [[notify]] endpoint: a JSON document is POSTed to URL on
+// the events it names (package notify).
+type Notify struct {
+	URL string `toml:"url"`
+	// TokenFile holds a bearer token sent as "Authorization: Bearer ..."
+	// (read when the daemon starts or reloads; "" = none).
+	TokenFile string `toml:"token_file"`
+	// Events: any of NotifyEvents; empty means all of them.
+	Events []string `toml:"events"`
+}
+
+// NotifyEvents are the event kinds a [[notify]] entry may name (the
+// kinds of package notify).
+var NotifyEvents = []string{"deploy", "activate", "rollback", "rejected", "failed"}
 
 // Daemon holds the settings of the daemon itself.
 type Daemon struct {
@@ -769,6 +786,7 @@ func (c *Config) check(p *problems, defined map[string]bool) {
 			}
 		}
 	}
+	c.checkNotify(p)
 	if webhook && d.WebhookTokenFile == "" {
 		p.at("daemon.webhook_token_file", fmt.Errorf("%w: a site uses the webhook trigger; callers must authenticate with a token", ErrMissing))
 	}
@@ -824,6 +842,31 @@ func checkHealth(p *problems, k func(string) string, h *Health) {
 	}
 	if h.Timeout <= 0 {
 		p.invalid(k("health.timeout"), "%s: must be positive", h.Timeout.D())
+	}
+}
+
+// checkNotify checks the [[notify]] entries (the token files are read by
+// the daemon, which reports a missing or unreadable one).
+func (c *Config) checkNotify(p *problems) {
+	for i, n := range c.Notify {
+		k := func(name string) string { return fmt.Sprintf("notify[%d].%s", i, name) }
+		if n.URL == "" {
+			p.at(k("url"), fmt.Errorf("%w: every [[notify]] needs a url", ErrMissing))
+		} else if pu, err := url.Parse(n.URL); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			p.invalid(k("url"), "%q is not an http:// or https:// URL", n.URL)
+		}
+		if n.TokenFile != "" && !filepath.IsAbs(n.TokenFile) {
+			p.invalid(k("token_file"), "%q is not an absolute path", n.TokenFile)
+		}
+	next:
+		for j, e := range n.Events {
+			for _, ok := range NotifyEvents {
+				if e == ok {
+					continue next
+				}
+			}
+			p.invalid(k(fmt.Sprintf("events[%d]", j)), "%q is not an event; use any of %s", e, strings.Join(NotifyEvents, ", "))
+		}
 	}
 }
 
