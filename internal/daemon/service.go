@@ -12,6 +12,7 @@ import (
 
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/internal/config"
+	"github.com/example/release-agent/internal/notify"
 	"github.com/example/release-agent/internal/service"
 	"github.com/example/release-agent/releases"
 )
@@ -81,6 +82,7 @@ func (d *Daemon) deploy(ctx context.Context, site, what string, req api.DeployRe
 	}
 	// An unhealthy release counts as a failed deploy.
 	d.metrics.observeDeploy(site, time.Since(start), err)
+	d.emitDeploy(site, what, req.Source, res, err)
 	return res, err
 }
 
@@ -119,6 +121,8 @@ func (d *Daemon) afterSwap(ctx context.Context, site, id, prev string) error {
 	secs := d.swapToRollback(site, id)
 	d.metrics.healthRollbackSeconds.WithLabelValues(site).Set(secs)
 	d.metrics.rollbacks.WithLabelValues(site, "health-check").Inc()
+	d.emit(notify.Event{Event: notify.Rollback, Cause: notify.CauseHealthCheck, Site: site, Release: rb.To, Previous: id,
+		Error: "health check of " + id + " failed: " + herr.Error()})
 	d.log.Warn("rolled back after a failed health check", "site", site, "bad", id, "live", rb.To, "swap_to_rollback_seconds", secs)
 	return fmt.Errorf("%w: %s went live and failed its health check (%w); rolled back to %s, %.3fs after the swap",
 		ErrUnhealthy, id, herr, rb.To, secs)
@@ -327,6 +331,7 @@ func (s *daemonService) Activate(ctx context.Context, req api.ActivateRequest) (
 	}
 	s.d.metrics.rollbacks.WithLabelValues(site, "activate")
 	s.d.setLive(site, res.To)
+	s.d.emit(notify.Event{Event: notify.Activate, Site: site, Release: res.To, Previous: res.From})
 	if err := s.d.afterSwap(ctx, site, res.To, res.From); err != nil {
 		return nil, err
 	}
@@ -343,6 +348,7 @@ func (s *daemonService) Rollback(ctx context.Context, req api.ActivateRequest) (
 	if site := s.d.siteName(req.Target); err == nil && site != "" {
 		s.d.metrics.rollbacks.WithLabelValues(site, "manual").Inc()
 		s.d.setLive(site, res.To)
+		s.d.emit(notify.Event{Event: notify.Rollback, Cause: notify.CauseManual, Site: site, Release: res.To, Previous: res.From})
 	}
 	return res, err
 }
