@@ -99,6 +99,7 @@ type verbOpts struct {
 	timeout  time.Duration
 	repair   bool
 	full     bool
+	follow   bool // events (notify engineer)
 }
 
 // check refuses flag values the parser accepts but no verb can use, so
