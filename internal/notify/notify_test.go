@@ -74,7 +74,7 @@ type counter struct {
 
 func (c *counter) opts() Options {
 	return Options{Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Host: "web1",
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		OnSent: func(ep, ev string) { c.mu.Lock(); c.sent = append(c.sent, ep+" "+ev); c.mu.Unlock() },
 		OnDrop: func(ep, ev, why string) { c.mu.Lock(); c.drops = append(c.drops, ep+" "+ev+" "+why); c.mu.Unlock() }}
 }
