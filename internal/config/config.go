@@ -870,6 +870,24 @@ func (c *Config) checkNotify(p *problems) {
 	}
 }
 
+// checkNotifyHost checks that each [[notify]] token_file can be read
+// and is not empty (the daemon reads it at start and on reload).
+func (c *Config) checkNotifyHost(p *problems) {
+	for i, n := range c.Notify {
+		if n.TokenFile == "" || !filepath.IsAbs(n.TokenFile) {
+			continue
+		}
+		key := fmt.Sprintf("notify[%d].token_file", i)
+		b, err := os.ReadFile(n.TokenFile)
+		switch {
+		case err != nil:
+			p.invalid(key, "bearer token file: %v", err)
+		case len(bytes.TrimSpace(b)) == 0:
+			p.invalid(key, "bearer token file %s is empty", n.TokenFile)
+		}
+	}
+}
+
 type siteRoot struct {
 	i    int
 	root string
@@ -926,6 +944,7 @@ func systemDir(path string) bool {
 // key is not set, may be missing: then only root and the daemon's user may
 // change things, and the daemon warns.)
 func (c *Config) checkHost(p *problems, defined map[string]bool) {
+	c.checkNotifyHost(p)
 	g := c.Daemon.ControlGroup
 	if !defined["daemon.control_group"] || g == "" {
 		return

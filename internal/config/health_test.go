@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +68,37 @@ expect_body_regexp = "(("
 	}
 	if !errors.Is(err, ErrInvalid) {
 		t.Errorf("not ErrInvalid: %v", err)
+	}
+}
+
+func TestNotifyEntries(t *testing.T) {
+	dir := t.TempDir()
+	tok := dir + "/tok"
+	os.WriteFile(tok, []byte("abc\n"), 0o600)
+	site := "[[site]]\nname = \"www\"\nroot = \"/srv/www\"\n"
+	c, err := ParseHost("c.toml", []byte(site+"[[notify]]\nurl = \"https://hooks.example.net/x\"\ntoken_file = \""+tok+"\"\nevents = [\"rollback\", \"failed\"]\n[[notify]]\nurl = \"http://127.0.0.1:9/\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Notify) != 2 || c.Notify[0].TokenFile != tok || len(c.Notify[0].Events) != 2 || c.Notify[1].Events != nil {
+		t.Errorf("%+v", c.Notify)
+	}
+	_, err = ParseHost("c.toml", []byte(site+`[[notify]]
+url = "ftp://x/"
+events = ["deploy", "deployed"]
+token_file = "`+dir+`/missing"
+[[notify]]
+token_file = "relative"
+`))
+	for _, want := range []string{
+		`c.toml:5: key "notify[0].url": invalid value: "ftp://x/" is not an http:// or https:// URL`,
+		`c.toml:6: key "notify[0].events[1]": invalid value: "deployed" is not an event; use any of deploy, activate, rollback, rejected, failed`,
+		`c.toml:7: key "notify[0].token_file": invalid value: bearer token file: open ` + dir + `/missing: no such file or directory`,
+		`key "notify[1].url": missing required key`,
+		`c.toml:9: key "notify[1].token_file": invalid value: "relative" is not an absolute path`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q:\n%v", want, err)
+		}
 	}
 }

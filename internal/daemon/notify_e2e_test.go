@@ -230,7 +230,9 @@ token_file = %q
 	if err == nil {
 		t.Fatalf("started with a missing token file:\n%s", out)
 	}
-	if want := cfg + `: key "notify[0].token_file": bearer token file: open ` + filepath.Join(dir, "nope.token"); !strings.Contains(out, want) {
-		t.Errorf("output lacks %q:\n%s", want, out)
+	for _, want := range []string{cfg + `:`, `key "notify[0].token_file"`, `bearer token file: open ` + filepath.Join(dir, "nope.token")} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }
