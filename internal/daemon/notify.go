@@ -15,7 +15,9 @@ import (
 // newNotifier starts the notifier of cfg's [[notify]] endpoints (nil
 // without any): a token file that cannot be read is a configuration
 // error. Dropped documents are counted in
-// release_agent_notifications_dropped_total.
+// release_agent_notifications_dropped_total. Each configuration (each
+// reload) gets its own notifier; the one it replaces delivers what it has
+// queued for up to notifyCloseGrace, in the background.
 func (d *Daemon) newNotifier(cfg *config.Config) (*notify.Notifier, error) {
 	if len(cfg.Notify) == 0 {
 		return nil, nil
@@ -23,6 +25,13 @@ func (d *Daemon) newNotifier(cfg *config.Config) (*notify.Notifier, error) {
 	eps, err := notify.FromConfig(cfg)
 	if err != nil {
 		return nil, err
+	}
+	// Every series exists from the start, at zero.
+	for _, ep := range eps {
+		for _, k := range notify.Kinds {
+			d.metrics.notifySent.WithLabelValues(ep.Name, k)
+			d.metrics.notifyDropped.WithLabelValues(ep.Name, k)
+		}
 	}
 	return notify.New(eps, notify.Options{
 		Log: d.log,

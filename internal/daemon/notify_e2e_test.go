@@ -198,6 +198,7 @@ url = %q
 		`release_agent_notifications_sent_total{endpoint="notify[1]",event="rollback"} 2`,
 		`release_agent_notifications_sent_total{endpoint="notify[2]",event="deploy"} 2`,
 		`release_agent_notifications_sent_total{endpoint="notify[2]",event="failed"} 1`,
+		`release_agent_notifications_dropped_total{endpoint="notify[2]",event="deploy"} 0`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
