@@ -225,3 +225,4 @@ func TestWatchHealthPerURL(t *testing.T) {
 		}
 	}
 }
+

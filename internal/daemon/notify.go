@@ -10,6 +10,7 @@ import (
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/internal/config"
 	"github.com/example/release-agent/internal/notify"
+	"github.com/example/release-agent/releases"
 )
 
 // newNotifier starts the notifier of cfg's [[notify]] endpoints (nil
@@ -72,6 +73,16 @@ func (d *Daemon) emit(ev notify.Event) {
 	st := d.cur.Load()
 	if st == nil || st.notifier == nil || ev.Site == "" {
 		return
+	}
+	if ev.Release != "" && ev.Commit == "" && ev.Message == "" {
+		// Activate and rollback: the provenance of the release now live.
+		if sc := st.cfg.Site(ev.Site); sc != nil {
+			if store, err := releases.Open(sc.Root); err == nil {
+				if rec, err := store.Record(ev.Release); err == nil {
+					provenance(&ev, rec)
+				}
+			}
+		}
 	}
 	st.notifier.Notify(ev)
 }
