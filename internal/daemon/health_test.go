@@ -225,4 +225,3 @@ func TestWatchHealthPerURL(t *testing.T) {
 		}
 	}
 }
-
