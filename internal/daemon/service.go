@@ -91,9 +91,10 @@ func (d *Daemon) deploy(ctx context.Context, site, what string, req api.DeployRe
 var ErrUnhealthy = errors.New("health check failed")
 
 // afterSwap runs the site's health check against the release id that just
-// went live (watchHealth: several attempts, see config.Health); on failure it rolls back to prev at once, records why, and
-// returns an error wrapping ErrUnhealthy that says how long the bad
-// release was live.
+// went live (watchHealth: attempts on the schedule of config.Health); on
+// failure it rolls back to prev at once, records why, notifies the
+// rollback, and returns an error wrapping ErrUnhealthy that says how long
+// the bad release was live.
 func (d *Daemon) afterSwap(ctx context.Context, site, id, prev string) error {
 	sc := d.siteConfig(site)
 	if sc == nil || sc.Health == nil {
