@@ -87,6 +87,8 @@ type verb struct {
 
 // verbOpts holds every verb's flags (each verb registers the ones it uses).
 type verbOpts struct {
+	follow bool // events --follow (events.go)
+
 	sha256   string
 	noHash   bool
 	noVerify bool
@@ -99,7 +101,6 @@ type verbOpts struct {
 	timeout  time.Duration
 	repair   bool
 	full     bool
-	follow   bool // events (notify engineer)
 }
 
 // check refuses flag values the parser accepts but no verb can use, so
