@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -23,7 +24,8 @@ with --follow it keeps printing each new event until interrupted. With --json
 each event is one JSON object per line (NDJSON) with a "schema" version and
 the site. When release-agent runs, the events come from it over the control
 socket; when it does not, releasectl reads the journal file itself (and
---follow polls it).`,
+--follow polls it). If release-agent stops while --follow streams from it,
+releasectl says so and exits 1.`,
 	flags: func(fs *pflag.FlagSet, o *verbOpts) {
 		fs.BoolVarP(&o.follow, "follow", "f", false, "keep printing new events until interrupted")
 		fs.IntVarP(&o.limit, "limit", "n", 20, "start with the last `N` events (0: all)")
@@ -48,6 +50,10 @@ func (c *cmd) events(ctx context.Context) error {
 	var err error
 	if cl, ok := c.svc.(*client.Client); ok {
 		err = cl.Events(ctx, req, emit)
+		if err == nil && req.Follow && ctx.Err() == nil {
+			// Not interrupted, yet the stream ended: the daemon went away.
+			err = ErrStreamEnded
+		}
 	} else {
 		err = c.directEvents(ctx, req, emit)
 	}
@@ -56,6 +62,11 @@ func (c *cmd) events(ctx context.Context) error {
 	}
 	return err
 }
+
+// ErrStreamEnded is the error of `events --follow` when release-agent
+// ends the stream (it stopped or restarted): exit status 1, so that a
+// script following the events notices.
+var ErrStreamEnded = errors.New("release-agent ended the event stream (it stopped or restarted); run releasectl events --follow again to go on")
 
 // directEvents reads the journal of the store c's service works on.
 func (c *cmd) directEvents(ctx context.Context, req api.EventsRequest, emit func(api.EventLine) error) error {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -26,7 +27,7 @@ func TestEventsThroughDaemon(t *testing.T) {
 	sock := filepath.Join(dir, "control.sock")
 	cfg := filepath.Join(dir, "config.toml")
 	writeFile(t, cfg, fmt.Sprintf("[daemon]\ncontrol_socket = %q\n[[site]]\nname = \"www\"\nroot = %q\n", sock, root))
-	daemon(t, agent, cfg, sock)
+	stop, _ := daemon(t, agent, cfg, sock)
 	c := &client.Client{Socket: sock}
 	ctx := context.Background()
 	if _, err := c.Deploy(ctx, api.DeployRequest{Source: siteDir(t, dir, "one"), Activate: true}); err != nil {
@@ -104,5 +105,31 @@ func TestEventsThroughDaemon(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGINT)
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("releasectl events --follow after SIGINT: %v; %s", err, stderr.String())
+	}
+
+	// The daemon stops while releasectl follows it: releasectl says so
+	// and exits 1.
+	cmd = exec.Command(ctl, "--socket", sock, "--site", "www", "events", "--follow", "-n", "1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr2 syncBuffer
+	cmd.Stderr = &stderr2
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	first, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.Contains(first, " activated v2 from v1 ") {
+		t.Fatalf("first line %q, %v; %s", first, err, stderr2.String())
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("stopping release-agent: %v", err)
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr2.String(), "release-agent ended the event stream") {
+		t.Errorf("events --follow when the daemon stops: %v; stderr %q", err, stderr2.String())
 	}
 }
