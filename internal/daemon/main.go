@@ -101,7 +101,7 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 				fmt.Fprintf(stdout, ", source %s", s.Source)
 			}
 			if s.Health != nil {
-				fmt.Fprintf(stdout, ", health check %d URL(s)", len(s.Health.URLs)+len(s.Health.Checks))
+				fmt.Fprintf(stdout, ", health check %d URL(s)", len(s.Health.URLs))
 			}
 			fmt.Fprintln(stdout)
 		}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,9 +26,11 @@ type metrics struct {
 	healthFailures        *prometheus.CounterVec
 	healthRollbackSeconds *prometheus.GaugeVec
 	reloads               *prometheus.CounterVec
-	// notify engineer: outgoing notifications.
+	// notify engineer: outgoing notifications, registered with the first
+	// notifier (notify.go), so only when [[notify]] is configured.
 	notifySent    *prometheus.CounterVec
 	notifyDropped *prometheus.CounterVec
+	notifyOnce    sync.Once
 }
 
 func newMetrics() *metrics {
@@ -58,7 +61,6 @@ func newMetrics() *metrics {
 		notifyDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_notifications_dropped_total",
 			Help: "Notifications dropped (queue full, retries exhausted, shutdown), by endpoint and event."}, []string{"endpoint", "event"}),
 	}
-	m.reg.MustRegister(m.notifySent, m.notifyDropped)
 	m.reg.MustRegister(m.deploys, m.duration, m.live, m.lastSuccess, m.inProgress, m.rollbacks,
 		m.healthFailures, m.healthRollbackSeconds, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -27,6 +27,7 @@ func (d *Daemon) newNotifier(cfg *config.Config) (*notify.Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.metrics.notifyOnce.Do(func() { d.metrics.reg.MustRegister(d.metrics.notifySent, d.metrics.notifyDropped) })
 	// Every series exists from the start, at zero.
 	for _, ep := range eps {
 		for _, k := range notify.Kinds {
