@@ -3,7 +3,6 @@ package daemon
 import (
 	"errors"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,11 +25,8 @@ type metrics struct {
 	healthFailures        *prometheus.CounterVec
 	healthRollbackSeconds *prometheus.GaugeVec
 	reloads               *prometheus.CounterVec
-	// notify engineer: outgoing notifications, registered with the first
-	// notifier (notify.go), so only when [[notify]] is configured.
-	notifySent    *prometheus.CounterVec
-	notifyDropped *prometheus.CounterVec
-	notifyOnce    sync.Once
+	// notify engineer: counters of outgoing notifications (notify.go).
+	notify notifyMetrics
 }
 
 func newMetrics() *metrics {
@@ -55,11 +51,6 @@ func newMetrics() *metrics {
 			Help: "Time from the swap to the automatic rollback, last time it happened."}, []string{"site"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_config_reloads_total",
 			Help: "Configuration reloads by result (ok, rejected)."}, []string{"result"}),
-		// notify engineer: outgoing notifications.
-		notifySent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_notifications_sent_total",
-			Help: "Notifications delivered, by endpoint ([[notify]] index) and event."}, []string{"endpoint", "event"}),
-		notifyDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_notifications_dropped_total",
-			Help: "Notifications dropped (queue full, retries exhausted, shutdown), by endpoint and event."}, []string{"endpoint", "event"}),
 	}
 	m.reg.MustRegister(m.deploys, m.duration, m.live, m.lastSuccess, m.inProgress, m.rollbacks,
 		m.healthFailures, m.healthRollbackSeconds, m.reloads,

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/internal/config"
@@ -27,23 +30,42 @@ func (d *Daemon) newNotifier(cfg *config.Config) (*notify.Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.metrics.notifyOnce.Do(func() { d.metrics.reg.MustRegister(d.metrics.notifySent, d.metrics.notifyDropped) })
+	nm := &d.metrics.notify
+	nm.init(d.metrics.reg)
 	// Every series exists from the start, at zero.
 	for _, ep := range eps {
 		for _, k := range notify.Kinds {
-			d.metrics.notifySent.WithLabelValues(ep.Name, k)
-			d.metrics.notifyDropped.WithLabelValues(ep.Name, k)
+			nm.sent.WithLabelValues(ep.Name, k)
+			nm.dropped.WithLabelValues(ep.Name, k)
 		}
 	}
 	return notify.New(eps, notify.Options{
 		Log: d.log,
 		OnDrop: func(ep, ev, _ string) {
-			d.metrics.notifyDropped.WithLabelValues(ep, ev).Inc()
+			nm.dropped.WithLabelValues(ep, ev).Inc()
 		},
 		OnSent: func(ep, ev string) {
-			d.metrics.notifySent.WithLabelValues(ep, ev).Inc()
+			nm.sent.WithLabelValues(ep, ev).Inc()
 		},
 	}), nil
+}
+
+// notifyMetrics are the counters of outgoing notifications, made and
+// registered with the first notifier: they exist only when [[notify]] is
+// configured.
+type notifyMetrics struct {
+	once          sync.Once
+	sent, dropped *prometheus.CounterVec
+}
+
+func (nm *notifyMetrics) init(reg *prometheus.Registry) {
+	nm.once.Do(func() {
+		nm.sent = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_notifications_sent_total",
+			Help: "Notifications delivered, by endpoint ([[notify]] index) and event."}, []string{"endpoint", "event"})
+		nm.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_notifications_dropped_total",
+			Help: "Notifications dropped (queue full, retries exhausted, shutdown), by endpoint and event."}, []string{"endpoint", "event"})
+		reg.MustRegister(nm.sent, nm.dropped)
+	})
 }
 
 // notifyCloseGrace is how long a replaced or stopping notifier may keep
