@@ -87,6 +87,8 @@ type verb struct {
 
 // verbOpts holds every verb's flags (each verb registers the ones it uses).
 type verbOpts struct {
+	follow bool // events --follow (events.go)
+
 	sha256   string
 	noHash   bool
 	noVerify bool

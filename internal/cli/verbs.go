@@ -184,6 +184,7 @@ the store itself, whether or not release-agent runs.`,
 		name: "unpin", args: "vN", short: "allow vN to be pruned again", minArgs: 1, maxArgs: 1,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.pin(ctx, a[0], false) },
 	},
+	eventsVerb, // events.go
 }
 
 func deployFlags(fs *pflag.FlagSet, o *verbOpts) {

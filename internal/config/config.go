@@ -115,7 +115,24 @@ type Config struct {
 	Daemon Daemon `toml:"daemon"`
 	S3     S3     `toml:"s3"`
 	Sites  []Site `toml:"site"`
+	// Notify are the endpoints of outgoing notifications (notify engineer).
+	Notify []Notify `toml:"notify"`
 }
+
+// Notify is one [[notify]] endpoint: a JSON document is POSTed to URL on
+// the events it names (package notify).
+type Notify struct {
+	URL string `toml:"url"`
+	// TokenFile holds a bearer token sent as "Authorization: Bearer ..."
+	// (read when the daemon starts or reloads; "" = none).
+	TokenFile string `toml:"token_file"`
+	// Events: any of NotifyEvents; empty means all of them.
+	Events []string `toml:"events"`
+}
+
+// NotifyEvents are the event kinds a [[notify]] entry may name (the
+// kinds of package notify).
+var NotifyEvents = []string{"deploy", "activate", "rollback", "rejected", "failed"}
 
 // Daemon holds the settings of the daemon itself.
 type Daemon struct {
@@ -220,14 +237,60 @@ type Validate struct {
 
 // Health is the check made after each swap; on failure the site is rolled
 // back to the release that was live before.
+//
+// The check runs in attempts, one every Interval from the swap on; an
+// attempt GETs every URL (URLs with the expectations of this table, then
+// each Check with its own) and passes when every one meets its
+// expectations. The release is healthy after Successes passing attempts
+// in a row; it is rolled back after Failures failing attempts in a row,
+// or when Grace has passed since the swap without it being healthy (a
+// site that hangs). With the defaults (500ms, 3 failures, 1 success, 5s
+// grace) a dead site is rolled back about 1s after the swap, a hanging
+// one 5s after, and one transient failure followed by a pass is not.
 type Health struct {
 	URLs         []string `toml:"urls"`
 	ExpectStatus int      `toml:"expect_status"` // default 200
 	ExpectBody   string   `toml:"expect_body"`   // substring of the body, "" = any
-	Timeout      Duration `toml:"timeout"`       // per request, default 5s
+	Timeout      Duration `toml:"timeout"`       // per request, default 5s (never past Grace)
 	// Host overrides the Host header (to reach a vhost through 127.0.0.1).
 	Host string `toml:"host"`
+	// --- notify engineer: non-flapping checks (issue 14) ---
+	// ExpectBodyRegexp is an RE2 regexp the body must match ("" = any).
+	ExpectBodyRegexp string `toml:"expect_body_regexp"`
+	// Checks are more URLs, each with its own expectations
+	// ([[site.health.check]]).
+	Checks []HealthCheck `toml:"check"`
+	// Interval between the starts of two attempts (default 500ms).
+	Interval Duration `toml:"interval"`
+	// Failures is how many failing attempts in a row roll back (default 3).
+	Failures int `toml:"failures"`
+	// Successes is how many passing attempts in a row make the release
+	// healthy (default 1).
+	Successes int `toml:"successes"`
+	// Grace bounds the whole check: not healthy by then means rolled
+	// back (default 5s).
+	Grace Duration `toml:"grace"`
 }
+
+// HealthCheck is one URL of a health check with its own expectations;
+// unset ExpectStatus means 200, unset Host the Health's Host.
+type HealthCheck struct {
+	URL              string `toml:"url"`
+	ExpectStatus     int    `toml:"expect_status"`
+	ExpectBody       string `toml:"expect_body"`
+	ExpectBodyRegexp string `toml:"expect_body_regexp"`
+	Host             string `toml:"host"`
+}
+
+// Defaults of the health check's schedule (see Health).
+const (
+	DefaultHealthInterval  = 500 * time.Millisecond
+	DefaultHealthFailures  = 3
+	DefaultHealthSuccesses = 1
+	DefaultHealthGrace     = 5 * time.Second
+)
+
+// --- end notify engineer: health ---
 
 // Site returns the site named name, or nil.
 func (c *Config) Site(name string) *Site {
@@ -599,6 +662,24 @@ func (c *Config) defaults(md toml.MetaData) map[string]bool {
 			if !k("health.timeout") {
 				h.Timeout = Duration(DefaultHealthTimeout)
 			}
+			// notify engineer: health schedule and per-URL defaults.
+			if !k("health.interval") {
+				h.Interval = Duration(DefaultHealthInterval)
+			}
+			if !k("health.failures") {
+				h.Failures = DefaultHealthFailures
+			}
+			if !k("health.successes") {
+				h.Successes = DefaultHealthSuccesses
+			}
+			if !k("health.grace") {
+				h.Grace = Duration(DefaultHealthGrace)
+			}
+			for j := range h.Checks {
+				if h.Checks[j].ExpectStatus == 0 {
+					h.Checks[j].ExpectStatus = DefaultHealthStatus
+				}
+			}
 		}
 	}
 	return defined
@@ -783,18 +864,7 @@ func (c *Config) check(p *problems, defined map[string]bool) {
 			p.invalid(k("validate.shrink_percent"), "%v: must be between 0 and 100", g)
 		}
 		if h := s.Health; h != nil {
-			if len(h.URLs) == 0 {
-				p.at(k("health.urls"), fmt.Errorf("%w: a health check needs at least one URL", ErrMissing))
-			}
-			for j, u := range h.URLs {
-				pu, err := url.Parse(u)
-				if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-					p.invalid(k(fmt.Sprintf("health.urls[%d]", j)), "%q is not an http:// or https:// URL", u)
-				}
-			}
-			if h.ExpectStatus < 100 || h.ExpectStatus > 599 {
-				p.invalid(k("health.expect_status"), "%d is not an HTTP status", h.ExpectStatus)
-			}
+			checkHealth(p, k, h)
 		}
 	}
 	// An inbox in another site's store would be taken for part of it.
@@ -809,8 +879,105 @@ func (c *Config) check(p *problems, defined map[string]bool) {
 			}
 		}
 	}
+	c.checkNotify(p)
 	if webhook && d.WebhookTokenFile == "" {
 		p.at("daemon.webhook_token_file", fmt.Errorf("%w: a site uses the webhook trigger; callers must authenticate with a token", ErrMissing))
+	}
+}
+
+// checkHealth checks a site's [site.health] (k makes the site's keys).
+func checkHealth(p *problems, k func(string) string, h *Health) {
+	if len(h.URLs) == 0 && len(h.Checks) == 0 {
+		p.at(k("health.urls"), fmt.Errorf("%w: a health check needs at least one URL (urls, or [[site.health.check]] url)", ErrMissing))
+	}
+	checkURL := func(key, u string) {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			p.invalid(key, "%q is not an http:// or https:// URL", u)
+		}
+	}
+	checkStatus := func(key string, st int) {
+		if st < 100 || st > 599 {
+			p.invalid(key, "%d is not an HTTP status", st)
+		}
+	}
+	checkRE := func(key, re string) {
+		if _, err := regexp.Compile(re); err != nil {
+			p.invalid(key, "%q is not a regular expression (RE2 syntax): %v", re, err)
+		}
+	}
+	for j, u := range h.URLs {
+		checkURL(k(fmt.Sprintf("health.urls[%d]", j)), u)
+	}
+	checkStatus(k("health.expect_status"), h.ExpectStatus)
+	checkRE(k("health.expect_body_regexp"), h.ExpectBodyRegexp)
+	for j, c := range h.Checks {
+		ck := func(name string) string { return k(fmt.Sprintf("health.check[%d].%s", j, name)) }
+		if c.URL == "" {
+			p.at(ck("url"), fmt.Errorf("%w: every [[site.health.check]] needs a url", ErrMissing))
+		} else {
+			checkURL(ck("url"), c.URL)
+		}
+		checkStatus(ck("expect_status"), c.ExpectStatus)
+		checkRE(ck("expect_body_regexp"), c.ExpectBodyRegexp)
+	}
+	if h.Interval <= 0 {
+		p.invalid(k("health.interval"), "%s: must be positive (e.g. \"500ms\")", h.Interval.D())
+	}
+	if h.Failures < 1 {
+		p.invalid(k("health.failures"), "%d: must be at least 1", h.Failures)
+	}
+	if h.Successes < 1 {
+		p.invalid(k("health.successes"), "%d: must be at least 1", h.Successes)
+	}
+	if h.Grace < h.Interval {
+		p.invalid(k("health.grace"), "%s: must be at least health.interval (%s)", h.Grace.D(), h.Interval.D())
+	}
+	if h.Timeout <= 0 {
+		p.invalid(k("health.timeout"), "%s: must be positive", h.Timeout.D())
+	}
+}
+
+// checkNotify checks the [[notify]] entries (the token files are read by
+// the daemon, which reports a missing or unreadable one).
+func (c *Config) checkNotify(p *problems) {
+	for i, n := range c.Notify {
+		k := func(name string) string { return fmt.Sprintf("notify[%d].%s", i, name) }
+		if n.URL == "" {
+			p.at(k("url"), fmt.Errorf("%w: every [[notify]] needs a url", ErrMissing))
+		} else if pu, err := url.Parse(n.URL); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			p.invalid(k("url"), "%q is not an http:// or https:// URL", n.URL)
+		}
+		if n.TokenFile != "" && !filepath.IsAbs(n.TokenFile) {
+			p.invalid(k("token_file"), "%q is not an absolute path", n.TokenFile)
+		}
+	next:
+		for j, e := range n.Events {
+			for _, ok := range NotifyEvents {
+				if e == ok {
+					continue next
+				}
+			}
+			p.invalid(k(fmt.Sprintf("events[%d]", j)), "%q is not an event; use any of %s", e, strings.Join(NotifyEvents, ", "))
+		}
+	}
+}
+
+// checkNotifyHost checks that each [[notify]] token_file can be read
+// and is not empty (the daemon reads it at start and on reload).
+func (c *Config) checkNotifyHost(p *problems) {
+	for i, n := range c.Notify {
+		if n.TokenFile == "" || !filepath.IsAbs(n.TokenFile) {
+			continue
+		}
+		key := fmt.Sprintf("notify[%d].token_file", i)
+		b, err := os.ReadFile(n.TokenFile)
+		switch {
+		case err != nil:
+			p.invalid(key, "bearer token file: %v", err)
+		case len(bytes.TrimSpace(b)) == 0:
+			p.invalid(key, "bearer token file %s is empty", n.TokenFile)
+		}
 	}
 }
 
@@ -870,6 +1037,7 @@ func systemDir(path string) bool {
 // key is not set, may be missing: then only root and the daemon's user may
 // change things, and the daemon warns.)
 func (c *Config) checkHost(p *problems, defined map[string]bool) {
+	c.checkNotifyHost(p)
 	g := c.Daemon.ControlGroup
 	if !defined["daemon.control_group"] || g == "" {
 		return

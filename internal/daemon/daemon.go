@@ -66,6 +66,7 @@ import (
 	"github.com/example/release-agent/internal/config"
 	"github.com/example/release-agent/internal/daemon/control"
 	"github.com/example/release-agent/internal/ingest/s3"
+	"github.com/example/release-agent/internal/notify"
 	"github.com/example/release-agent/internal/service"
 	"github.com/example/release-agent/releases"
 )
@@ -118,6 +119,9 @@ type state struct {
 	// s3 is the one S3 client of this configuration, shared by every
 	// deploy (local.Sources) and every S3 trigger.
 	s3 *s3.Client
+	// notifier sends this configuration's [[notify]] documents (nil
+	// without any); replaced on reload.
+	notifier *notify.Notifier
 }
 
 type siteProgress struct {
@@ -276,6 +280,7 @@ loop:
 		w.stop()
 	}
 	wg.Wait()
+	closeNotifier(d.cur.Load().notifier, true)
 	return runErr
 }
 
@@ -295,6 +300,7 @@ func (d *Daemon) Reload() error {
 				d.log.Warn("reload: [daemon] settings changed; they take effect at the next restart")
 			}
 			d.cur.Store(st)
+			closeNotifier(old.notifier, false)
 			for name, w := range old.workers {
 				if st.workers[name] != w {
 					// It finishes the deploy it is running (without
@@ -375,6 +381,9 @@ func (d *Daemon) build(cfg *config.Config, old *state) (*state, error) {
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	if st.notifier, err = d.newNotifier(cfg); err != nil {
+		return nil, err
 	}
 	return st, nil
 }

@@ -27,8 +27,11 @@ What it does:
   (ROOT/releases/vN, ROOT/current -> releases/vN, swapped by rename(2)) and
   runs one work loop: archives renamed into the site's inbox directory, S3
   webhook events and releasectl requests become deploys, one at a time,
-  coalesced to the newest. After each swap the site's health check runs;
-  on failure the previous release is made live again at once.
+  coalesced to the newest. After each swap the site's health check runs
+  (an attempt every health.interval; health.failures failed attempts in a
+  row, or no pass within health.grace, make the previous release live
+  again). Each [[notify]] endpoint is POSTed a JSON document on deploy,
+  activate, rollback, rejection and failure, without ever delaying one.
 
 Control socket (releasectl talks to it):
   HTTP+JSON on daemon.control_socket (default /run/release-agent/control.sock),

@@ -32,6 +32,8 @@ type metrics struct {
 	healthFailures        *prometheus.CounterVec
 	healthRollbackSeconds *prometheus.GaugeVec
 	reloads               *prometheus.CounterVec
+	// notify engineer: counters of outgoing notifications (notify.go).
+	notify notifyMetrics
 }
 
 // Label values known in advance, for initSite.

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/internal/config"
+	"github.com/example/release-agent/internal/notify"
 	"github.com/example/release-agent/internal/service"
 	"github.com/example/release-agent/releases"
 )
@@ -80,6 +82,7 @@ func (d *Daemon) deploy(ctx context.Context, site, what string, req api.DeployRe
 	}
 	// An unhealthy release counts as a failed deploy.
 	d.metrics.observeDeploy(site, time.Since(start), err)
+	d.emitDeploy(site, what, req.Source, res, err)
 	return res, err
 }
 
@@ -88,17 +91,19 @@ func (d *Daemon) deploy(ctx context.Context, site, what string, req api.DeployRe
 var ErrUnhealthy = errors.New("health check failed")
 
 // afterSwap runs the site's health check against the release id that just
-// went live; on failure it rolls back to prev at once, records why, and
-// returns an error wrapping ErrUnhealthy that says how long the bad
-// release was live.
+// went live (watchHealth: attempts on the schedule of config.Health); on
+// failure it rolls back to prev at once, records why, notifies the
+// rollback, and returns an error wrapping ErrUnhealthy that says how long
+// the bad release was live.
 func (d *Daemon) afterSwap(ctx context.Context, site, id, prev string) error {
 	sc := d.siteConfig(site)
 	if sc == nil || sc.Health == nil {
 		return nil
 	}
-	herr := checkHealth(ctx, sc.Health)
+	start := time.Now()
+	herr := d.watchHealth(ctx, site, id, sc.Health)
 	if herr == nil {
-		d.log.Info("health check passed", "site", site, "release", id)
+		d.log.Info("health check passed", "site", site, "release", id, "seconds", time.Since(start).Seconds())
 		return nil
 	}
 	d.log.Error("health check failed; rolling back", "site", site, "release", id, "to", prev, "err", herr)
@@ -117,6 +122,8 @@ func (d *Daemon) afterSwap(ctx context.Context, site, id, prev string) error {
 	secs := d.swapToRollback(site, id)
 	d.metrics.healthRollbackSeconds.WithLabelValues(site).Set(secs)
 	d.metrics.rollbacks.WithLabelValues(site, "health-check").Inc()
+	d.emit(notify.Event{Event: notify.Rollback, Cause: notify.CauseHealthCheck, Site: site, Release: rb.To, Previous: id,
+		Error: "health check of " + id + " failed: " + herr.Error()})
 	d.log.Warn("rolled back after a failed health check", "site", site, "bad", id, "live", rb.To, "swap_to_rollback_seconds", secs)
 	return fmt.Errorf("%w: %s went live and failed its health check (%w); rolled back to %s, %.3fs after the swap",
 		ErrUnhealthy, id, herr, rb.To, secs)
@@ -141,38 +148,159 @@ func (d *Daemon) swapToRollback(site, id string) float64 {
 	return 0
 }
 
-// checkHealth GETs every URL and checks status and body.
-func checkHealth(ctx context.Context, h *config.Health) error {
-	hc := &http.Client{Timeout: h.Timeout.D(), CheckRedirect: func(*http.Request, []*http.Request) error {
+// healthTarget is one URL of a health check with its expectations.
+type healthTarget struct {
+	url, host string
+	status    int
+	body      string
+	re        *regexp.Regexp // nil: any
+}
+
+// healthTargets lists h's URLs: URLs with h's expectations, then Checks.
+// The regexps were checked by package config; one that does not compile
+// anyway is an error, not a pass.
+func healthTargets(h *config.Health) ([]healthTarget, error) {
+	compile := func(re string) (*regexp.Regexp, error) {
+		if re == "" {
+			return nil, nil
+		}
+		return regexp.Compile(re)
+	}
+	var out []healthTarget
+	re, err := compile(h.ExpectBodyRegexp)
+	if err != nil {
+		return nil, fmt.Errorf("expect_body_regexp: %w", err)
+	}
+	for _, u := range h.URLs {
+		out = append(out, healthTarget{url: u, host: h.Host, status: h.ExpectStatus, body: h.ExpectBody, re: re})
+	}
+	for i, c := range h.Checks {
+		re, err := compile(c.ExpectBodyRegexp)
+		if err != nil {
+			return nil, fmt.Errorf("check[%d].expect_body_regexp: %w", i, err)
+		}
+		host := c.Host
+		if host == "" {
+			host = h.Host
+		}
+		st := c.ExpectStatus
+		if st == 0 {
+			st = config.DefaultHealthStatus
+		}
+		out = append(out, healthTarget{url: c.URL, host: host, status: st, body: c.ExpectBody, re: re})
+	}
+	return out, nil
+}
+
+// healthClient is the HTTP client of health checks: no redirects
+// followed (a redirect is checked as the status it is), h.Timeout per
+// request.
+func healthClient(h *config.Health) *http.Client {
+	return &http.Client{Timeout: h.Timeout.D(), CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
-	for _, u := range h.URLs {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return fmt.Errorf("GET %s: %w", u, err)
+}
+
+// probe GETs t once and checks its expectations; status is 0 if no
+// response came. A nil error is a pass.
+func probe(ctx context.Context, hc *http.Client, t healthTarget) (status int, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url, nil)
+	if err != nil {
+		return 0, fmt.Errorf("GET %s: %w", t.url, err)
+	}
+	if t.host != "" {
+		req.Host = t.host
+	}
+	req.Header.Set("User-Agent", "release-agent health check")
+	req.Header.Set("Cache-Control", "no-cache")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("GET %s: %w", t.url, err)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if err != nil {
+		return resp.StatusCode, fmt.Errorf("GET %s: reading the body: %w", t.url, err)
+	}
+	if resp.StatusCode != t.status {
+		return resp.StatusCode, fmt.Errorf("GET %s: status %d, want %d", t.url, resp.StatusCode, t.status)
+	}
+	if t.body != "" && !strings.Contains(string(body), t.body) {
+		return resp.StatusCode, fmt.Errorf("GET %s: body does not contain %q", t.url, t.body)
+	}
+	if t.re != nil && !t.re.Match(body) {
+		return resp.StatusCode, fmt.Errorf("GET %s: body does not match /%s/", t.url, t.re)
+	}
+	return resp.StatusCode, nil
+}
+
+// checkHealth makes one attempt of h: every URL is checked (and each
+// result passed to logf if not nil); it returns the first failure.
+func checkHealth(ctx context.Context, h *config.Health, logf ...func(url string, status int, d time.Duration, err error)) error {
+	ts, err := healthTargets(h)
+	if err != nil {
+		return err
+	}
+	hc := healthClient(h)
+	var first error
+	for _, t := range ts {
+		start := time.Now()
+		st, err := probe(ctx, hc, t)
+		for _, f := range logf {
+			f(t.url, st, time.Since(start), err)
 		}
-		if h.Host != "" {
-			req.Host = h.Host
-		}
-		req.Header.Set("User-Agent", "release-agent health check")
-		req.Header.Set("Cache-Control", "no-cache")
-		resp, err := hc.Do(req)
-		if err != nil {
-			return fmt.Errorf("GET %s: %w", u, err)
-		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		if err != nil {
-			return fmt.Errorf("GET %s: reading the body: %w", u, err)
-		}
-		if resp.StatusCode != h.ExpectStatus {
-			return fmt.Errorf("GET %s: status %d, want %d", u, resp.StatusCode, h.ExpectStatus)
-		}
-		if h.ExpectBody != "" && !strings.Contains(string(body), h.ExpectBody) {
-			return fmt.Errorf("GET %s: body does not contain %q", u, h.ExpectBody)
+		if err != nil && first == nil {
+			first = err
 		}
 	}
-	return nil
+	return first
+}
+
+// watchHealth runs site's health check h against release id, which just
+// went live, on the schedule of h (see config.Health): it returns nil
+// once id is healthy, an error saying why once it is not. Every request
+// is logged with its URL, status, latency and verdict.
+func (d *Daemon) watchHealth(ctx context.Context, site, id string, h *config.Health) error {
+	start := time.Now()
+	gctx, cancel := context.WithDeadline(ctx, start.Add(h.Grace.D()))
+	defer cancel()
+	tick := time.NewTicker(h.Interval.D())
+	defer tick.Stop()
+	fails, passes := 0, 0
+	var last error
+	for n := 1; ; n++ {
+		err := checkHealth(gctx, h, func(url string, status int, lat time.Duration, err error) {
+			args := []any{"site", site, "release", id, "attempt", n, "url", url, "status", status,
+				"latency_ms", lat.Milliseconds(), "pass", err == nil}
+			if err != nil {
+				d.log.Warn("health check request", append(args, "err", err)...)
+			} else {
+				d.log.Info("health check request", args...)
+			}
+		})
+		if err == nil {
+			fails, passes = 0, passes+1
+			if passes >= h.Successes {
+				return nil
+			}
+		} else {
+			fails, passes, last = fails+1, 0, err
+			if fails >= h.Failures {
+				return fmt.Errorf("%d failed attempts in a row (the last: %w)", fails, err)
+			}
+		}
+		select {
+		case <-gctx.Done():
+			if ctx.Err() != nil {
+				return fmt.Errorf("health check interrupted after %d attempts: %w", n, ctx.Err())
+			}
+			if last == nil {
+				return fmt.Errorf("not healthy within the grace period of %s (%d attempts)", h.Grace.D(), n)
+			}
+			return fmt.Errorf("not healthy within the grace period of %s (%d attempts; the last failure: %w)", h.Grace.D(), n, last)
+		case <-tick.C:
+		}
+	}
 }
 
 func (d *Daemon) setLive(site, id string) {
@@ -204,6 +332,7 @@ func (s *daemonService) Activate(ctx context.Context, req api.ActivateRequest) (
 	}
 	s.d.metrics.rollbacks.WithLabelValues(site, "activate")
 	s.d.setLive(site, res.To)
+	s.d.emit(notify.Event{Event: notify.Activate, Site: site, Release: res.To, Previous: res.From})
 	if err := s.d.afterSwap(ctx, site, res.To, res.From); err != nil {
 		return nil, err
 	}
@@ -220,6 +349,7 @@ func (s *daemonService) Rollback(ctx context.Context, req api.ActivateRequest) (
 	if site := s.d.siteName(req.Target); err == nil && site != "" {
 		s.d.metrics.rollbacks.WithLabelValues(site, "manual").Inc()
 		s.d.setLive(site, res.To)
+		s.d.emit(notify.Event{Event: notify.Rollback, Cause: notify.CauseManual, Site: site, Release: res.To, Previous: res.From})
 	}
 	return res, err
 }

@@ -14,6 +14,7 @@
 // 500 failed). Every response carries Release-Agent-Version.
 //
 //	GET  /v0/status  /v0/list  /v0/history?limit=N  /v0/diff?a=vA&b=vB  /v0/manifest?id=vN  /v0/sites
+//	GET  /v0/events?limit=N&follow=1   (NDJSON stream of the journal, see EventStreamer)
 //	POST /v0/deploy  /v0/activate  /v0/rollback  /v0/prune  /v0/pin  /v0/validate
 //
 // # Permissions
@@ -239,6 +240,7 @@ func (s *Server) Handler() http.Handler {
 	read("/v0/manifest", func(ctx context.Context, r *http.Request, t api.Target) (any, error) {
 		return s.Service.Manifest(ctx, t, r.URL.Query().Get("id"))
 	})
+	mux.HandleFunc("GET /v0/events", s.serveEvents) // NDJSON stream, see events.go
 	read("/v0/sites", func(context.Context, *http.Request, api.Target) (any, error) {
 		res := &SitesResult{Schema: api.Schema, Version: s.Version, Sites: []SiteInfo{}}
 		if s.Sites != nil {
