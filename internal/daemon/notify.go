@@ -2,9 +2,8 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -102,7 +101,7 @@ func (d *Daemon) emit(ev notify.Event) {
 		if sc := st.cfg.Site(ev.Site); sc != nil {
 			if store, err := releases.Open(sc.Root); err == nil {
 				if rec, err := store.Record(ev.Release); err == nil {
-					provenance(&ev, rec)
+					provenance(&ev, rec.Provenance)
 				}
 			}
 		}
@@ -119,7 +118,7 @@ func (d *Daemon) emitDeploy(site, what, source string, res *api.DeployResult, er
 	switch {
 	case err == nil && res != nil && res.Activated:
 		ev.Event, ev.Release, ev.Previous = notify.Deploy, res.Release.ID, res.Previous
-		provenance(&ev, res.Release)
+		provenance(&ev, res.Release.Provenance)
 	case err == nil:
 		return
 	case errors.Is(err, api.ErrRejected):
@@ -130,38 +129,10 @@ func (d *Daemon) emitDeploy(site, what, source string, res *api.DeployResult, er
 	d.emit(ev)
 }
 
-// provenance copies commit, message and meta from a release record into
-// ev when the record carries them: at the top level of the record or in
-// a "provenance" object. They are read from the record's JSON form, so
-// that this works with whichever fields the record has.
-//
-// TODO(provenance): when the record has typed provenance fields, read
-// them directly.
-func provenance(ev *notify.Event, rel any) {
-	b, err := json.Marshal(rel)
-	if err != nil {
+// provenance copies a release's commit, message and meta into ev.
+func provenance(ev *notify.Event, p *releases.Provenance) {
+	if p == nil {
 		return
 	}
-	var m map[string]any
-	if json.Unmarshal(b, &m) != nil {
-		return
-	}
-	from := []map[string]any{m}
-	if p, ok := m["provenance"].(map[string]any); ok {
-		from = append(from, p)
-	}
-	for _, o := range from {
-		if s, ok := o["commit"].(string); ok && s != "" {
-			ev.Commit = s
-		}
-		if s, ok := o["message"].(string); ok && s != "" {
-			ev.Message = s
-		}
-		if mm, ok := o["meta"].(map[string]any); ok && len(mm) > 0 {
-			ev.Meta = map[string]string{}
-			for k, v := range mm {
-				ev.Meta[k] = fmt.Sprint(v)
-			}
-		}
-	}
+	ev.Commit, ev.Message, ev.Meta = p.Commit, p.Message, maps.Clone(p.Meta)
 }

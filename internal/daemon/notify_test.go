@@ -4,34 +4,24 @@ import (
 	"testing"
 
 	"github.com/example/release-agent/internal/notify"
+	"github.com/example/release-agent/releases"
 )
 
-// provenance reads commit, message and meta from a record's JSON, at the
-// top level or in a "provenance" object, whichever the record has.
+// provenance copies a record's commit, message and meta into the event,
+// and nothing when the record has none.
 func TestProvenanceFromRecord(t *testing.T) {
-	type prov struct {
-		Commit  string            `json:"commit"`
-		Message string            `json:"message"`
-		Meta    map[string]string `json:"meta"`
-	}
-	nested := struct {
-		ID         string `json:"id"`
-		Provenance prov   `json:"provenance"`
-	}{"v3", prov{"abc123", "Fix it", map[string]string{"job": "https://ci/1"}}}
 	var ev notify.Event
-	provenance(&ev, nested)
+	p := &releases.Provenance{Commit: "abc123", Message: "Fix it", Meta: map[string]string{"job": "https://ci/1"}}
+	provenance(&ev, p)
 	if ev.Commit != "abc123" || ev.Message != "Fix it" || ev.Meta["job"] != "https://ci/1" {
-		t.Errorf("nested: %+v", ev)
+		t.Errorf("with provenance: %+v", ev)
+	}
+	p.Meta["job"] = "changed"
+	if ev.Meta["job"] != "https://ci/1" {
+		t.Error("the event shares the record's meta map")
 	}
 	ev = notify.Event{}
-	provenance(&ev, prov{Commit: "def456"})
-	if ev.Commit != "def456" || ev.Message != "" || ev.Meta != nil {
-		t.Errorf("top level: %+v", ev)
-	}
-	ev = notify.Event{}
-	provenance(&ev, struct {
-		ID string `json:"id"`
-	}{"v1"})
+	provenance(&ev, nil)
 	if ev.Commit != "" || ev.Meta != nil {
 		t.Errorf("none: %+v", ev)
 	}
