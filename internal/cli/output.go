@@ -149,6 +149,9 @@ func printStatus(w io.Writer, r *api.StatusResult) {
 	if r.InProgress != "" {
 		fmt.Fprintf(w, "working:  %s\n", r.InProgress)
 	}
+	if g := r.GaveUp; g != nil {
+		fmt.Fprintf(w, "trigger:  giving up on %s after %d attempts (at %s): %s\n", g.Source, g.Attempts, ago(g.Time), g.Error)
+	}
 	printWarnings(w, r.Warnings)
 }
 

@@ -160,7 +160,32 @@ type Site struct {
 	Validate Validate `toml:"validate"`
 	// Health is nil when no health check is configured.
 	Health *Health `toml:"health"`
+	// Retry is how the S3 triggers retry a failed deploy (issue 14).
+	Retry Retry `toml:"retry"`
 }
+
+// Retry is how a site's S3 triggers (listen, poll, webhook) retry a
+// triggered deploy that failed for a transient reason (network, 5xx,
+// timeout, S3 restarting): with capped exponential backoff and jitter,
+// until Attempts deploys of the same artifact failed or MaxWait passed
+// since its first failure, whichever comes first. Then the daemon gives
+// up on that artifact (logged once, counted, shown by releasectl status)
+// until it changes. Permanent failures (rejected, checksum mismatch, bad
+// archive, 403/404, no marker) are never retried.
+type Retry struct {
+	Attempts int      `toml:"attempts"`  // default 5; 1 = never retry
+	MaxWait  Duration `toml:"max_wait"`  // default 5m
+	Initial  Duration `toml:"initial"`   // first delay, default 2s
+	MaxDelay Duration `toml:"max_delay"` // cap of one delay, default 1m
+}
+
+// Retry defaults.
+const (
+	DefaultRetryAttempts = 5
+	DefaultRetryMaxWait  = 5 * time.Minute
+	DefaultRetryInitial  = 2 * time.Second
+	DefaultRetryMaxDelay = time.Minute
+)
 
 // Triggers says what starts a deploy of a site besides releasectl.
 type Triggers struct {
@@ -499,6 +524,19 @@ func (c *Config) defaults(md toml.MetaData) map[string]bool {
 		if !k("validate.shrink_percent") {
 			s.Validate.ShrinkPercent = 50
 		}
+		// [site.retry] defaults (issue 14).
+		if !k("retry.attempts") {
+			s.Retry.Attempts = DefaultRetryAttempts
+		}
+		if !k("retry.max_wait") {
+			s.Retry.MaxWait = Duration(DefaultRetryMaxWait)
+		}
+		if !k("retry.initial") {
+			s.Retry.Initial = Duration(DefaultRetryInitial)
+		}
+		if !k("retry.max_delay") {
+			s.Retry.MaxDelay = Duration(DefaultRetryMaxDelay)
+		}
 		if h := s.Health; h != nil {
 			if !k("health.expect_status") {
 				h.ExpectStatus = DefaultHealthStatus
@@ -688,6 +726,17 @@ func (c *Config) check(p *problems, defined map[string]bool) {
 		}
 		if g := s.Validate.ShrinkPercent; g < 0 || g > 100 {
 			p.invalid(k("validate.shrink_percent"), "%v: must be between 0 and 100", g)
+		}
+		// [site.retry] (issue 14).
+		if r := s.Retry; r.Attempts < 1 {
+			p.invalid(k("retry.attempts"), "%d: must be at least 1 (1 = never retry)", r.Attempts)
+		} else if r.Attempts > 1000 {
+			p.invalid(k("retry.attempts"), "%d: at most 1000; bound the time with max_wait", r.Attempts)
+		}
+		if r := s.Retry; r.Initial <= 0 {
+			p.invalid(k("retry.initial"), "%s: must be positive", r.Initial.D())
+		} else if r.MaxDelay < r.Initial {
+			p.invalid(k("retry.max_delay"), "%s is shorter than retry.initial (%s)", r.MaxDelay.D(), r.Initial.D())
 		}
 		if h := s.Health; h != nil {
 			if len(h.URLs) == 0 {

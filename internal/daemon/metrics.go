@@ -25,6 +25,8 @@ type metrics struct {
 	healthFailures        *prometheus.CounterVec
 	healthRollbackSeconds *prometheus.GaugeVec
 	reloads               *prometheus.CounterVec
+	// giveUps counts artifacts the triggers gave up on (issue 14).
+	giveUps *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -50,6 +52,9 @@ func newMetrics() *metrics {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_config_reloads_total",
 			Help: "Configuration reloads by result (ok, rejected)."}, []string{"result"}),
 	}
+	m.giveUps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_trigger_giveups_total",
+		Help: "Artifacts the triggers gave up on (retries used up, or a permanent failure)."}, []string{"site"})
+	m.reg.MustRegister(m.giveUps)
 	m.reg.MustRegister(m.deploys, m.duration, m.live, m.lastSuccess, m.inProgress, m.rollbacks,
 		m.healthFailures, m.healthRollbackSeconds, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

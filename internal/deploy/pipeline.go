@@ -64,6 +64,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/example/release-agent/hashassets"
@@ -131,6 +133,22 @@ func (e *RejectedError) Error() string {
 	return fmt.Sprintf("rejected by %s: %s", e.Stage, e.Reason)
 }
 func (e *RejectedError) Unwrap() error { return ErrRejected }
+
+// ErrPanic is wrapped (through *PanicError) by the error of a deploy
+// during whose fetch or stages the program panicked: a bug, never the
+// artifact's fault alone. The release is recorded as failed and its
+// staging tree removed, as for any other failure.
+var ErrPanic = errors.New("internal error")
+
+// PanicError is a recovered panic: its value and the goroutine's stack
+// where it happened (for the log; the message does not include it).
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("internal error: panic: %v", e.Value) }
+func (e *PanicError) Unwrap() error { return ErrPanic }
 
 // Request is one deploy.
 type Request struct {
@@ -240,7 +258,7 @@ func Deploy(ctx context.Context, s *releases.Store, req Request) (*Result, error
 // StageRelease builds a release without activating it. The caller must hold the
 // store's lock; Deploy does this for you. res (may be nil) collects timings,
 // warnings, the report and the hashes.
-func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Result) (*releases.Record, error) {
+func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Result) (rec *releases.Record, err error) {
 	if res == nil {
 		res = &Result{}
 	}
@@ -250,7 +268,6 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 		}
 	}
 	var src ingest.Source
-	var err error
 	if req.Stream != nil {
 		// A zip stream is spooled in the staging area (state/staging), on
 		// the release's file system and cleaned like a staging tree.
@@ -301,6 +318,14 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 		}
 		return nil, fmt.Errorf("%s: %w", st.ID, err)
 	}
+	// A panic in the fetch or a stage (a bug) fails this release like any
+	// other error: recorded as failed, staging removed, the lock released
+	// by the caller's defer; the process goes on.
+	defer func() {
+		if v := recover(); v != nil {
+			rec, err = fail(releases.StatusFailed, &PanicError{Value: v, Stack: debug.Stack()})
+		}
+	}()
 
 	// Fetch.
 	t := time.Now()
@@ -310,6 +335,8 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 		return fail(releases.StatusFailed, err)
 	}
 	stop := make(chan struct{})
+	stopProgress := sync.OnceFunc(func() { close(stop) })
+	defer stopProgress() // also on a panic in Fetch
 	if req.Progress != nil {
 		go func() {
 			tk := time.NewTicker(200 * time.Millisecond)
@@ -326,7 +353,7 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 		}()
 	}
 	info, err := src.Fetch(ctx, sw)
-	close(stop)
+	stopProgress()
 	w.Record.Source = info
 	if info.Spec == "" {
 		w.Record.Source.Spec = req.Source
