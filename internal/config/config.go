@@ -487,14 +487,32 @@ func decodeError(name string, data []byte, err error) (e *Error, recoverable boo
 		line, _ = strconv.Atoi(m[1])
 		key = m[2]
 		msg = strings.TrimSpace(msg[len(m[0]):])
-		if ik := indexKeys(data).byLine[line]; ik != "" {
+		idx := indexKeys(data)
+		if ik := idx.byLine[line]; ik != "" {
 			key = ik
+		}
+		if line == 0 {
+			// A table where an array of tables is wanted ("[site]"): no
+			// line in the message; point at the table's header.
+			line = idx.firstTable(key)
 		}
 	}
 	return &Error{File: name, Line: line, Key: key, Err: fmt.Errorf("%w: %s", ErrInvalid, msg)}, line > 0
 }
 
-var lineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\):`) })
+var lineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\):`) })
+
+// firstTable returns the line of the first header of table name or of a
+// table below it ("site" for "[site.0]"), 0 if none.
+func (ix *keyIndex) firstTable(name string) int {
+	line := 0
+	for t, l := range ix.tables {
+		if (t == name || strings.HasPrefix(t, name+".") || strings.HasPrefix(t, name+"[")) && (line == 0 || l < line) {
+			line = l
+		}
+	}
+	return line
+}
 
 // defaults fills in the defaults and returns the keys the file defines.
 func (c *Config) defaults(md toml.MetaData) map[string]bool {
