@@ -70,6 +70,7 @@ import (
 
 	"github.com/example/release-agent/hashassets"
 	"github.com/example/release-agent/internal/carry"
+	"github.com/example/release-agent/internal/gopanic"
 	"github.com/example/release-agent/internal/ingest"
 	"github.com/example/release-agent/internal/ingest/safewrite"
 	"github.com/example/release-agent/manifest"
@@ -323,7 +324,11 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 	// by the caller's defer; the process goes on.
 	defer func() {
 		if v := recover(); v != nil {
-			rec, err = fail(releases.StatusFailed, &PanicError{Value: v, Stack: debug.Stack()})
+			pe := &PanicError{Value: v, Stack: debug.Stack()}
+			if gv, ok := v.(*gopanic.Value); ok { // from a worker goroutine of a stage
+				pe.Value, pe.Stack = gv.V, gv.Stack
+			}
+			rec, err = fail(releases.StatusFailed, pe)
 		}
 	}()
 
