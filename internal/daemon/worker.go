@@ -190,10 +190,20 @@ func (w *worker) loop() {
 		}
 		for j := w.take(); j != nil; j = w.take() {
 			w.run(j)
-			if w.d.ctx.Err() != nil {
+			if w.stopping() {
 				break
 			}
 		}
+	}
+}
+
+// stopping reports whether the daemon shuts down or the loop is stopped.
+func (w *worker) stopping() bool {
+	select {
+	case <-w.quit:
+		return true
+	default:
+		return w.d.ctx.Err() != nil
 	}
 }
 
