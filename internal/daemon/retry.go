@@ -32,7 +32,10 @@ var permanentErrs = []error{
 	archive.ErrUnknownFormat, archive.ErrTrailingData,
 	safewrite.ErrUnsafePath, safewrite.ErrEscapes, safewrite.ErrUnsupported, safewrite.ErrDuplicate,
 	safewrite.ErrLimit, safewrite.ErrChecksum, safewrite.ErrSizeMismatch,
-	gzip.ErrHeader, gzip.ErrChecksum, zstd.ErrMagicMismatch, zip.ErrFormat, zip.ErrChecksum, tar.ErrHeader,
+	gzip.ErrHeader, gzip.ErrChecksum, zip.ErrFormat, zip.ErrChecksum, zip.ErrAlgorithm, tar.ErrHeader,
+	zstd.ErrMagicMismatch, zstd.ErrReservedBlockType, zstd.ErrCompressedSizeTooBig, zstd.ErrBlockTooSmall,
+	zstd.ErrUnexpectedBlockSize, zstd.ErrWindowSizeExceeded, zstd.ErrWindowSizeTooSmall, zstd.ErrDecoderSizeExceeded,
+	zstd.ErrUnknownDictionary, zstd.ErrFrameSizeExceeded, zstd.ErrFrameSizeMismatch, zstd.ErrCRCMismatch,
 	// A panic is a bug: the same artifact would hit it again.
 	deploy.ErrPanic,
 }
