@@ -25,4 +25,10 @@ func TestStatusShowsGiveUp(t *testing.T) {
 		!strings.Contains(b.String(), "): s3 service unavailable\n") {
 		t.Fatalf("status:\n%s", b.String())
 	}
+	r.GaveUp.Attempts = 1 // a permanent failure
+	b.Reset()
+	printStatus(&b, r)
+	if !strings.Contains(b.String(), "after 1 attempt (at ") {
+		t.Fatalf("status:\n%s", b.String())
+	}
 }

@@ -150,7 +150,11 @@ func printStatus(w io.Writer, r *api.StatusResult) {
 		fmt.Fprintf(w, "working:  %s\n", r.InProgress)
 	}
 	if g := r.GaveUp; g != nil {
-		fmt.Fprintf(w, "trigger:  giving up on %s after %d attempts (at %s): %s\n", g.Source, g.Attempts, ago(g.Time), g.Error)
+		n := fmt.Sprintf("%d attempts", g.Attempts)
+		if g.Attempts == 1 {
+			n = "1 attempt"
+		}
+		fmt.Fprintf(w, "trigger:  giving up on %s after %s (at %s): %s\n", g.Source, n, ago(g.Time), g.Error)
 	}
 	printWarnings(w, r.Warnings)
 }
