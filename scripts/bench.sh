@@ -509,4 +509,5 @@ if miss_lines or notes:
     for n in notes: print("- " + n)
     for k, why in miss_lines: print("- Not measured: %s: %s." % (k, why))
 EOF
+[ "$SITE_FILES" -gt 0 ] && scripts/bench-cictl.sh "$CTL" "$OUT/site" "$OUT" "$DEPLOY_RUNS" >>BENCHMARKS.md
 log "done: BENCHMARKS.md"

@@ -75,7 +75,6 @@ func (w *worker) runHook() {
 		}
 		cancel()
 	}()
-	w.d.metrics.giveUps.WithLabelValues(w.site.Name) // present from start, at 0 (retry.go)
 	q := trigger.NewQueue(trigger.QueueOptions{Logger: w.d.log.With("site", w.site.Name),
 		Retry: retryPolicy(w.site.Retry), OnGiveUp: w.gaveUp})
 	events := make(chan trigger.Event, 64)
