@@ -83,12 +83,12 @@ func TestSSHCommand(t *testing.T) {
 	}{
 		{"releasectl deploy - --no-validate --commit abc123", nil, api.ExitUsage, "not allowed"},
 		{"releasectl deploy - --no-validate --commit abc123", []string{"--allow-stdin"}, 0, "v3"},
-		{"releasectl stage --commit abc124 --no-validate -", []string{"--allow-stdin"}, 0, "v4"},
+		{"releasectl stage --commit abc124 --no-validate --force -", []string{"--allow-stdin"}, 0, "v4"},
 		{"releasectl deploy --commit abc125 " + src, []string{"--allow-stdin"}, api.ExitUsage, "only 'deploy -'"},
 		{"releasectl deploy --sha256 - " + src, []string{"--allow-stdin"}, api.ExitUsage, "only 'deploy -'"},
 		{"releasectl deploy s3://b/k.tgz", []string{"--allow-stdin"}, api.ExitUsage, "only 'deploy -'"},
 		{"releasectl activate v4", []string{"--allow-stdin"}, api.ExitUsage, "not allowed"},
-		{"releasectl deploy --no-validate " + src, []string{"--allow-stdin", "--allow", "+deploy"}, 0, "v5"},
+		{"releasectl deploy --no-validate --force " + src, []string{"--allow-stdin", "--allow", "+deploy"}, 0, "v5"},
 	} {
 		code, o, e := runIn(t, map[string]string{"SSH_ORIGINAL_COMMAND": tc.orig}, tarball, append([]string{"ssh-command", "--root", root}, tc.flags...)...)
 		if code != tc.code || !strings.Contains(o+e, tc.want) {

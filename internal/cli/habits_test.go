@@ -103,7 +103,7 @@ func TestRollbackSaysWhatExists(t *testing.T) {
 	if code, _, e := run(t, nil, "--root", root, "rollback"); code != api.ExitFailed || !strings.Contains(e, "v1 is live and it is the only release with a tree") {
 		t.Errorf("rollback with one release: exit %d, %q", code, e)
 	}
-	if code, _, e := run(t, nil, "--root", root, "stage", src); code != 0 {
+	if code, _, e := run(t, nil, "--root", root, "stage", "--force", src); code != 0 {
 		t.Fatalf("stage: %d %s", code, e)
 	}
 	if code, _, e := run(t, nil, "--root", root, "rollback"); code != api.ExitFailed || !strings.Contains(e, "v2 was never live (`releasectl activate v2` makes it live)") {
@@ -185,7 +185,7 @@ func TestCompletion(t *testing.T) {
 	root, src := t.TempDir(), t.TempDir()
 	os.WriteFile(filepath.Join(src, "index.html"), []byte("<!doctype html><title>x</title>"), 0o644)
 	for range 2 {
-		if out, err := exec.Command(ctl, "--root", root, "deploy", src).CombinedOutput(); err != nil {
+		if out, err := exec.Command(ctl, "--root", root, "deploy", "--force", src).CombinedOutput(); err != nil {
 			t.Fatalf("deploy: %v %s", err, out)
 		}
 	}

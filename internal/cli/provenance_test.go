@@ -56,7 +56,7 @@ func TestProvenance(t *testing.T) {
 		"--meta", "job=https://ci.example/42", "--meta", "branch=main"); code != 0 {
 		t.Fatalf("deploy: %d %s", code, e)
 	}
-	if code, _, e := run(t, env, "--root", root, "stage", src); code != 0 {
+	if code, _, e := run(t, env, "--root", root, "stage", "--force", src); code != 0 {
 		t.Fatalf("stage: %d %s", code, e)
 	}
 	_, o, _ := run(t, env, "--root", root, "list")
@@ -98,7 +98,7 @@ func TestDeployStdin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		code, o, e := runIn(t, nil, b, "--root", root, "--json", "deploy", "-", "--no-validate", "--commit", "abcd")
+		code, o, e := runIn(t, nil, b, "--root", root, "--json", "deploy", "-", "--no-validate", "--force", "--commit", "abcd")
 		if code != 0 {
 			t.Fatalf("deploy - < %s: exit %d\n%s", name, code, e)
 		}
@@ -117,7 +117,7 @@ func TestDeployStdin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		code, _, e := runIn(t, nil, b, "--root", root, "deploy", "-", "--no-validate")
+		code, _, e := runIn(t, nil, b, "--root", root, "deploy", "-", "--no-validate", "--force")
 		if code != api.ExitFailed {
 			t.Errorf("deploy - < %s: exit %d, want %d\n%s", name, code, api.ExitFailed, e)
 		}
