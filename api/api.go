@@ -155,6 +155,20 @@ type StatusResult struct {
 	// Warnings name damage of the live release (its tree or files
 	// missing, its record damaged); absent when there is none.
 	Warnings []string `json:"warnings,omitempty"`
+	// GaveUp is the artifact the daemon's triggers last gave up on
+	// (transient failures past [site.retry], or a permanent failure),
+	// until a triggered deploy of the site succeeds; absent otherwise.
+	GaveUp *GiveUp `json:"gave_up,omitempty"`
+}
+
+// GiveUp is an artifact a trigger stopped deploying: it is not tried
+// again until it changes (new ETag or version).
+type GiveUp struct {
+	Source   string    `json:"source"` // s3://bucket/key
+	ETag     string    `json:"etag,omitempty"`
+	Attempts int       `json:"attempts"` // failed deploys of it
+	Error    string    `json:"error"`    // the last one's
+	Time     time.Time `json:"time"`
 }
 
 // DeployRequest asks for a new release from Source.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/example/release-agent/htmlrefs"
+	"github.com/example/release-agent/internal/gopanic"
 )
 
 // Writer applies Hash's changes to the tree that the fs.FS shows. Hash
@@ -230,10 +231,12 @@ func (h *hasher) parallel(n int, fn func(i int) error) error {
 		next  int
 	)
 	workers := min(h.opts.Workers, n)
+	var pc gopanic.Capture // a panic in a worker reaches the caller's goroutine
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer pc.Recover()
 			for {
 				mu.Lock()
 				if first != nil || next >= n {
@@ -259,6 +262,7 @@ func (h *hasher) parallel(n int, fn func(i int) error) error {
 		}()
 	}
 	wg.Wait()
+	pc.Repanic()
 	return first
 }
 

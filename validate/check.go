@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/example/release-agent/htmlrefs"
+	"github.com/example/release-agent/internal/gopanic"
 )
 
 // sref is one reference found by the scanner, before resolution.
@@ -165,10 +166,12 @@ func (l *linker) run(ctx context.Context, files []int32) (*linkResult, error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
+	var pc gopanic.Capture // a panic in a worker reaches the caller's goroutine
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer pc.Recover()
 			pw := &pageWorker{l: l}
 			for {
 				i := next.Add(1) - 1
@@ -187,6 +190,7 @@ func (l *linker) run(ctx context.Context, files []int32) (*linkResult, error) {
 		}()
 	}
 	wg.Wait()
+	pc.Repanic()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -346,10 +350,12 @@ func (l *linker) parseIDs(ctx context.Context, files []int32, workers int) error
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
+	var pc gopanic.Capture // a panic in a worker reaches the caller's goroutine
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer pc.Recover()
 			pw := &pageWorker{l: l, idsOnly: true}
 			for {
 				i := next.Add(1) - 1
@@ -364,6 +370,7 @@ func (l *linker) parseIDs(ctx context.Context, files []int32, workers int) error
 		}()
 	}
 	wg.Wait()
+	pc.Repanic()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

@@ -240,9 +240,9 @@ func checkBudget(ctx context.Context, o *Options, b Budget, t, lt *tree, cur, ol
 					New:    !(liveOK && liveN > limit)})
 			}
 		}
-		over("size", g.bytes, b.MaxBytes, lg.bytes, lg != nil && len(lg.files) > 0)
-		over("gzip size", g.gzip, b.MaxGzip, lg.gzip, lg != nil && len(lg.files) > 0)
-		if lg == nil || len(lg.files) == 0 || lg.bytes == 0 {
+		over("size", g.bytes, b.MaxBytes, lg.bytes, len(lg.files) > 0)
+		over("gzip size", g.gzip, b.MaxGzip, lg.gzip, len(lg.files) > 0)
+		if len(lg.files) == 0 || lg.bytes == 0 {
 			return
 		}
 		grow := g.bytes - lg.bytes

@@ -218,6 +218,13 @@ func printStatus(w io.Writer, r *api.StatusResult) {
 	if r.InProgress != "" {
 		fmt.Fprintf(w, "working:  %s\n", r.InProgress)
 	}
+	if g := r.GaveUp; g != nil {
+		n := fmt.Sprintf("%d attempts", g.Attempts)
+		if g.Attempts == 1 {
+			n = "1 attempt"
+		}
+		fmt.Fprintf(w, "trigger:  giving up on %s after %s (at %s): %s\n", g.Source, n, ago(g.Time), g.Error)
+	}
 	printWarnings(w, r.Warnings)
 }
 

@@ -182,7 +182,32 @@ type Site struct {
 	Validate Validate `toml:"validate"`
 	// Health is nil when no health check is configured.
 	Health *Health `toml:"health"`
+	// Retry is how the S3 triggers retry a failed deploy (issue 14).
+	Retry Retry `toml:"retry"`
 }
+
+// Retry is how a site's S3 triggers (listen, poll, webhook) retry a
+// triggered deploy that failed for a transient reason (network, 5xx,
+// timeout, S3 restarting): with capped exponential backoff and jitter,
+// until Attempts deploys of the same artifact failed or MaxWait passed
+// since its first failure, whichever comes first. Then the daemon gives
+// up on that artifact (logged once, counted, shown by releasectl status)
+// until it changes. Permanent failures (rejected, checksum mismatch, bad
+// archive, 403/404, no marker) are never retried.
+type Retry struct {
+	Attempts int      `toml:"attempts"`  // default 5; 1 = never retry
+	MaxWait  Duration `toml:"max_wait"`  // default 5m
+	Initial  Duration `toml:"initial"`   // first delay, default 2s
+	MaxDelay Duration `toml:"max_delay"` // cap of one delay, default 1m
+}
+
+// Retry defaults.
+const (
+	DefaultRetryAttempts = 5
+	DefaultRetryMaxWait  = 5 * time.Minute
+	DefaultRetryInitial  = 2 * time.Second
+	DefaultRetryMaxDelay = time.Minute
+)
 
 // Triggers says what starts a deploy of a site besides releasectl.
 type Triggers struct {
@@ -574,6 +599,11 @@ func decodeError(name string, data []byte, err error) (e *Error, recoverable boo
 		line, _ = strconv.Atoi(m[1])
 		msg = strings.TrimSpace(msg[len(m[0]):])
 		key = lineKey(data, line, m[2])
+		if line == 0 {
+			// A table where an array of tables is wanted ("[site.0]"):
+			// no line in the message; point at the table's header.
+			line = indexKeys(data).firstTable(key)
+		}
 	}
 	return &Error{File: name, Line: line, Key: key, Err: fmt.Errorf("%w: %s", ErrInvalid, typeMessage(msg))}, line > 0
 }
@@ -625,7 +655,19 @@ var typeRE = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`^incompatible types: TOML value has type (.+); destination has type (.+)$`)
 })
 
-var lineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\):`) })
+var lineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\):`) })
+
+// firstTable returns the line of the first header of table name or of a
+// table below it ("site" for "[site.0]"), 0 if none.
+func (ix *keyIndex) firstTable(name string) int {
+	line := 0
+	for t, l := range ix.tables {
+		if (t == name || strings.HasPrefix(t, name+".") || strings.HasPrefix(t, name+"[")) && (line == 0 || l < line) {
+			line = l
+		}
+	}
+	return line
+}
 
 // defaults fills in the defaults and returns the keys the file defines.
 func (c *Config) defaults(md toml.MetaData) map[string]bool {
@@ -654,6 +696,19 @@ func (c *Config) defaults(md toml.MetaData) map[string]bool {
 		}
 		if !k("validate.shrink_percent") {
 			s.Validate.ShrinkPercent = 50
+		}
+		// [site.retry] defaults (issue 14).
+		if !k("retry.attempts") {
+			s.Retry.Attempts = DefaultRetryAttempts
+		}
+		if !k("retry.max_wait") {
+			s.Retry.MaxWait = Duration(DefaultRetryMaxWait)
+		}
+		if !k("retry.initial") {
+			s.Retry.Initial = Duration(DefaultRetryInitial)
+		}
+		if !k("retry.max_delay") {
+			s.Retry.MaxDelay = Duration(DefaultRetryMaxDelay)
 		}
 		if h := s.Health; h != nil {
 			if !k("health.expect_status") {
@@ -862,6 +917,17 @@ func (c *Config) check(p *problems, defined map[string]bool) {
 		}
 		if g := s.Validate.ShrinkPercent; g < 0 || g > 100 {
 			p.invalid(k("validate.shrink_percent"), "%v: must be between 0 and 100", g)
+		}
+		// [site.retry] (issue 14).
+		if r := s.Retry; r.Attempts < 1 {
+			p.invalid(k("retry.attempts"), "%d: must be at least 1 (1 = never retry)", r.Attempts)
+		} else if r.Attempts > 1000 {
+			p.invalid(k("retry.attempts"), "%d: at most 1000; bound the time with max_wait", r.Attempts)
+		}
+		if r := s.Retry; r.Initial <= 0 {
+			p.invalid(k("retry.initial"), "%s: must be positive", r.Initial.D())
+		} else if r.MaxDelay < r.Initial {
+			p.invalid(k("retry.max_delay"), "%s is shorter than retry.initial (%s)", r.MaxDelay.D(), r.Initial.D())
 		}
 		if h := s.Health; h != nil {
 			checkHealth(p, k, h)

@@ -75,7 +75,8 @@ func (w *worker) runHook() {
 		}
 		cancel()
 	}()
-	q := trigger.NewQueue(trigger.QueueOptions{Logger: w.d.log})
+	q := trigger.NewQueue(trigger.QueueOptions{Logger: w.d.log.With("site", w.site.Name),
+		Retry: retryPolicy(w.site.Retry), OnGiveUp: w.gaveUp})
 	events := make(chan trigger.Event, 64)
 	for _, tr := range w.triggers {
 		go func() {
@@ -104,23 +105,23 @@ func (w *worker) runHook() {
 			if !strings.HasSuffix(src, "/") {
 				src = "s3://" + e.Bucket + "/" + e.Key
 			}
-			done := make(chan trigger.Outcome, 1)
-			w.enqueue(&job{source: src, what: e.Origin + " " + e.Key, who: releases.Who{UID: -1, Via: "trigger:" + e.Origin},
+			type outcome struct {
+				o   trigger.Outcome
+				err error
+			}
+			done := make(chan outcome, 1)
+			w.enqueue(&job{source: src, what: e.Origin + " " + e.Key, who: releases.Who{UID: -1, Via: "trigger:" + e.Origin}, queue: "s3",
 				done: func(_ *api.DeployResult, err error) {
-					switch {
-					case err == nil:
-						done <- trigger.Deployed
-					case errors.Is(err, api.ErrRejected):
-						done <- trigger.Rejected
-					default:
-						done <- trigger.Retry
+					if err == nil {
+						w.giveUp.Store(nil)
 					}
+					done <- outcome{triggerOutcome(err), err} // retry.go
 				},
-				skipped: func(*job) { done <- trigger.Retry },
+				skipped: func(*job) { done <- outcome{o: trigger.Superseded} },
 			})
 			select {
 			case o := <-done:
-				q.Done(e, o)
+				q.Fail(e, o.o, o.err)
 			case <-ctx.Done():
 				return
 			}

@@ -34,6 +34,8 @@ type metrics struct {
 	reloads               *prometheus.CounterVec
 	// notify engineer: counters of outgoing notifications (notify.go).
 	notify notifyMetrics
+	// giveUps counts artifacts the triggers gave up on (issue 14).
+	giveUps *prometheus.CounterVec
 }
 
 // Label values known in advance, for initSite.
@@ -70,6 +72,9 @@ func newMetrics() *metrics {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_config_reloads_total",
 			Help: "Configuration reloads by result (ok, rejected)."}, []string{"result"}),
 	}
+	m.giveUps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_trigger_giveups_total",
+		Help: "Artifacts the triggers gave up on (retries used up, or a permanent failure)."}, []string{"site"})
+	m.reg.MustRegister(m.giveUps)
 	m.reg.MustRegister(m.buildInfo, m.deploys, m.duration, m.live, m.lastSuccess, m.inProgress, m.rollbacks,
 		m.healthFailures, m.healthRollbackSeconds, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -105,6 +110,7 @@ func (m *metrics) initSite(site string) {
 	m.duration.WithLabelValues(site)
 	m.inProgress.WithLabelValues(site).Add(0)
 	// Other counters: one line each below.
+	m.giveUps.WithLabelValues(site) // retry.go
 }
 
 func (m *metrics) handler() http.Handler {

@@ -73,7 +73,7 @@ func (d *Daemon) deploy(ctx context.Context, site, what string, req api.DeployRe
 		defer d.setDoing(site, "")
 	}
 	start := time.Now()
-	res, err := d.cur.Load().local.Deploy(ctx, req)
+	res, err := d.runDeploy(ctx, site, req) // recovers panics (worker.go)
 	if err == nil && site != "" && res.Activated {
 		d.setLive(site, res.Release.ID)
 		if herr := d.afterSwap(ctx, site, res.Release.ID, res.Previous); herr != nil {
@@ -374,6 +374,9 @@ func (s *daemonService) Status(ctx context.Context, t api.Target) (*api.StatusRe
 	res.Daemon = true
 	if site := s.d.siteName(t); site != "" {
 		res.InProgress = s.d.doing(site)
+		if w := s.d.cur.Load().workers[site]; w != nil {
+			res.GaveUp = w.lastGiveUp() // retry.go
+		}
 	}
 	return res, nil
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/internal/config"
 	"github.com/example/release-agent/internal/daemon/trigger"
+	"github.com/example/release-agent/internal/deploy"
 	"github.com/example/release-agent/internal/ingest/s3"
 	"github.com/example/release-agent/internal/service"
 	"github.com/example/release-agent/releases"
@@ -47,17 +50,22 @@ type job struct {
 	// newer job replaced this one before it ran.
 	done    func(res *api.DeployResult, err error)
 	skipped func(by *job)
+	// queue names the trigger that made the job ("inbox", "s3"): a job
+	// replaces only a pending job of its own queue, so one trigger's jobs
+	// (a retry of a failing S3 artifact) never supersede another's.
+	queue string
 }
 
 // worker is the work loop of one site: one deploy at a time; jobs that
-// arrive while one runs are coalesced (the newest replaces the pending
-// one).
+// arrive while one runs are coalesced per queue (the newest replaces the
+// pending one of the same queue) and run in the order their queues first
+// asked.
 type worker struct {
 	d    *Daemon
 	site *config.Site
 
 	mu      sync.Mutex
-	pending *job
+	pending []*job // at most one per queue, oldest first
 	wake    chan struct{}
 
 	beat      atomic.Int64 // unix nanoseconds of the last turn
@@ -74,6 +82,8 @@ type worker struct {
 	tokenFile string
 	// s3 is the client of the listen and poll triggers (nil if none).
 	s3 *s3.Client
+	// giveUp is what the S3 triggers last gave up on (see gaveUp).
+	giveUp atomic.Pointer[api.GiveUp]
 }
 
 // newWorker makes the work loop of s; its S3 triggers use cl.
@@ -127,11 +137,20 @@ func (w *worker) alive(interval time.Duration) bool {
 	return now.Sub(time.Unix(0, w.beat.Load())) < interval
 }
 
-// enqueue makes j the next job, replacing (and skipping) a pending one.
+// enqueue makes j the pending job of its queue, replacing (and skipping)
+// the one pending there, if any, in its place in line.
 func (w *worker) enqueue(j *job) {
 	w.mu.Lock()
-	old := w.pending
-	w.pending = j
+	var old *job
+	for i, p := range w.pending {
+		if p.queue == j.queue {
+			old, w.pending[i] = p, j
+			break
+		}
+	}
+	if old == nil {
+		w.pending = append(w.pending, j)
+	}
 	w.mu.Unlock()
 	if old != nil && old.skipped != nil {
 		old.skipped(j)
@@ -142,11 +161,15 @@ func (w *worker) enqueue(j *job) {
 	}
 }
 
+// take removes and returns the oldest pending job (nil if none).
 func (w *worker) take() *job {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	j := w.pending
-	w.pending = nil
+	if len(w.pending) == 0 {
+		return nil
+	}
+	j := w.pending[0]
+	w.pending = slices.Delete(w.pending, 0, 1)
 	return j
 }
 
@@ -165,15 +188,43 @@ func (w *worker) loop() {
 		case <-t.C:
 			continue
 		}
-		if j := w.take(); j != nil {
+		for j := w.take(); j != nil; j = w.take() {
 			w.run(j)
+			if w.stopping() {
+				break
+			}
 		}
 	}
 }
 
+// stopping reports whether the daemon shuts down or the loop is stopped.
+func (w *worker) stopping() bool {
+	select {
+	case <-w.quit:
+		return true
+	default:
+		return w.d.ctx.Err() != nil
+	}
+}
+
+// run runs one job. A panic anywhere in it (outside the pipeline, which
+// records its own, see runDeploy) is recovered: logged with its stack, the
+// job fails with an error wrapping deploy.ErrPanic, and the loop goes on.
 func (w *worker) run(j *job) {
 	w.busySince.Store(time.Now().UnixNano())
 	defer w.busySince.Store(0)
+	finished := false
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		pe := &deploy.PanicError{Value: v, Stack: debug.Stack()}
+		w.d.log.Error("triggered deploy panicked", "site", w.site.Name, "what", j.what, "err", pe, "stack", string(pe.Stack))
+		if j.done != nil && !finished {
+			j.done(nil, pe)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(w.d.ctx, jobTimeout)
 	defer cancel()
 	ctx = service.WithWho(ctx, j.who)
@@ -198,9 +249,29 @@ func (w *worker) run(j *job) {
 	} else {
 		w.d.log.Info("triggered deploy done", "site", w.site.Name, "what", j.what, "release", res.Release.ID)
 	}
+	finished = true
 	if j.done != nil {
 		j.done(res, err)
 	}
+}
+
+// runDeploy runs one deploy of site on the current state's service. The
+// pipeline turns a panic in a fetch or stage into a failed release (see
+// deploy.PanicError); runDeploy logs that stack, and recovers a panic
+// anywhere else in the deploy (activation, pruning) into an error
+// wrapping deploy.ErrPanic, so that no deploy, triggered or asked over
+// the control socket, takes the daemon down. The store's lock is released
+// by the pipeline's own defer either way.
+func (d *Daemon) runDeploy(ctx context.Context, site string, req api.DeployRequest) (res *api.DeployResult, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			res, err = nil, &deploy.PanicError{Value: v, Stack: debug.Stack()}
+		}
+		if pe, ok := errors.AsType[*deploy.PanicError](err); ok {
+			d.log.Error("deploy panicked (a bug; please report it)", "site", site, "err", pe, "stack", string(pe.Stack))
+		}
+	}()
+	return d.cur.Load().local.Deploy(ctx, req)
 }
 
 // archiveSuffixes are the inbox files that are deployed.
@@ -260,7 +331,7 @@ func (w *worker) watchInbox() {
 			delete(seen, name)
 			mu.Unlock()
 		}
-		w.enqueue(&job{source: path, what: "inbox " + name, who: who,
+		w.enqueue(&job{source: path, what: "inbox " + name, who: who, queue: "inbox",
 			open: func() (*os.File, error) { return in.openEntry(name) },
 			done: func(res *api.DeployResult, err error) {
 				defer forget()

@@ -64,10 +64,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/example/release-agent/hashassets"
 	"github.com/example/release-agent/internal/carry"
+	"github.com/example/release-agent/internal/gopanic"
 	"github.com/example/release-agent/internal/ingest"
 	"github.com/example/release-agent/internal/ingest/safewrite"
 	"github.com/example/release-agent/manifest"
@@ -131,6 +134,22 @@ func (e *RejectedError) Error() string {
 	return fmt.Sprintf("rejected by %s: %s", e.Stage, e.Reason)
 }
 func (e *RejectedError) Unwrap() error { return ErrRejected }
+
+// ErrPanic is wrapped (through *PanicError) by the error of a deploy
+// during whose fetch or stages the program panicked: a bug, never the
+// artifact's fault alone. The release is recorded as failed and its
+// staging tree removed, as for any other failure.
+var ErrPanic = errors.New("internal error")
+
+// PanicError is a recovered panic: its value and the goroutine's stack
+// where it happened (for the log; the message does not include it).
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("internal error: panic: %v", e.Value) }
+func (e *PanicError) Unwrap() error { return ErrPanic }
 
 // Request is one deploy.
 type Request struct {
@@ -272,8 +291,9 @@ func Deploy(ctx context.Context, s *releases.Store, req Request) (*Result, error
 //
 // The tree is staged as a draft (releases.Store.NewDraft): its id is
 // allocated when it is committed, or recorded as failed or rejected, so
-// that a dry run or a no-op uses none.
-func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Result) (*releases.Record, error) {
+// that a dry run or a no-op uses none. A panic in the fetch or a stage is
+// a failure like any other (see PanicError).
+func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Result) (rec *releases.Record, err error) {
 	if res == nil {
 		res = &Result{}
 	}
@@ -283,7 +303,6 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 		}
 	}
 	var src ingest.Source
-	var err error
 	if req.Stream != nil {
 		// A zip stream is spooled in the staging area (state/staging), on
 		// the release's file system and cleaned like a staging tree.
@@ -341,6 +360,18 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 		}
 		return nil, fmt.Errorf("%s: %w", st.ID, err)
 	}
+	// A panic in the fetch or a stage (a bug) fails this release like any
+	// other error: recorded as failed, staging removed, the lock released
+	// by the caller's defer; the process goes on.
+	defer func() {
+		if v := recover(); v != nil {
+			pe := &PanicError{Value: v, Stack: debug.Stack()}
+			if gv, ok := v.(*gopanic.Value); ok { // from a worker goroutine of a stage
+				pe.Value, pe.Stack = gv.V, gv.Stack
+			}
+			rec, err = fail(releases.StatusFailed, pe)
+		}
+	}()
 
 	// Fetch.
 	t := time.Now()
@@ -350,6 +381,8 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 		return fail(releases.StatusFailed, err)
 	}
 	stop := make(chan struct{})
+	stopProgress := sync.OnceFunc(func() { close(stop) })
+	defer stopProgress() // also on a panic in Fetch
 	if req.Progress != nil {
 		go func() {
 			tk := time.NewTicker(200 * time.Millisecond)
@@ -370,7 +403,7 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 		}()
 	}
 	info, err := src.Fetch(ctx, sw)
-	close(stop)
+	stopProgress()
 	w.Record.Source = info
 	if info.Spec == "" {
 		w.Record.Source.Spec = req.Source

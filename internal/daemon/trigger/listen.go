@@ -35,10 +35,17 @@ func (l *Listen) Run(ctx context.Context, out chan<- Event) error {
 	if len(events) == 0 {
 		events = []string{"s3:ObjectCreated:*"}
 	}
+	// MinIO matches the pattern prefix*suffix: for one object's key
+	// (Prefix and Suffix both the key) that matches nothing, so a suffix
+	// the prefix already ends with is left to Filter.Match below.
+	prefix, suffix := l.Filter.Prefix, l.Filter.Suffix
+	if prefix != "" && strings.HasSuffix(prefix, suffix) {
+		suffix = ""
+	}
 	attempt := 0
 	for {
 		sctx, cancel := context.WithCancel(ctx)
-		ch := l.Client.ListenBucketNotification(sctx, l.Filter.Bucket, l.Filter.Prefix, l.Filter.Suffix, events)
+		ch := l.Client.ListenBucketNotification(sctx, l.Filter.Bucket, prefix, suffix, events)
 		if l.OnConnect != nil {
 			l.OnConnect()
 		}
