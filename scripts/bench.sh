@@ -509,4 +509,6 @@ if miss_lines or notes:
     for n in notes: print("- " + n)
     for k, why in miss_lines: print("- Not measured: %s: %s." % (k, why))
 EOF
+BENCH_GOBENCH=$OUT/gobench.txt scripts/bench-incremental.sh >>BENCHMARKS.md  # scale: incremental S3 pull
+scripts/bench-sites.sh >>BENCHMARKS.md  # scale: 1,000 inbox sites
 log "done: BENCHMARKS.md"

@@ -222,6 +222,9 @@ func BenchmarkThousandInboxes(b *testing.B) {
 			b.Fatal(err)
 		}
 		root := filepath.Join(f.tmp, "local-"+strconv.Itoa(i))
+		if err := os.Mkdir(root, 0o755); err != nil {
+			b.Fatal(err)
+		}
 		t0 := time.Now()
 		out, err := exec.Command(ctl, "--root", root, "deploy", tarPath, "--no-hash", "--no-validate").CombinedOutput()
 		if err != nil {

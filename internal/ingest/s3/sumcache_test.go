@@ -64,9 +64,7 @@ func (g *getCounter) take() []string {
 func mcMirror(t testing.TB, m *testenv.MinIO, dir, bucket, prefix string) {
 	t.Helper()
 	mc := testenv.Tool(t, "mc")
-	u, _ := url.Parse(m.URL())
-	u.User = url.UserPassword(m.AccessKey, m.SecretKey)
-	env := append(os.Environ(), "MC_HOST_t="+u.String(), "MC_CONFIG_DIR="+t.TempDir())
+	env := mcEnv(t, m)
 	for _, args := range [][]string{
 		{"mirror", "--overwrite", "--quiet", dir, "t/" + bucket + "/" + prefix},
 		{"pipe", "--quiet", "t/" + bucket + "/" + prefix + DefaultMarker},
@@ -78,6 +76,13 @@ func mcMirror(t testing.TB, m *testenv.MinIO, dir, bucket, prefix string) {
 			t.Fatalf("mc %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
+}
+
+// mcEnv is the environment of an mc command: alias "t" for m.
+func mcEnv(t testing.TB, m *testenv.MinIO) []string {
+	u, _ := url.Parse(m.URL())
+	u.User = url.UserPassword(m.AccessKey, m.SecretKey)
+	return append(os.Environ(), "MC_HOST_t="+u.String(), "MC_CONFIG_DIR="+t.TempDir())
 }
 
 func writeTree(t testing.TB, dir string, files map[string][]byte) {
