@@ -74,15 +74,16 @@ func (in *inbox) list() ([]string, error) {
 // never deployed). Every inbox of the process shares one inotify instance
 // (inotify); when the inbox cannot be watched, or stops being watched,
 // watch logs a warning naming the site and why, and returns: the caller
-// then finds archives by its periodic rescan alone. When the kernel drops
-// events (queue overflow), watch lists the inbox and sends every archive
-// in it.
+// then finds archives by its periodic rescan alone. Once the watch is in
+// place, and whenever the kernel drops events (queue overflow), watch
+// lists the inbox and sends every archive in it, so a name may come more
+// than once.
 func (in *inbox) watch(out chan<- string) {
 	defer close(out)
 	fallback := func(err error) {
 		in.log.Warn("inbox: not watched, falling back to polling", "site", in.site, "dir", in.dir, "every", rescan, "err", err)
 	}
-	w, err := inotify.add(in.dir)
+	w, err := inotify.add(in.dir, in.log)
 	if err != nil {
 		fallback(err)
 		return
@@ -103,6 +104,13 @@ func (in *inbox) watch(out chan<- string) {
 			return false
 		}
 	}
+	// What arrived before the watch was in place (after the caller's
+	// first listing) has no event: list once more. The caller ignores
+	// names it has queued already.
+	select {
+	case w.lost <- struct{}{}:
+	default: // an overflow already asks for it
+	}
 	for {
 		select {
 		case <-w.gone:
@@ -111,7 +119,6 @@ func (in *inbox) watch(out chan<- string) {
 			fallback(err)
 			return
 		case <-w.lost:
-			in.log.Warn("inbox: inotify dropped events (queue overflow, see fs.inotify.max_queued_events), listing the inbox", "site", in.site, "dir", in.dir)
 			names, err := in.list()
 			if err != nil {
 				in.log.Error("inbox: listing failed", "site", in.site, "dir", in.dir, "err", err)
@@ -151,6 +158,7 @@ type inotifyHub struct {
 	mu      sync.Mutex
 	file    *os.File              // nil until the first add (and after a read error)
 	fd      int                   // file's descriptor (File.Fd would make it blocking)
+	log     *slog.Logger          // of the latest add, for what concerns every inbox
 	watches map[int][]*inboxWatch // by watch descriptor: an inbox directory may be watched twice during a reload
 }
 
@@ -158,7 +166,7 @@ type inotifyHub struct {
 type inboxWatch struct {
 	dir    string
 	wd     int
-	names  chan string   // IN_MOVED_TO names
+	names  chan string   // IN_MOVED_TO names (buffered: one slow inbox does not hold up the others)
 	lost   chan struct{} // events were dropped: list the directory (buffered, 1)
 	failed chan error    // the watch ended (directory removed, read error) (buffered, 1)
 	gone   chan struct{} // closed by remove
@@ -166,9 +174,10 @@ type inboxWatch struct {
 }
 
 // add starts watching dir for IN_MOVED_TO.
-func (h *inotifyHub) add(dir string) (*inboxWatch, error) {
+func (h *inotifyHub) add(dir string, log *slog.Logger) (*inboxWatch, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.log = log
 	if h.file == nil {
 		fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 		if err != nil {
@@ -186,7 +195,7 @@ func (h *inotifyHub) add(dir string) (*inboxWatch, error) {
 		}
 		return nil, fmt.Errorf("inotify_add_watch %s: %w", dir, err)
 	}
-	w := &inboxWatch{dir: dir, wd: wd, names: make(chan string), lost: make(chan struct{}, 1),
+	w := &inboxWatch{dir: dir, wd: wd, names: make(chan string, 16), lost: make(chan struct{}, 1),
 		failed: make(chan error, 1), gone: make(chan struct{})}
 	h.watches[wd] = append(h.watches[wd], w)
 	return w, nil
@@ -261,7 +270,9 @@ func (h *inotifyHub) read(f *os.File) {
 				for _, ws := range h.watches {
 					all = append(all, ws...)
 				}
+				log := h.log
 				h.mu.Unlock()
+				log.Warn("inbox: inotify dropped events (queue overflow, see fs.inotify.max_queued_events), listing every inbox", "inboxes", len(all))
 				for _, w := range all {
 					select {
 					case w.lost <- struct{}{}:

@@ -125,8 +125,15 @@ func TestInboxesShareOneInotify(t *testing.T) {
 		in.close()
 	}
 	for i, out := range outs {
-		if _, ok := recv(t, out, "close"); ok {
-			t.Fatalf("inbox %d: channel not closed by close()", i)
+		// A name may come twice (the listing once the watch is in place).
+		for {
+			name, ok := recv(t, out, "close")
+			if !ok {
+				break
+			}
+			if name != "a.tar" {
+				t.Fatalf("inbox %d: unexpected %q", i, name)
+			}
 		}
 	}
 	tmp := filepath.Join(dir, "y.tar")

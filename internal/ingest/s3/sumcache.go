@@ -154,7 +154,7 @@ func (c *sumCache) save() {
 	}
 	b, err := json.Marshal(f)
 	if err == nil {
-		err = fsatomic.WriteFile(c.path, b, 0o600)
+		err = fsatomic.WriteFile(c.path, b, 0o644) // as the store's other state files
 	}
 	if err != nil {
 		c.log.Warn("s3: cannot save the sum cache (the next pull downloads more)", "file", c.path, "err", err)
