@@ -510,4 +510,6 @@ if miss_lines or notes:
     for k, why in miss_lines: print("- Not measured: %s: %s." % (k, why))
 EOF
 [ "$SITE_FILES" -gt 0 ] && scripts/bench-cictl.sh "$CTL" "$OUT/site" "$OUT" "$DEPLOY_RUNS" >>BENCHMARKS.md
+BENCH_GOBENCH=$OUT/gobench.txt scripts/bench-incremental.sh >>BENCHMARKS.md  # scale: incremental S3 pull
+scripts/bench-sites.sh >>BENCHMARKS.md  # scale: 1,000 inbox sites
 log "done: BENCHMARKS.md"

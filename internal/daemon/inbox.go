@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,10 +22,12 @@ import (
 // a newer one before they ran); a NAME.sha256 beside an archive moves with
 // it.
 type inbox struct {
-	dir string
+	dir  string
+	site string // for logs
+	log  *slog.Logger
 
 	mu     sync.Mutex
-	file   *os.File // inotify descriptor, nil if not watching
+	sub    *inboxWatch // nil if not watching
 	closed bool
 }
 
@@ -35,13 +38,16 @@ const (
 	inboxSkipped = "skipped"
 )
 
-func newInbox(dir string) (*inbox, error) {
+func newInbox(dir, site string, log *slog.Logger) (*inbox, error) {
 	for _, sub := range []string{inboxDone, inboxFailed, inboxSkipped} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o770|os.ModeSetgid); err != nil {
 			return nil, fmt.Errorf("inbox %s: %w", dir, err)
 		}
 	}
-	return &inbox{dir: dir}, nil
+	if log == nil {
+		log = slog.Default()
+	}
+	return &inbox{dir: dir, site: site, log: log}, nil
 }
 
 // list returns the archives waiting in the inbox, oldest first.
@@ -65,32 +71,188 @@ func (in *inbox) list() ([]string, error) {
 // watch sends the names of files renamed into the inbox (IN_MOVED_TO) on
 // out until close; it closes out when it stops. Files written in place
 // are not picked up until they are renamed (a half-written archive is
-// never deployed).
+// never deployed). Every inbox of the process shares one inotify instance
+// (inotify); when the inbox cannot be watched, or stops being watched,
+// watch logs a warning naming the site and why, and returns: the caller
+// then finds archives by its periodic rescan alone. Once the watch is in
+// place, and whenever the kernel drops events (queue overflow), watch
+// lists the inbox and sends every archive in it, so a name may come more
+// than once.
 func (in *inbox) watch(out chan<- string) {
 	defer close(out)
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	fallback := func(err error) {
+		in.log.Warn("inbox: not watched, falling back to polling", "site", in.site, "dir", in.dir, "every", rescan, "err", err)
+	}
+	w, err := inotify.add(in.dir, in.log)
 	if err != nil {
+		fallback(err)
 		return
 	}
-	if _, err := unix.InotifyAddWatch(fd, in.dir, unix.IN_MOVED_TO|unix.IN_ONLYDIR); err != nil {
-		unix.Close(fd)
-		return
-	}
-	// A non-blocking descriptor goes through the runtime poller: Close
-	// unblocks Read.
-	f := os.NewFile(uintptr(fd), "inotify:"+in.dir)
+	defer inotify.remove(w)
 	in.mu.Lock()
 	if in.closed {
 		in.mu.Unlock()
-		f.Close()
 		return
 	}
-	in.file = f
+	in.sub = w
 	in.mu.Unlock()
+	send := func(name string) bool {
+		select {
+		case out <- name:
+			return true
+		case <-w.gone:
+			return false
+		}
+	}
+	// What arrived before the watch was in place (after the caller's
+	// first listing) has no event: list once more. The caller ignores
+	// names it has queued already.
+	select {
+	case w.lost <- struct{}{}:
+	default: // an overflow already asks for it
+	}
+	for {
+		select {
+		case <-w.gone:
+			return
+		case err := <-w.failed:
+			fallback(err)
+			return
+		case <-w.lost:
+			names, err := in.list()
+			if err != nil {
+				in.log.Error("inbox: listing failed", "site", in.site, "dir", in.dir, "err", err)
+			}
+			for _, n := range names {
+				if !send(n) {
+					return
+				}
+			}
+		case name := <-w.names:
+			if !send(name) {
+				return
+			}
+		}
+	}
+}
+
+func (in *inbox) close() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.closed = true
+	if in.sub != nil {
+		inotify.remove(in.sub)
+		in.sub = nil
+	}
+}
+
+// inotify is the process's one inotify instance, shared by the inboxes of
+// every site: Linux allows few instances per user (128 by default) but
+// many watches (one per inbox). It is made at the first watch and kept for
+// the life of the process.
+var inotify inotifyHub
+
+// inotifyHub dispatches the events of one inotify descriptor to the
+// inboxes watching. Its methods are safe for concurrent use.
+type inotifyHub struct {
+	mu      sync.Mutex
+	file    *os.File              // nil until the first add (and after a read error)
+	fd      int                   // file's descriptor (File.Fd would make it blocking)
+	log     *slog.Logger          // of the latest add, for what concerns every inbox
+	watches map[int][]*inboxWatch // by watch descriptor: an inbox directory may be watched twice during a reload
+}
+
+// inboxWatch is one inbox's subscription.
+type inboxWatch struct {
+	dir    string
+	wd     int
+	names  chan string   // IN_MOVED_TO names (buffered: one slow inbox does not hold up the others)
+	lost   chan struct{} // events were dropped: list the directory (buffered, 1)
+	failed chan error    // the watch ended (directory removed, read error) (buffered, 1)
+	gone   chan struct{} // closed by remove
+	once   sync.Once
+}
+
+// add starts watching dir for IN_MOVED_TO.
+func (h *inotifyHub) add(dir string, log *slog.Logger) (*inboxWatch, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.log = log
+	if h.file == nil {
+		fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+		if err != nil {
+			return nil, fmt.Errorf("inotify_init: %w (see fs.inotify.max_user_instances)", err)
+		}
+		// A non-blocking descriptor goes through the runtime poller.
+		h.file, h.fd = os.NewFile(uintptr(fd), "inotify"), fd
+		h.watches = map[int][]*inboxWatch{}
+		go h.read(h.file)
+	}
+	wd, err := unix.InotifyAddWatch(h.fd, dir, unix.IN_MOVED_TO|unix.IN_ONLYDIR)
+	if err != nil {
+		if errors.Is(err, unix.ENOSPC) {
+			return nil, fmt.Errorf("inotify_add_watch %s: %w (see fs.inotify.max_user_watches)", dir, err)
+		}
+		return nil, fmt.Errorf("inotify_add_watch %s: %w", dir, err)
+	}
+	w := &inboxWatch{dir: dir, wd: wd, names: make(chan string, 16), lost: make(chan struct{}, 1),
+		failed: make(chan error, 1), gone: make(chan struct{})}
+	h.watches[wd] = append(h.watches[wd], w)
+	return w, nil
+}
+
+// remove stops w; the directory's watch ends with its last subscriber.
+func (h *inotifyHub) remove(w *inboxWatch) {
+	w.once.Do(func() {
+		close(w.gone)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		ws := h.watches[w.wd]
+		i := slices.Index(ws, w)
+		if i < 0 {
+			return // already dropped (IN_IGNORED, read error)
+		}
+		ws = slices.Delete(ws, i, i+1)
+		if len(ws) > 0 {
+			h.watches[w.wd] = ws
+			return
+		}
+		delete(h.watches, w.wd)
+		if h.file != nil {
+			unix.InotifyRmWatch(h.fd, uint32(w.wd))
+		}
+	})
+}
+
+// subscribers returns the watches of wd; drop also forgets them.
+func (h *inotifyHub) subscribers(wd int, drop bool) []*inboxWatch {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ws := slices.Clone(h.watches[wd])
+	if drop {
+		delete(h.watches, wd)
+	}
+	return ws
+}
+
+// read dispatches the events of f until a read fails, which ends every
+// watch (each inbox falls back to its rescans; the next add starts a new
+// instance).
+func (h *inotifyHub) read(f *os.File) {
 	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.PathMax))
 	for {
 		n, err := f.Read(buf)
 		if err != nil {
+			h.mu.Lock()
+			all := h.watches
+			h.watches, h.file = map[int][]*inboxWatch{}, nil
+			h.mu.Unlock()
+			f.Close()
+			for _, ws := range all {
+				for _, w := range ws {
+					fail(w, fmt.Errorf("reading inotify events: %w", err))
+				}
+			}
 			return
 		}
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
@@ -101,20 +263,45 @@ func (in *inbox) watch(out chan<- string) {
 				name = strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+nameLen]), "\x00")
 			}
 			off += unix.SizeofInotifyEvent + nameLen
-			if name != "" {
-				out <- name
+			switch {
+			case ev.Mask&unix.IN_Q_OVERFLOW != 0:
+				h.mu.Lock()
+				var all []*inboxWatch
+				for _, ws := range h.watches {
+					all = append(all, ws...)
+				}
+				log := h.log
+				h.mu.Unlock()
+				log.Warn("inbox: inotify dropped events (queue overflow, see fs.inotify.max_queued_events), listing every inbox", "inboxes", len(all))
+				for _, w := range all {
+					select {
+					case w.lost <- struct{}{}:
+					default:
+					}
+				}
+			case ev.Mask&unix.IN_IGNORED != 0:
+				// The kernel removed the watch: the directory was
+				// deleted or its file system unmounted (after our own
+				// remove, nobody is left to tell).
+				for _, w := range h.subscribers(int(ev.Wd), true) {
+					fail(w, fmt.Errorf("inbox directory %s removed or unmounted", w.dir))
+				}
+			case name != "":
+				for _, w := range h.subscribers(int(ev.Wd), false) {
+					select {
+					case w.names <- name:
+					case <-w.gone:
+					}
+				}
 			}
 		}
 	}
 }
 
-func (in *inbox) close() {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.closed = true
-	if in.file != nil {
-		in.file.Close()
-		in.file = nil
+func fail(w *inboxWatch, err error) {
+	select {
+	case w.failed <- err:
+	default:
 	}
 }
 

@@ -29,7 +29,7 @@ import (
 )
 
 // waitFor polls cond every 20ms until it holds, failing after d.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

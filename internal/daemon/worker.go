@@ -90,7 +90,7 @@ type worker struct {
 func newWorker(d *Daemon, s *config.Site, tokenFile string, cl *s3.Client) (*worker, error) {
 	w := &worker{d: d, site: s, tokenFile: tokenFile, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	if s.Triggers.Inbox != "" {
-		in, err := newInbox(s.Triggers.Inbox)
+		in, err := newInbox(s.Triggers.Inbox, s.Name, d.log)
 		if err != nil {
 			return nil, err
 		}

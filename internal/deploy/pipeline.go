@@ -309,7 +309,7 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 		src, err = ingest.OpenStream(req.Source, req.Stream, ingest.StreamOptions{SHA256: req.SHA256, From: req.StreamFrom,
 			SpoolDir: filepath.Join(s.StateDir(), "staging"), Limits: req.Limits})
 	} else {
-		src, err = req.Sources.Open(ctx, req.Source, ingest.Options{SHA256: req.SHA256, File: req.SourceFile})
+		src, err = req.Sources.Open(ctx, req.Source, ingest.Options{SHA256: req.SHA256, File: req.SourceFile, CacheDir: s.StateDir()})
 	}
 	if err != nil {
 		return nil, err

@@ -62,6 +62,12 @@ type Options struct {
 	// then only names its format, its FILE.sha256 and the record. The
 	// caller closes it.
 	File *os.File
+	// CacheDir, if set, is a directory private to the release store (its
+	// state directory) where a source may keep what it learnt between
+	// fetches: the S3 prefix source remembers there the sha256 of the
+	// objects it downloaded (s3.SumCacheFile), so that an unchanged object
+	// is linked from the live release instead of downloaded again.
+	CacheDir string
 }
 
 // ErrChecksum is returned (wrapped) when the artifact does not match the

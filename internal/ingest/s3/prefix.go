@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +83,13 @@ func (s *Source) fetchPrefix(ctx context.Context, sink safewrite.Sink) (ingest.I
 		}
 	}
 	s.stats.Objects = int64(len(objs))
+	// Without sums in the marker, the sums of objects downloaded before
+	// (by ETag and size) find unchanged files in the live release.
+	var cache *sumCache
+	if len(listed) == 0 {
+		cache = loadSumCache(s.opts.CacheDir, s.cfg.Logger)
+		cache.next()
+	}
 
 	// 3. Directories first (explicit "dir/" keys), then files in parallel.
 	var files []*prefixObject
@@ -99,7 +107,7 @@ func (s *Source) fetchPrefix(ctx context.Context, sink safewrite.Sink) (ingest.I
 		files = append(files, o)
 	}
 	if err := parallel(ctx, s.cfg.Concurrency, files, func(ctx context.Context, o *prefixObject) error {
-		return s.fetchOne(ctx, core, r, sink, o, &c)
+		return s.fetchOne(ctx, core, r, sink, o, cache, &c)
 	}); err != nil {
 		return ingest.Info{}, err
 	}
@@ -117,6 +125,11 @@ func (s *Source) fetchPrefix(ctx context.Context, sink safewrite.Sink) (ingest.I
 	}
 	if now.ETag != markerInfo.ETag {
 		return ingest.Info{}, &ObjectError{Bucket: b, Key: markerKey, Err: fmt.Errorf("%w: marker rewritten during the pull", ErrChanged)}
+	}
+
+	if cache != nil {
+		cache.forgetUnder(b, prefix)
+		cache.save()
 	}
 
 	info := ingest.Info{Spec: s.spec.String(), Kind: "s3-prefix", Size: c.bytes.Load(), Meta: map[string]string{}}
@@ -144,9 +157,18 @@ func metaFromList(oi minio.ObjectInfo) string {
 	return ""
 }
 
+// verifyingSink is a Sink that can link a live file for a remembered
+// sha256, checking its content first (safewrite.Writer).
+type verifyingSink interface {
+	ExistingVerified(name string, mode fs.FileMode, sha256 string) (bool, error)
+}
+
 // fetchOne stages one object: linked from the live release when its sha256
-// is known and present there, downloaded (and verified) otherwise.
-func (s *Source) fetchOne(ctx context.Context, core minio.Core, r retrier, sink safewrite.Sink, o *prefixObject, c *counters) error {
+// is known and present there, downloaded (and verified) otherwise. cache
+// (nil when the marker lists sums) gives the sha256 of an object seen
+// before with the same ETag and size; the live file found with it is
+// linked only if its content still hashes to it.
+func (s *Source) fetchOne(ctx context.Context, core minio.Core, r retrier, sink safewrite.Sink, o *prefixObject, cache *sumCache, c *counters) error {
 	oerr := func(err error) error {
 		var oe *ObjectError
 		if errors.As(err, &oe) {
@@ -169,6 +191,23 @@ func (s *Source) fetchOne(ctx context.Context, core minio.Core, r retrier, sink 
 		if ok {
 			c.linked.Add(1)
 			return nil
+		}
+	}
+	var ck sumKey
+	useCache := cache != nil && known == "" && !o.listed && o.etag != "" && o.size >= 0
+	if useCache {
+		ck = sumKey{Bucket: s.spec.Bucket, Key: o.key, ETag: strings.Trim(o.etag, `"`), Size: o.size}
+		if vs, ok := sink.(verifyingSink); ok {
+			if sha := cache.lookup(ck); sha != "" {
+				ok, err := vs.ExistingVerified(o.name, fileMode, sha)
+				if err != nil {
+					return oerr(err)
+				}
+				if ok {
+					c.linked.Add(1)
+					return nil
+				}
+			}
 		}
 	}
 	rd, err := openObject(ctx, core, r, s.spec.Bucket, o.key, "", c)
@@ -211,6 +250,9 @@ func (s *Source) fetchOne(ctx context.Context, core minio.Core, r retrier, sink 
 	}
 	if err := sink.File(ctx, o.name, fileMode, rd.info.Size, known, rd); err != nil {
 		return oerr(err)
+	}
+	if useCache && rd.off == rd.info.Size { // every byte read and hashed
+		cache.add(ck, rd.sum())
 	}
 	c.downloaded.Add(1)
 	return nil

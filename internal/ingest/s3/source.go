@@ -24,6 +24,21 @@
 // prefix's marker. A mismatch fails the fetch with ingest.ErrChecksum and
 // names the object.
 //
+// # Incremental prefixes
+//
+// Objects whose sha256 is known before the download (from the marker or
+// x-amz-meta-sha256) are linked from the live release when it has that
+// content. Without sums (a prefix uploaded by `aws s3 sync` or `mc
+// mirror` with an empty marker), the source remembers, in
+// ingest.Options.CacheDir (the store's state directory, SumCacheFile),
+// the sha256 of every object it downloaded by bucket, key, ETag and size.
+// On the next pull an object with the same ETag and size is taken from
+// the live release, but only if the live file, read again, still hashes
+// to the remembered sum (the ETag is a hint, never trusted alone): an
+// unchanged object costs a local read instead of a GET. The cache is
+// written atomically and durably at the end of a successful pull, holds at
+// most 200,000 entries, and a missing or corrupt cache is a full pull.
+//
 // # Failures
 //
 // Errors are *ObjectError values wrapping a sentinel: ingest.ErrNotFound,

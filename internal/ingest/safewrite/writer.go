@@ -569,6 +569,20 @@ func (w *Writer) Hardlink(name, target string) error {
 // (another file system, link count exhausted). The file's size counts
 // toward MaxBytes.
 func (w *Writer) Existing(name string, mode fs.FileMode, sha string) (bool, error) {
+	return w.existing(name, mode, sha, false)
+}
+
+// ExistingVerified is Existing for a sha256 the caller only remembers (a
+// cache keyed by an S3 ETag), not one the artifact states: the live file
+// is linked, then read through the new link and kept only if its content
+// still hashes to sha. A live file changed behind the store's back is
+// unlinked again and reported false, so the caller downloads it. Safe
+// for concurrent use.
+func (w *Writer) ExistingVerified(name string, mode fs.FileMode, sha string) (bool, error) {
+	return w.existing(name, mode, sha, true)
+}
+
+func (w *Writer) existing(name string, mode fs.FileMode, sha string, verify bool) (bool, error) {
 	clean, err := w.cleanName(name, false)
 	if err != nil {
 		return false, &EntryError{Entry: name, Err: err}
@@ -587,6 +601,9 @@ func (w *Writer) Existing(name string, mode fs.FileMode, sha string) (bool, erro
 		return false, &EntryError{Entry: name, Err: err}
 	}
 	ok, err := w.linkLive(clean, le, le.Size)
+	if ok && err == nil && verify {
+		ok, err = w.verifyLinked(clean, sha)
+	}
 	if err != nil || !ok {
 		w.used.Add(-le.Size)
 		w.release(clean)
@@ -597,6 +614,36 @@ func (w *Writer) Existing(name string, mode fs.FileMode, sha string) (bool, erro
 	}
 	w.finish(n, manifest.Entry{Path: clean, Size: le.Size, SHA256: sha, Mode: m}, true)
 	return true, nil
+}
+
+// verifyLinked reads the staged file clean (just linked from the live
+// release) and reports whether it hashes to sha; if not, it removes it.
+func (w *Writer) verifyLinked(clean, sha string) (bool, error) {
+	sdir, sbase := path.Split(clean)
+	sfd, sdone, err := w.dirFD(w.root, &w.dirs, sdir)
+	if err != nil {
+		return false, fmt.Errorf("open parent %s: %w", sdir, err)
+	}
+	defer sdone()
+	fd, err := unix.Openat(sfd, sbase, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return false, fmt.Errorf("verify link from live release: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), clean)
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		return false, fmt.Errorf("verify link from live release: %w", err)
+	}
+	if hex.EncodeToString(h.Sum(nil)) == sha {
+		return true, nil
+	}
+	w.log.Warn("stage: live file does not hash to its remembered sha256 (changed on disk?), downloading it", "entry", clean, "sha256", sha)
+	if err := unix.Unlinkat(sfd, sbase, 0); err != nil {
+		return false, fmt.Errorf("remove unverified link %s: %w", clean, err)
+	}
+	return false, nil
 }
 
 func (w *Writer) addBytes(n int64) error {
