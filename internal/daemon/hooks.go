@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/internal/daemon/trigger"
@@ -106,17 +107,22 @@ func (w *worker) runHook() {
 			}
 			done := make(chan trigger.Outcome, 1)
 			w.enqueue(&job{source: src, what: e.Origin + " " + e.Key, who: releases.Who{UID: -1, Via: "trigger:" + e.Origin},
-				done: func(_ *api.DeployResult, err error) {
+				done: func(res *api.DeployResult, err error) {
+					o := trigger.Retry
 					switch {
 					case err == nil:
-						done <- trigger.Deployed
+						o = trigger.Deployed
 					case errors.Is(err, api.ErrRejected):
-						done <- trigger.Rejected
-					default:
-						done <- trigger.Retry
+						o = trigger.Rejected
 					}
+					w.logTriggered(e, o, res, err)
+					done <- o
 				},
-				skipped: func(*job) { done <- trigger.Retry },
+				skipped: func(by *job) {
+					w.d.log.Info("trigger: deploy superseded before it started", "site", w.site.Name, "trigger", e.Origin,
+						"bucket", e.Bucket, "key", e.Key, "etag", e.ETag, "by", by.what)
+					done <- trigger.Retry
+				},
 			})
 			select {
 			case o := <-done:
@@ -126,6 +132,34 @@ func (w *worker) runHook() {
 			}
 		}
 	}()
+}
+
+// logTriggered logs the outcome of a deploy an S3 event started, at Info
+// (Warn when it failed): the trigger, the object, the outcome, the time
+// from the notification to the outcome and the pipeline's stage timings.
+func (w *worker) logTriggered(e trigger.Event, o trigger.Outcome, res *api.DeployResult, err error) {
+	attrs := []any{"site", w.site.Name, "trigger", e.Origin, "bucket", e.Bucket, "key", e.Key, "etag", e.ETag}
+	if e.VersionID != "" {
+		attrs = append(attrs, "version", e.VersionID)
+	}
+	if !e.Received.IsZero() {
+		attrs = append(attrs, "since_event", time.Since(e.Received).Round(time.Millisecond))
+	}
+	if res != nil {
+		var st []string
+		for _, t := range res.Timings {
+			st = append(st, fmt.Sprintf("%s=%.3fs", t.Stage, t.Seconds))
+		}
+		attrs = append(attrs, "release", res.Release.ID, "stages", strings.Join(st, " "))
+	}
+	switch o {
+	case trigger.Deployed:
+		w.d.log.Info("trigger: deployed", append(attrs, "outcome", "deployed")...)
+	case trigger.Rejected:
+		w.d.log.Warn("trigger: rejected", append(attrs, "outcome", "rejected", "err", err)...)
+	default:
+		w.d.log.Warn("trigger: deploy failed", append(attrs, "outcome", "failed", "err", err)...)
+	}
 }
 
 // serveHook routes POST /v0/hook/SITE on the webhook listener to the

@@ -35,10 +35,11 @@ func (l *Listen) Run(ctx context.Context, out chan<- Event) error {
 	if len(events) == 0 {
 		events = []string{"s3:ObjectCreated:*"}
 	}
+	prefix, suffix := serverFilter(l.Filter)
 	attempt := 0
 	for {
 		sctx, cancel := context.WithCancel(ctx)
-		ch := l.Client.ListenBucketNotification(sctx, l.Filter.Bucket, l.Filter.Prefix, l.Filter.Suffix, events)
+		ch := l.Client.ListenBucketNotification(sctx, l.Filter.Bucket, prefix, suffix, events)
 		if l.OnConnect != nil {
 			l.OnConnect()
 		}
@@ -78,6 +79,18 @@ func (l *Listen) Run(ctx context.Context, out chan<- Event) error {
 	}
 }
 
+// serverFilter returns the prefix and suffix to send to the server. MinIO
+// matches a listener's rule as the pattern PREFIX*SUFFIX, so a suffix that
+// the prefix already ends with (an object source: Prefix and Suffix are
+// both its key) would make the pattern need the key twice and match
+// nothing: the suffix is then left to Filter.Match on this side.
+func serverFilter(f Filter) (prefix, suffix string) {
+	if f.Suffix != "" && strings.HasSuffix(f.Prefix, f.Suffix) {
+		return f.Prefix, ""
+	}
+	return f.Prefix, f.Suffix
+}
+
 func fromNotification(r notification.Event) (Event, bool) {
 	var w wireRecord
 	w.EventName = r.EventName
@@ -93,6 +106,7 @@ func fromNotification(r notification.Event) (Event, bool) {
 	}
 	e.Size = r.S3.Object.Size
 	e.Origin = "listen"
+	e.Received = time.Now()
 	e.ETag = strings.Trim(e.ETag, `"`)
 	return e, true
 }
