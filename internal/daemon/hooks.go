@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -103,7 +104,12 @@ func (w *worker) runHook() {
 			}
 			src := w.site.Source
 			if !strings.HasSuffix(src, "/") {
+				// An object source: exactly the version announced, when
+				// the bucket is versioned.
 				src = "s3://" + e.Bucket + "/" + e.Key
+				if e.VersionID != "" && e.VersionID != "null" {
+					src += "?versionId=" + url.QueryEscape(e.VersionID)
+				}
 			}
 			done := make(chan trigger.Outcome, 1)
 			w.enqueue(&job{source: src, what: e.Origin + " " + e.Key, who: releases.Who{UID: -1, Via: "trigger:" + e.Origin},
