@@ -113,7 +113,7 @@ mc event add bench/hook arn:minio:sqs::release-agent:webhook --event put --suffi
 
 log "$ROUNDS rounds: local deploy, listen, webhook"
 if ! python3 - "$OUT" "$CTL" "$ROUNDS" >"$OUT/section.md" 2>"$OUT/driver.log" <<'EOF'; then
-import os, statistics, subprocess, sys, time
+import datetime, json, os, re, statistics, subprocess, sys, time
 out, ctl, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 env = dict(os.environ)
 
@@ -132,29 +132,32 @@ def wait_change(root, before, limit=120):
         time.sleep(0.002)
     raise SystemExit("no new release in %s within %ds (see agent.log)" % (root, limit))
 
-def upload(bucket, art):
-    subprocess.run(["mc", "cp", "-q", art, "bench/%s/site.tar.gz" % bucket], check=True, env=env, stdout=subprocess.DEVNULL)
-
-def notify(bucket, art):
-    root = os.path.join(out, "root-" + bucket)
+ends = {}  # (site, release) -> wall-clock end of the upload
+def notify(site, art):
+    root = os.path.join(out, "root-" + site)
     before = cur(root)
     t0 = time.monotonic()
-    upload(bucket, art)
-    t1 = time.monotonic()
+    subprocess.run(["mc", "cp", "-q", art, "bench/%s/site.tar.gz" % site], check=True, env=env, stdout=subprocess.DEVNULL)
+    t1, w1 = time.monotonic(), time.time()
     t2 = wait_change(root, before)
+    ends[(site, os.path.basename(cur(root)))] = w1
     return t2 - t1, t1 - t0
 
 local_root = os.path.join(out, "root-local")
 os.makedirs(local_root, exist_ok=True)
+local_stages = []
 def local(art):
     t0 = time.monotonic()
-    subprocess.run([ctl, "--root", local_root, "deploy", art], check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.monotonic() - t0
+    p = subprocess.run([ctl, "--root", local_root, "--json", "deploy", art], check=True, env=env, capture_output=True, text=True)
+    t = time.monotonic() - t0
+    local_stages.append({s["stage"]: s["seconds"] for s in json.loads(p.stdout).get("timings", [])})
+    return t
 
 # Round 0 is the first release of every root (untimed): later rounds deploy
 # on top of a live release, hardlinking unchanged files, in all three.
 art0 = os.path.join(out, "v0.tar.gz")
 local(art0)
+local_stages.clear()
 notify("listen", art0)
 notify("hook", art0)
 t = {"local": [], "listen": [], "hook": [], "upload": []}
@@ -167,9 +170,29 @@ for i in range(1, rounds + 1):
     n, u = notify("hook", art)
     t["hook"].append(n)
     print("round %d: local %.3f s, listen %.3f s, webhook %.3f s" % (i, t["local"][-1], t["listen"][-1], t["hook"][-1]), file=sys.stderr)
-with open(os.path.join(out, "times.txt"), "w") as f:
+
+# The daemon's own account of each deploy: when the event arrived
+# (since_event before the log line), and its stage timings.
+def dur(s):
+    m = re.fullmatch(r"([0-9.]+)(ms|s|µs)", s)
+    return float(m.group(1)) * {"ms": 1e-3, "s": 1, "µs": 1e-6}[m.group(2)] if m else None
+brk = {"listen": [], "hook": []}
+for line in open(os.path.join(out, "agent.log")):
+    if 'msg="trigger: deployed"' not in line:
+        continue
+    f = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', line))
+    site, rel = f.get("site"), f.get("release")
+    if (site, rel) not in ends or rel == "v1":
+        continue
+    at = datetime.datetime.fromisoformat(f["time"].replace("Z", "+00:00")).timestamp()
+    since = dur(f["since_event"])
+    stages = dict((k, float(v.rstrip("s"))) for k, v in re.findall(r"(\w+)=([0-9.]+s)", f["stages"].strip('"')))
+    received = at - since
+    brk[site].append({"event": received - ends[(site, rel)], "pipeline": sum(stages.values()), "queue": since - sum(stages.values()), **stages})
+
+with open(os.path.join(out, "times.txt"), "w") as fh:
     for k, v in t.items():
-        f.write("%s %s\n" % (k, " ".join("%.4f" % x for x in v)))
+        fh.write("%s %s\n" % (k, " ".join("%.4f" % x for x in v)))
 med = {k: statistics.median(v) for k, v in t.items()}
 loc = med["local"]
 def row(name, k):
@@ -181,7 +204,17 @@ print("| trigger | upload end → live | `releasectl deploy FILE` | ratio | diff
 print("|---|---|---|---|---|---|")
 print(row("listen (`s3_listen = true`)", "listen"))
 print(row("webhook (MinIO `notify_webhook`)", "hook"))
-print("\n`mc cp` itself took %.0f ms (median). Raw times: .bench/notify/times.txt; the daemon's log with each triggered deploy's timings: .bench/notify/agent.log." % (med["upload"] * 1e3))
+def m(xs, k):
+    v = [x[k] for x in xs if k in x]
+    return "%.0f ms" % (statistics.median(v) * 1e3) if v else "—"
+names = ["fetch", "hash", "validate", "commit", "activate", "prune"]
+print("\nWhere the time goes (medians; from the daemon's `trigger: deployed` lines and `releasectl --json` timings). *event*: from the end of `mc cp` to the daemon receiving the notification (negative: it arrived before `mc` exited); *queue*: from the notification to the end of the pipeline minus the pipeline's stages (queue, work loop, pipeline start-up).\n")
+print("| | event | queue | " + " | ".join(names) + " | whole |")
+print("|---|---|---|" + "---|" * len(names) + "---|")
+for label, k in (("listen", "listen"), ("webhook", "hook")):
+    print("| %s | %s | %s | %s | %s |" % (label, m(brk[k], "event"), m(brk[k], "queue"), " | ".join(m(brk[k], n) for n in names), "%.0f ms" % (med[k] * 1e3)))
+print("| `releasectl deploy FILE` | | | %s | %.0f ms (process) |" % (" | ".join(m(local_stages, n) for n in names), loc * 1e3))
+print("\n`mc cp` itself took %.0f ms (median). Raw times: .bench/notify/times.txt; the daemon's log: .bench/notify/agent.log." % (med["upload"] * 1e3))
 EOF
 	section "Not measured: the run failed ($(tail -1 "$OUT/driver.log"); see $OUT/driver.log, $OUT/agent.log)."
 	exit 0

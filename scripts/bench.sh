@@ -509,4 +509,5 @@ if miss_lines or notes:
     for n in notes: print("- " + n)
     for k, why in miss_lines: print("- Not measured: %s: %s." % (k, why))
 EOF
+BENCH_OUT=$OUT BENCH_NO_BUILD=1 scripts/bench-notify.sh >>BENCHMARKS.md  # notify-to-live (issue 14)
 log "done: BENCHMARKS.md"
