@@ -16,7 +16,7 @@ import (
 // lost, which is why Poll exists.
 type Listen struct {
 	Client  *minio.Client
-	Filter  Filter   // Bucket is required; Prefix and Suffix go to the server
+	Filter  Filter   // Bucket is required; the server filters by Prefix (and Suffix, see serverFilter), Match by all
 	Events  []string // default s3:ObjectCreated:*
 	Backoff Backoff
 	Logger  *slog.Logger
