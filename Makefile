@@ -28,7 +28,7 @@ MINIO_VERSION := v0.0.0-20250907161309-07c3a429bfed
 MC_VERSION    := v0.0.0-20250313080218-cf909e1063a9
 HTMLTEST_VERSION := v0.17.0
 
-DEBS := nginx-light caddy openssh-server wrk python3.11-doc postgresql-doc-15 rust-doc lintian hyperfine zstd systemd strace
+DEBS := nginx-light caddy openssh-server wrk python3.11-doc postgresql-doc-15 rust-doc lintian hyperfine zstd systemd strace zsh fish
 
 .PHONY: all build demo test test-short fuzz deps tools lint bench soak clean
 all: build

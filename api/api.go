@@ -131,6 +131,9 @@ type ListResult struct {
 	// files counted once); LogicalBytes what they would use as copies.
 	DiskBytes    int64 `json:"disk_bytes"`
 	LogicalBytes int64 `json:"logical_bytes"`
+	// NoStore is set when Root holds no release store yet (nothing was
+	// deployed there; list created nothing).
+	NoStore bool `json:"no_store,omitempty"`
 	// Warnings name damage found (a missing tree, a damaged record),
 	// with what to do; absent when there is none.
 	Warnings []string `json:"warnings,omitempty"`
@@ -146,6 +149,9 @@ type StatusResult struct {
 	Daemon   bool             `json:"daemon"`
 	// InProgress describes a deploy the daemon is running, if any.
 	InProgress string `json:"in_progress,omitempty"`
+	// NoStore is set when Root holds no release store yet (status
+	// created nothing).
+	NoStore bool `json:"no_store,omitempty"`
 	// Warnings name damage of the live release (its tree or files
 	// missing, its record damaged); absent when there is none.
 	Warnings []string `json:"warnings,omitempty"`
@@ -183,6 +189,13 @@ type DeployRequest struct {
 	// Timeout bounds the whole deploy (0: none); a deploy that runs out
 	// fails and changes nothing, like any other failure.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Provenance: the commit, message and labels of the build (all
+	// optional; see releases.Provenance for the limits: a value out of
+	// them is a usage error naming the field). Fields missing here are
+	// taken from the S3 object's or marker's metadata (x-amz-meta-git-sha
+	// or x-amz-meta-commit, x-amz-meta-message, other x-amz-meta-* as
+	// labels): the request wins over the metadata.
+	Provenance *releases.Provenance `json:"provenance,omitempty"`
 	// StreamFrom says what Stream was made from ("dir", "file", "stdin");
 	// the caller's claim, recorded with the source.
 	StreamFrom string `json:"stream_from,omitempty"`
@@ -190,12 +203,19 @@ type DeployRequest struct {
 	// artifact"); SHA256 is then checked on them. It is not part of the
 	// JSON document: package client sends it as the request body.
 	Stream io.Reader `json:"-"`
+
+	// DryRun stages, hashes and validates, then removes everything: no
+	// id is used and nothing is recorded (see DeployResult.DryRun).
+	DryRun bool `json:"dry_run,omitempty"`
+	// Force makes a release even when the artifact's content equals the
+	// live release's (otherwise a no-op, see DeployResult.AlreadyLive).
+	Force bool `json:"force,omitempty"`
 }
 
 // DeployResult is the document of `deploy` and `stage`.
 type DeployResult struct {
 	Schema    int              `json:"schema"`
-	Release   Release          `json:"release"`
+	Release   Release          `json:"release,omitzero"` // absent when no release was made (dry run, already live)
 	Activated bool             `json:"activated"`
 	Previous  string           `json:"previous,omitempty"` // what was live before, if activated
 	Pruned    []string         `json:"pruned,omitempty"`
@@ -204,6 +224,16 @@ type DeployResult struct {
 	Timings   []Timing         `json:"timings"`
 	Warnings  []string         `json:"warnings,omitempty"`
 	Finished  time.Time        `json:"finished"`
+
+	// DryRun: nothing was made (Release is empty); Changes lists the
+	// files added, removed and changed against the live release.
+	DryRun  bool              `json:"dry_run,omitempty"`
+	Changes []manifest.Change `json:"changes,omitempty"`
+	// AlreadyLive is the id of the live release when the artifact's
+	// content (the own files of the staged tree: paths, sha256, modes,
+	// links) equals it: without Force no release was made (Release is
+	// empty) and nothing was recorded.
+	AlreadyLive string `json:"already_live,omitempty"`
 }
 
 // Timing is the duration of one pipeline stage.

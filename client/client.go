@@ -31,6 +31,7 @@ import (
 
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/internal/ingest"
+	"github.com/example/release-agent/releases"
 )
 
 // DefaultSocket is the control socket of the packaged service.
@@ -45,7 +46,8 @@ const (
 	APIVersion = "v0"
 	// VersionHeader carries the daemon's version in every response.
 	VersionHeader = "Release-Agent-Version"
-	// SSHClientHeader and SudoUserHeader carry the caller's SSH_CLIENT and
+	// SSHClientHeader and SudoUserHeader carry the caller's SSH_CLIENT (or
+	// SSH_CONNECTION, see releases.SSHClientEnv) and
 	// SUDO_USER into the journal (as the caller's claim).
 	SSHClientHeader = "Release-Agent-SSH-Client"
 	SudoUserHeader  = "Release-Agent-Sudo-User"
@@ -200,7 +202,7 @@ func (c *Client) post(ctx context.Context, path string, in, out any) error {
 
 func (c *Client) do(req *http.Request, out any) error {
 	req.Header.Set(APIHeader, APIVersion)
-	if v := os.Getenv("SSH_CLIENT"); v != "" {
+	if v := releases.SSHClientEnv(os.Getenv); v != "" {
 		req.Header.Set(SSHClientHeader, v)
 	}
 	if v := os.Getenv("SUDO_USER"); v != "" {

@@ -167,7 +167,8 @@ func TestDebCopyright(t *testing.T) {
 	nfpm := testenv.Tool(t, "nfpm") // make tools installs it
 	dpkgDeb := need(t, "dpkg-deb")
 	dist := t.TempDir()
-	for _, f := range []string{"bin/release-agent", "bin/releasectl", "man/release-agent.8.gz", "man/releasectl.1.gz"} {
+	for _, f := range []string{"bin/release-agent", "bin/releasectl", "man/release-agent.8.gz", "man/releasectl.1.gz",
+		"completion/releasectl.bash", "completion/_releasectl", "completion/releasectl.fish"} {
 		p := filepath.Join(dist, f)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)

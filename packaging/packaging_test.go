@@ -6,6 +6,8 @@ package packaging
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -194,12 +196,30 @@ func TestDeb(t *testing.T) {
 	}
 	for _, p := range []string{"/usr/bin/releasectl", "/usr/lib/systemd/system/release-agent.service",
 		"/usr/lib/systemd/system/release-agent.socket", "/etc/release-agent/config.toml",
-		"/usr/share/man/man8/release-agent.8.gz", "/usr/share/man/man1/releasectl.1.gz", "/usr/share/doc/release-agent/copyright"} {
+		"/usr/share/man/man8/release-agent.8.gz", "/usr/share/man/man1/releasectl.1.gz", "/usr/share/doc/release-agent/copyright",
+		"/usr/share/bash-completion/completions/releasectl", "/usr/share/zsh/vendor-completions/_releasectl",
+		"/usr/share/fish/vendor_completions.d/releasectl.fish",
+		"/usr/share/release-agent/web/release-agent-cache.conf", "/usr/share/release-agent/web/nginx-site.conf",
+		"/usr/share/release-agent/web/Caddyfile", "/usr/share/doc/release-agent/examples/nginx.conf"} {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("installed package lacks %s: %v", p, err)
 		}
 	}
 	run("/usr/bin/release-agent", "--check-config", "--config", "/etc/release-agent/config.toml")
+	// As the service user, the packaged config's root is refused until
+	// the printed fix is run (if this machine has no /srv/www of its own).
+	if _, err := os.Stat("/srv/www"); errors.Is(err, fs.ErrNotExist) {
+		out, err := exec.Command("/usr/bin/release-agent", "--check-config", "--as-user", "release-agent").CombinedOutput()
+		m := regexp.MustCompile(`; fix: (install -d -o release-agent -g release-agent /srv/www/www) `).FindSubmatch(out)
+		if err == nil || m == nil {
+			t.Errorf("--check-config --as-user release-agent without /srv/www: %v\n%s", err, out)
+		} else {
+			t.Cleanup(func() { os.RemoveAll("/srv/www") })
+			fix := strings.Fields(string(m[1]))
+			run(fix[0], fix[1:]...)
+			run("/usr/bin/release-agent", "--check-config", "--as-user", "release-agent")
+		}
+	}
 	if _, err := exec.Command("getent", "passwd", "release-agent").Output(); err != nil {
 		t.Errorf("user release-agent not created: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/example/release-agent/symlink"
 )
@@ -39,6 +40,50 @@ func (s *Store) previous(ls *liveState, cur string) string {
 		return id
 	}
 	return ""
+}
+
+// noPreviousDetail says, for a rollback that has nowhere to go, what the
+// store holds instead: the current release, and each other release with a
+// tree and why it is no rollback target (never live, marked bad, its tree
+// damaged), with the command that would use it. Only the failure path
+// reads the records, so a rollback does no extra work.
+func (s *Store) noPreviousDetail(cur string) string {
+	var b strings.Builder
+	if cur == "" {
+		b.WriteString("nothing is live yet")
+	} else {
+		fmt.Fprintf(&b, "%s is live", cur)
+	}
+	recs, err := s.Records()
+	if err != nil {
+		return b.String()
+	}
+	var others []string
+	gone := 0
+	for _, r := range recs { // newest first
+		if r.ID == cur {
+			continue
+		}
+		switch {
+		case !r.Live():
+			gone++
+		case r.Bad != "":
+			others = append(others, fmt.Sprintf("%s is marked bad (%s; `releasectl rollback --to %s` goes there anyway)", r.ID, r.Bad, r.ID))
+		case s.CheckTree(r.ID) != nil:
+			others = append(others, fmt.Sprintf("%s has a damaged tree (see `releasectl fsck`)", r.ID))
+		default:
+			others = append(others, fmt.Sprintf("%s was never live (`releasectl activate %s` makes it live)", r.ID, r.ID))
+		}
+	}
+	if len(others) == 0 {
+		b.WriteString(" and it is the only release with a tree")
+	} else {
+		b.WriteString("; " + strings.Join(others, "; "))
+	}
+	if gone > 0 {
+		fmt.Fprintf(&b, "; %d other records have no tree (pruned, failed or rejected)", gone)
+	}
+	return b.String()
 }
 
 // Hook runs under the lock just before current moves from one release to
@@ -100,7 +145,7 @@ func (s *Store) Rollback(to string, o ActivateOptions) (from, target string, err
 	cur := sw.cur
 	if to == "" {
 		if to = s.previous(sw.ls, cur); to == "" {
-			return cur, "", fmt.Errorf("%w (current is %q); list the releases with `releasectl list`", ErrNoPrevious, cur)
+			return cur, "", fmt.Errorf("%w: %s", ErrNoPrevious, s.noPreviousDetail(cur))
 		}
 	}
 	if to == cur {
@@ -198,7 +243,7 @@ func (s *Store) switchTo(sw *switching, id string, o ActivateOptions, ev string)
 		return from, fmt.Errorf("switching %s to %s: %w", s.CurrentPath(), id, err)
 	}
 	e := Event{Event: ev, Release: id, From: from, Who: o.Who, Detail: o.Reason,
-		Source: rec.Source.Spec, SHA256: rec.Source.SHA256}
+		Source: rec.Source.Spec, SHA256: rec.Source.SHA256, Provenance: rec.Provenance}
 	if err := appendEvent(sw.journal, &e); err != nil {
 		return from, fmt.Errorf("%s is live, but recording it failed: %w", id, err)
 	}

@@ -74,7 +74,7 @@ func (s *Store) rebuildRecord(id string, ls *liveState, evs []Event) (*Record, e
 		case EvStaged, EvFailed, EvRejected:
 			known = true
 			r.Created, r.Who = ev.Time, ev.Who
-			r.Source.Spec, r.Source.SHA256 = ev.Source, ev.SHA256
+			r.Source.Spec, r.Source.SHA256, r.Provenance = ev.Source, ev.SHA256, ev.Provenance
 			r.Status, r.Error = StatusStaged, ev.Error
 			if ev.Event == EvFailed {
 				r.Status = StatusFailed

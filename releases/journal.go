@@ -26,14 +26,26 @@ type Who struct {
 }
 
 // LocalWho describes the calling process: uid, user name, SUDO_USER and
-// SSH_CLIENT from the environment.
+// the SSH client (SSHClientEnv) from the environment.
 func LocalWho(via string) Who {
 	w := Who{UID: os.Getuid(), PID: os.Getpid(), Via: via,
-		SudoUser: os.Getenv("SUDO_USER"), SSHClient: os.Getenv("SSH_CLIENT")}
+		SudoUser: os.Getenv("SUDO_USER"), SSHClient: SSHClientEnv(os.Getenv)}
 	if u, err := user.LookupId(strconv.Itoa(w.UID)); err == nil {
 		w.User = u.Username
 	}
 	return w
+}
+
+// SSHClientEnv returns the SSH client of a process's environment:
+// SSH_CLIENT ("ADDR PORT SERVER_PORT"), or SSH_CONNECTION ("ADDR PORT
+// SERVER_ADDR SERVER_PORT") when only that is set, as sshd puts them in
+// a session's environment. Whoever runs the process can set them: it is
+// the caller's word, recorded as such, not something the agent checked.
+func SSHClientEnv(getenv func(string) string) string {
+	if v := getenv("SSH_CLIENT"); v != "" {
+		return v
+	}
+	return getenv("SSH_CONNECTION")
 }
 
 // Event kinds written to the journal.
@@ -57,10 +69,13 @@ type Event struct {
 	From    string    `json:"from,omitempty"` // for activated/rolled-back: what was live before
 	Source  string    `json:"source,omitempty"`
 	SHA256  string    `json:"sha256,omitempty"` // of the artifact
-	Who     Who       `json:"who"`
-	Outcome string    `json:"outcome"` // "ok" or "error"
-	Error   string    `json:"error,omitempty"`
-	Detail  string    `json:"detail,omitempty"`
+	// Provenance of the release (staged, activated, rolled-back, failed
+	// and rejected events), if known.
+	Provenance *Provenance `json:"provenance,omitempty"`
+	Who        Who         `json:"who"`
+	Outcome    string      `json:"outcome"` // "ok" or "error"
+	Error      string      `json:"error,omitempty"`
+	Detail     string      `json:"detail,omitempty"`
 }
 
 // Append writes ev as one line at the end of the journal and fsyncs it.

@@ -97,14 +97,17 @@ func decodeSwitchEvent(r *jsonlite.Reader, ev *switchEvent) {
 	})
 }
 
-var recordKeys = []string{"id", "status", "created", "source", "who", "files", "bytes", "linked_files",
+var recordKeys = []string{"id", "status", "created", "source", "provenance", "who", "files", "bytes", "linked_files",
 	"linked_bytes", "hashed", "validated", "pinned", "bad", "error", "last_activated"}
 
 func decodeRecord(r *jsonlite.Reader, rec *Record) {
 	r.Object(recordKeys, func(k []byte) {
 		if r.Null() {
-			if string(k) == "last_activated" {
+			switch string(k) {
+			case "last_activated":
 				rec.Activated = nil
+			case "provenance":
+				rec.Provenance = nil
 			}
 			return
 		}
@@ -117,6 +120,11 @@ func decodeRecord(r *jsonlite.Reader, rec *Record) {
 			rec.Created = r.Time()
 		case "source":
 			decodeSource(r, &rec.Source)
+		case "provenance":
+			if rec.Provenance == nil {
+				rec.Provenance = &Provenance{}
+			}
+			decodeProvenance(r, rec.Provenance)
 		case "who":
 			decodeWho(r, &rec.Who)
 		case "files":
@@ -170,6 +178,32 @@ func decodeSource(r *jsonlite.Reader, s *SourceInfo) {
 				s.Meta = map[string]string{}
 			}
 			r.Object(nil, func(mk []byte) { s.Meta[string(mk)] = r.Str() })
+		default:
+			r.Skip()
+		}
+	})
+}
+
+var provenanceKeys = []string{"commit", "message", "meta"}
+
+func decodeProvenance(r *jsonlite.Reader, p *Provenance) {
+	r.Object(provenanceKeys, func(k []byte) {
+		if r.Null() {
+			if string(k) == "meta" {
+				p.Meta = nil
+			}
+			return
+		}
+		switch string(k) {
+		case "commit":
+			p.Commit = r.Str()
+		case "message":
+			p.Message = r.Str()
+		case "meta":
+			if p.Meta == nil {
+				p.Meta = map[string]string{}
+			}
+			r.Object(nil, func(mk []byte) { p.Meta[string(mk)] = r.Str() })
 		default:
 			r.Skip()
 		}

@@ -54,7 +54,8 @@ func TestDecodeFastHandlesWhatTheStoreWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &Record{ID: "v7", Status: StatusStaged, Source: SourceInfo{Spec: "s3://b/site.tar.gz", Kind: "s3-object", SHA256: "ab", Size: 9, Meta: map[string]string{"etag": "x"}},
-		Who: LocalWho("cli"), Files: 3, Bytes: 10, Hashed: true, Bad: "rolled back at 2026-12-01T18:13:09Z"}
+		Provenance: &Provenance{Commit: "abc123", Message: "fix the menu", Meta: map[string]string{"branch": "main", "job": "42"}},
+		Who:        LocalWho("cli"), Files: 3, Bytes: 10, Hashed: true, Bad: "rolled back at 2026-12-01T18:13:09Z"}
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +90,10 @@ func TestDecodeFastHandlesWhatTheStoreWrites(t *testing.T) {
 		`{"files":1.0}`,                          // not an integer
 		`{"created":"2026-12-01T18:13:09.000Z"}`, // not as MarshalJSON writes it
 		`{"source":{"meta":{"a":"b"}},"bad":null}`,
+		`{"provenance":{"commit":"ab12","meta":{"a":"b"}},"provenance":null}`,  // repeated
+		`{"provenance":{"commit":"ab12","meta":null,"message":"m"},"id":"v1"}`, // null meta
+		`{"provenance":null,"id":"v1","status":"staged"}`,                      // null
+		`{"id":"v1","status":"staged"}`,                                        // written before provenance
 	} {
 		var fast, slow Record
 		err1 := unmarshal([]byte(odd), &fast, decodeRecord)

@@ -1,6 +1,8 @@
 package releases
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -38,12 +40,41 @@ func (ev *Event) appendJSON(b []byte) []byte {
 	b = appendField(b, "from", ev.From)
 	b = appendField(b, "source", ev.Source)
 	b = appendField(b, "sha256", ev.SHA256)
+	if ev.Provenance != nil {
+		b = append(b, `,"provenance":`...)
+		b = ev.Provenance.appendJSON(b)
+	}
 	b = append(b, `,"who":`...)
 	b = ev.Who.appendJSON(b)
 	b = append(b, `,"outcome":`...)
 	b = appendJSONString(b, ev.Outcome)
 	b = appendField(b, "error", ev.Error)
 	b = appendField(b, "detail", ev.Detail)
+	return append(b, '}')
+}
+
+// appendJSON appends the JSON object json.Marshal gives for p (Meta in
+// sorted key order, as json.Marshal writes maps).
+func (p *Provenance) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	n := len(b)
+	b = appendField(b, "commit", p.Commit)
+	b = appendField(b, "message", p.Message)
+	if len(p.Meta) > 0 {
+		b = append(b, `,"meta":{`...)
+		for i, k := range slices.Sorted(maps.Keys(p.Meta)) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONString(b, p.Meta[k])
+		}
+		b = append(b, '}')
+	}
+	if len(b) > n {
+		b = append(b[:n], b[n+1:]...) // the first field's leading comma
+	}
 	return append(b, '}')
 }
 

@@ -18,6 +18,10 @@ func checkJSONEncoding(t *testing.T, s1, s2 string, n int, ts int64) {
 	for _, ev := range []Event{
 		{Time: tm, Event: s1, Release: s2, From: s1, Source: s2, SHA256: s1, Who: who, Outcome: s2, Error: s1, Detail: s2},
 		{Time: tm.In(time.FixedZone("x", 3600)), Event: s1, Outcome: s2},
+		{Time: tm, Event: s1, Provenance: &Provenance{Commit: s1, Message: s2, Meta: map[string]string{s1: s2, "b": s1, s2 + "x": ""}}, Who: who},
+		{Time: tm, Provenance: &Provenance{Meta: map[string]string{s2: s1}}},
+		{Time: tm, Provenance: &Provenance{Message: s1}},
+		{Time: tm, Provenance: &Provenance{}},
 		{},
 	} {
 		want, err := json.Marshal(&ev)

@@ -48,7 +48,9 @@ type Record struct {
 	Status  Status     `json:"status"`
 	Created time.Time  `json:"created"`
 	Source  SourceInfo `json:"source"`
-	Who     Who        `json:"who"`
+	// Provenance: commit, message and labels of the build, if known.
+	Provenance *Provenance `json:"provenance,omitempty"`
+	Who        Who         `json:"who"`
 	// Files and Bytes count the release's own regular files.
 	Files int   `json:"files"`
 	Bytes int64 `json:"bytes"`

@@ -116,15 +116,68 @@ func (s *Store) NewStaging() (*Staging, error) {
 	return &Staging{ID: id, Dir: dir, s: s}, nil
 }
 
-// Discard removes the staging tree (after a failure) and records the
-// failure: the id stays used, with a record of status st (failed or
-// rejected) and the error, and a journal event. It is safe to call after
-// Commit (it then does nothing).
-func (st *Staging) Discard(status Status, rec Record, cause error) error {
+// NewDraft creates an empty staging directory without allocating an id,
+// for a tree that may never become a release (a dry run, an artifact
+// equal to the live release). Number gives it an id; Commit and Discard
+// number it first, Drop removes it and records nothing. A draft left by
+// a killed process is removed by the next writer's recovery, recording
+// nothing: no id was used. It requires the lock.
+func (s *Store) NewDraft() (*Staging, error) {
+	if err := s.checkLocked(); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(s.state(stagingDir), "draft-")
+	if err != nil {
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	// As NewStaging's: served once committed, whatever the umask.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		os.Remove(dir)
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	return &Staging{Dir: dir, s: s}, nil
+}
+
+// Number allocates the id of a draft (see NewDraft); it does nothing if
+// st has one. It requires the lock.
+func (st *Staging) Number() error {
+	if st.ID != "" {
+		return nil
+	}
+	id, err := st.s.NextID()
+	if err != nil {
+		return err
+	}
+	st.ID = id
+	return nil
+}
+
+// Drop removes the staging tree and records nothing: for a draft (no id
+// used) that is not to become a release. It is safe to call after Commit
+// (it then does nothing).
+func (st *Staging) Drop() error {
 	if st.Dir == "" {
 		return nil
 	}
 	err := removeTree(st.Dir)
+	st.Dir = ""
+	return err
+}
+
+// Discard removes the staging tree (after a failure) and records the
+// failure: the id (allocated now for a draft) stays used, with a record
+// of status st (failed or rejected) and the error, and a journal event.
+// It is safe to call after Commit (it then does nothing).
+func (st *Staging) Discard(status Status, rec Record, cause error) error {
+	if st.Dir == "" {
+		return nil
+	}
+	nerr := st.Number()
+	err := removeTree(st.Dir)
+	st.Dir = ""
+	if nerr != nil {
+		return errors.Join(err, nerr)
+	}
 	st.Dir = ""
 	rec.ID = st.ID
 	rec.Status = status
@@ -142,7 +195,7 @@ func (st *Staging) Discard(status Status, rec Record, cause error) error {
 		ev = EvRejected
 	}
 	if jerr := st.s.Append(Event{Event: ev, Release: st.ID, Source: rec.Source.Spec, SHA256: rec.Source.SHA256,
-		Who: rec.Who, Outcome: "error", Error: rec.Error}); jerr != nil && err == nil {
+		Provenance: rec.Provenance, Who: rec.Who, Outcome: "error", Error: rec.Error}); jerr != nil && err == nil {
 		err = jerr
 	}
 	return err
@@ -160,6 +213,9 @@ func (st *Staging) Commit(rec Record, m *manifest.Manifest) error {
 	fail := func(err error) error {
 		st.Discard(StatusFailed, rec, err)
 		return err
+	}
+	if err := st.Number(); err != nil {
+		return fail(err)
 	}
 	if err := syncfs(st.Dir); err != nil {
 		return fail(fmt.Errorf("syncfs %s: %w", st.Dir, err))
@@ -188,7 +244,8 @@ func (st *Staging) Commit(rec Record, m *manifest.Manifest) error {
 		st.Dir = dst
 		return fail(err)
 	}
-	return s.Append(Event{Event: EvStaged, Release: st.ID, Source: rec.Source.Spec, SHA256: rec.Source.SHA256, Who: rec.Who,
+	return s.Append(Event{Event: EvStaged, Release: st.ID, Source: rec.Source.Spec, SHA256: rec.Source.SHA256,
+		Provenance: rec.Provenance, Who: rec.Who,
 		Detail: fmt.Sprintf("%d files, %d bytes, %d hardlinked", rec.Files, rec.Bytes, rec.LinkedFiles)})
 }
 

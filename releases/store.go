@@ -81,6 +81,8 @@ var (
 	ErrNotLocked  = errors.New("store lock not held")
 	ErrNoPrevious = errors.New("no earlier release to roll back to")
 	ErrNotStore   = errors.New("not a release root")
+	// ErrNoStore: the root exists but holds no store yet (OpenExisting).
+	ErrNoStore = errors.New("not a release store yet")
 )
 
 // Store is the release store rooted at Root.
@@ -109,7 +111,14 @@ const (
 // Open returns the store at root, creating releases/ and state/ if root
 // exists but has none yet. It fails if root does not exist, or if
 // ROOT/current is a real directory (with the one-line migration).
-func Open(root string) (*Store, error) {
+func Open(root string) (*Store, error) { return open(root, true) }
+
+// OpenExisting is Open for readers: it creates nothing, and fails with an
+// error wrapping ErrNoStore when root exists but has no store in it yet
+// (no state/ directory).
+func OpenExisting(root string) (*Store, error) { return open(root, false) }
+
+func open(root string, create bool) (*Store, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, err
@@ -133,6 +142,12 @@ func Open(root string) (*Store, error) {
 	// means the others exist too (unless removed by hand, which the
 	// operations that need them report).
 	if fi, err := os.Stat(s.state(stagingDir)); err == nil && fi.IsDir() {
+		return s, nil
+	}
+	if !create {
+		if fi, err := os.Stat(s.state()); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("%s: %w (no %s/ in it; nothing was created)", abs, ErrNoStore, StateDir)
+		}
 		return s, nil
 	}
 	for _, d := range []string{ReleasesDir, StateDir, s.state(recordsDir), s.state(manifestsDir), s.state(reportsDir), s.state(stagingDir)} {

@@ -510,4 +510,5 @@ if miss_lines or notes:
     for k, why in miss_lines: print("- Not measured: %s: %s." % (k, why))
 EOF
 BENCH_OUT=$OUT BENCH_NO_BUILD=1 scripts/bench-notify.sh >>BENCHMARKS.md  # notify-to-live (issue 14)
+[ "$SITE_FILES" -gt 0 ] && scripts/bench-cictl.sh "$CTL" "$OUT/site" "$OUT" "$DEPLOY_RUNS" >>BENCHMARKS.md
 log "done: BENCHMARKS.md"

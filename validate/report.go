@@ -45,6 +45,9 @@ type Finding struct {
 	// "new".
 	New    bool   `json:"new"`
 	Reason string `json:"reason"`
+	// Blocking is true when the finding blocks under its kind's policy
+	// (see Report.Blocking).
+	Blocking bool `json:"blocking"`
 }
 
 // KindCount counts the findings of one kind.
@@ -93,16 +96,19 @@ type SizeReport struct {
 // Report is the result of Check. It is a plain value (JSON via
 // encoding/json) and is stored with the release record.
 type Report struct {
-	Schema   int                  `json:"schema"`
-	Pages    int                  `json:"pages"`    // HTML pages checked
-	Styles   int                  `json:"styles"`   // CSS files checked
-	Scripts  int                  `json:"scripts"`  // JavaScript files checked (for source maps)
-	SVGs     int                  `json:"svgs"`     // SVG files checked (references; ids are fragment targets)
-	Refs     int                  `json:"refs"`     // local references checked
-	External int                  `json:"external"` // references to other sites: counted, never fetched
-	Other    int                  `json:"other"`    // mailto:, tel:, data:, javascript: ...
-	Ignored  int                  `json:"ignored"`  // references skipped by ignore rules
-	Live     bool                 `json:"live"`     // compared with a live release
+	Schema   int  `json:"schema"`
+	Pages    int  `json:"pages"`    // HTML pages checked
+	Styles   int  `json:"styles"`   // CSS files checked
+	Scripts  int  `json:"scripts"`  // JavaScript files checked (for source maps)
+	SVGs     int  `json:"svgs"`     // SVG files checked (references; ids are fragment targets)
+	Refs     int  `json:"refs"`     // local references checked
+	External int  `json:"external"` // references to other sites: counted, never fetched
+	Other    int  `json:"other"`    // mailto:, tel:, data:, javascript: ...
+	Ignored  int  `json:"ignored"`  // references skipped by ignore rules
+	Live     bool `json:"live"`     // compared with a live release
+	// Baseline names the saved report the findings were compared with
+	// instead of a live release (see ApplyBaseline); empty if none.
+	Baseline string               `json:"baseline,omitempty"`
 	Counts   map[string]KindCount `json:"counts"`
 	Findings []Finding            `json:"findings"`
 	Size     *SizeReport          `json:"size,omitempty"`
@@ -117,10 +123,29 @@ func (r *Report) Rejected() bool { return r.Reject }
 // TextLimit is how many findings of each kind WriteText prints.
 const TextLimit = 20
 
-// WriteText writes the report for people: a summary, then the findings
-// grouped by kind, each as "file:line: ref: reason", at most TextLimit per
-// kind with the count of the rest.
-func (r *Report) WriteText(w io.Writer) error {
+// TextOptions shape WriteTextWith.
+type TextOptions struct {
+	// Limit is how many findings of each kind are listed (0: TextLimit);
+	// All lists every finding.
+	Limit int
+	All   bool
+	// MoreHint ends the "... and N more" line of a kind cut at Limit, e.g.
+	// "--all lists them".
+	MoreHint string
+}
+
+// WriteText writes the report for people with the default TextOptions;
+// see WriteTextWith.
+func (r *Report) WriteText(w io.Writer) error { return r.WriteTextWith(w, TextOptions{}) }
+
+// WriteTextWith writes the report for people: a summary, then the
+// findings grouped by kind, new ones first, each as "file:line: ref:
+// reason", at most o.Limit per kind with the count of the rest.
+func (r *Report) WriteTextWith(w io.Writer, o TextOptions) error {
+	limit := o.Limit
+	if limit <= 0 {
+		limit = TextLimit
+	}
 	bw := bufio.NewWriter(w)
 	verdict := "passed"
 	if r.Reject {
@@ -128,24 +153,39 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(bw, "validate: %s: %d pages, %d stylesheets, %d local references, %d external (not fetched), %d findings (%d blocking)\n",
 		verdict, r.Pages, r.Styles, r.Refs, r.External, len(r.Findings), r.Blocking)
+	old := ""
+	switch {
+	case r.Baseline != "":
+		old = "in the baseline"
+	case r.Live:
+		old = "existing in live"
+	}
 	for _, k := range Kinds {
 		c, ok := r.Counts[k]
 		if !ok || c.Total == 0 {
 			continue
 		}
-		fmt.Fprintf(bw, "\n%s: %d (%d new, %d existing in live; policy %s, %d blocking)\n", k, c.Total, c.New, c.Total-c.New, c.Policy, c.Blocking)
+		if old != "" {
+			fmt.Fprintf(bw, "\n%s: %d (%d new, %d %s; policy %s, %d blocking)\n", k, c.Total, c.New, c.Total-c.New, old, c.Policy, c.Blocking)
+		} else {
+			fmt.Fprintf(bw, "\n%s: %d (policy %s, %d blocking)\n", k, c.Total, c.Policy, c.Blocking)
+		}
 		n := 0
-		for _, f := range r.Findings {
-			if f.Kind != k {
-				continue
-			}
-			if n == TextLimit {
-				fmt.Fprintf(bw, "  ... and %d more %s findings\n", c.Total-TextLimit, k)
+		for _, f := range newFirst(r.Findings, k) {
+			if n == limit && !o.All {
+				more := ""
+				if o.MoreHint != "" {
+					more = " (" + o.MoreHint + ")"
+				}
+				fmt.Fprintf(bw, "  ... and %d more %s findings%s\n", c.Total-limit, k, more)
 				break
 			}
 			n++
 			tag := ""
-			if r.Live && !f.New {
+			switch {
+			case !f.New && r.Baseline != "":
+				tag = " [in baseline]"
+			case !f.New && r.Live:
 				tag = " [existing]"
 			}
 			loc := f.File
@@ -181,6 +221,22 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// newFirst returns the findings of kind, new ones first, each group in
+// report order.
+func newFirst(fs []Finding, kind string) []Finding {
+	var nw, old []Finding
+	for _, f := range fs {
+		switch {
+		case f.Kind != kind:
+		case f.New:
+			nw = append(nw, f)
+		default:
+			old = append(old, f)
+		}
+	}
+	return append(nw, old...)
 }
 
 func human(n int64) string {

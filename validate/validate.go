@@ -114,21 +114,13 @@ func Check(ctx context.Context, fsys fs.FS, live fs.FS, opts Options) (*Report, 
 	rep.Size = sr
 	rep.Findings = append(rep.Findings, sizeFindings...)
 	sortFindings(rep.Findings)
-	for _, f := range rep.Findings {
-		c := rep.Counts[f.Kind]
-		c.Policy = opts.policy(f.Kind)
-		c.Total++
-		if f.New {
-			c.New++
-		}
+	for i := range rep.Findings {
+		f := &rep.Findings[i]
 		baseline := lt == nil && opts.BaselineFirst && refKind(f.Kind)
-		if c.Policy == PolicyAll || c.Policy == PolicyNew && f.New && !baseline {
-			c.Blocking++
-			rep.Blocking++
-		}
-		rep.Counts[f.Kind] = c
+		p := opts.policy(f.Kind)
+		f.Blocking = p == PolicyAll || p == PolicyNew && f.New && !baseline
 	}
-	rep.Reject = rep.Blocking > 0
+	rep.count(func(kind string) Policy { return opts.policy(kind) })
 	log.Debug("validate: checked", "pages", rep.Pages, "refs", rep.Refs, "findings", len(rep.Findings),
 		"blocking", rep.Blocking, "elapsed", time.Since(start))
 	return rep, nil
@@ -139,7 +131,6 @@ func Check(ctx context.Context, fsys fs.FS, live fs.FS, opts Options) (*Report, 
 // release also has as existing. Files compare by logical path, so a
 // stylesheet renamed by content hashing is still the same file.
 func markExisting(ctx context.Context, opts *Options, lt *tree, fs []Finding) error {
-	type key struct{ kind, file, ref string }
 	logical := func(m map[string]string, p string) string {
 		if l, ok := m[p]; ok {
 			return l
@@ -168,7 +159,7 @@ func markExisting(ctx context.Context, opts *Options, lt *tree, fs []Finding) er
 			only = append(only, i)
 		}
 	}
-	old := map[key]bool{}
+	old := map[Key]bool{}
 	if len(only) > 0 {
 		lo := *opts
 		lo.IgnoreFiles = nil
@@ -178,12 +169,12 @@ func markExisting(ctx context.Context, opts *Options, lt *tree, fs []Finding) er
 			return fmt.Errorf("validate: live release: %w", err)
 		}
 		for _, f := range lr.findings {
-			old[key{f.Kind, logical(opts.LiveLogical, f.File), f.Ref}] = true
+			old[Key{f.Kind, logical(opts.LiveLogical, f.File), f.Ref}] = true
 		}
 	}
 	for i := range fs {
 		f := &fs[i]
-		f.New = !old[key{f.Kind, logical(opts.Logical, f.File), f.Ref}]
+		f.New = !old[Key{f.Kind, logical(opts.Logical, f.File), f.Ref}]
 	}
 	return nil
 }

@@ -99,6 +99,20 @@ type verbOpts struct {
 	timeout  time.Duration
 	repair   bool
 	full     bool
+	all      bool
+
+	// Provenance of deploy and stage (provenance.go).
+	commit  string
+	message string
+	meta    []string
+	// ssh-command --allow-stdin (sshcommand.go).
+	allowStdin bool
+
+	// validate (validate.go) and deploy --dry-run/--force (cictl).
+	baseline  string
+	format    string
+	formatSet bool
+	force     bool
 }
 
 // check refuses flag values the parser accepts but no verb can use, so
@@ -112,6 +126,7 @@ func (o *verbOpts) check(fs *pflag.FlagSet) error {
 			return fmt.Errorf("--sha256 %q: want 64 hex digits (the sha256 of the artifact)", o.sha256)
 		}
 	}
+	o.formatSet = fs.Changed("format")
 	if fs.Changed("timeout") && o.timeout <= 0 {
 		return fmt.Errorf("--timeout %s: want a positive duration such as 10m", o.timeout)
 	}
@@ -127,6 +142,8 @@ type cmd struct {
 	// direct is set when svc works on the stores in this process (not
 	// through the daemon).
 	direct bool
+	// clearProgress, if set, clears the progress line on the terminal.
+	clearProgress func()
 }
 
 func (c *cmd) target() api.Target { return api.Target{Root: c.g.root, Site: c.g.site} }
@@ -151,7 +168,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 		v.flags(fs, &c.o)
 	}
 	if err := fs.Parse(rest); err != nil {
-		return c.fail(api.Usagef("%v (see releasectl %s --help)", err, name))
+		if v == nil {
+			name = ""
+		}
+		return c.fail(flagError(err, name, fs))
 	}
 	if err := c.o.check(fs); err != nil {
 		return c.fail(api.Usagef("%v (see releasectl %s --help)", err, name))
@@ -175,7 +195,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 		}
 		return c.help(printHelp, api.ExitOK)
 	case v == nil:
-		return c.fail(api.Usagef("unknown verb %q; run releasectl --help for the list", name))
+		return c.fail(unknownVerb(name))
 	case c.g.help:
 		return c.help(func(w io.Writer) { printVerbHelp(w, v) }, api.ExitOK)
 	}
@@ -192,6 +212,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 		}
 	}
 	out, err := v.run(ctx, c, pos)
+	if c.clearProgress != nil {
+		c.clearProgress()
+	}
 	if err != nil {
 		return c.fail(err)
 	}
@@ -232,8 +255,7 @@ func (c *cmd) help(print func(io.Writer), code int) int {
 // splitVerb finds the verb: the first argument that is neither a flag nor
 // the value of a global flag that takes one.
 func splitVerb(args []string) (string, []string) {
-	valued := map[string]bool{"--root": true, "--site": true, "--config": true, "--socket": true, "--wait": true,
-		"--timeout": true, "--sha256": true, "--keep": true, "--to": true, "--limit": true, "-n": true, "--reason": true, "--allow": true}
+	valued := valuedFlags()
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -328,7 +350,7 @@ func (c *cmd) local(sites map[string]*service.Site) api.Service {
 	}
 	l := &service.Local{Via: "cli", Sites: sites, Sources: c.env.Sources}
 	if c.env.IsTerminal && !c.g.json {
-		l.Progress = newProgress(c.env.Stderr)
+		l.Progress, c.clearProgress = newProgress(c.env.Stderr)
 	}
 	return directService{l}
 }

@@ -63,10 +63,37 @@ func TestSSHCommand(t *testing.T) {
 			t.Errorf("SSH_ORIGINAL_COMMAND=%q: exit %d, out %q err %q; want %d and %q", tc.orig, code, o, e, tc.code, tc.want)
 		}
 	}
-	// --allow +deploy lets the key deploy
+	// --allow +deploy lets the key deploy (new content: the same would be "already live")
+	os.WriteFile(filepath.Join(src, "news.html"), []byte("<!doctype html><title>news</title>"), 0o644)
 	code, o, e := run(t, map[string]string{"SSH_ORIGINAL_COMMAND": "deploy " + src}, "ssh-command", "--root", root, "--allow", "+deploy")
 	if code != 0 || strings.TrimSpace(o) != "v2" {
 		t.Fatalf("allowed deploy: %d %q %q", code, o, e)
+	}
+	// --allow-stdin lets it deploy an archive on standard input, and
+	// nothing else.
+	tarball, err := os.ReadFile(filepath.Join("..", "ingest", "archive", "testdata", "happy.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		orig  string
+		flags []string
+		code  int
+		want  string
+	}{
+		{"releasectl deploy - --no-validate --commit abc123", nil, api.ExitUsage, "not allowed"},
+		{"releasectl deploy - --no-validate --commit abc123", []string{"--allow-stdin"}, 0, "v3"},
+		{"releasectl stage --commit abc124 --no-validate --force -", []string{"--allow-stdin"}, 0, "v4"},
+		{"releasectl deploy --commit abc125 " + src, []string{"--allow-stdin"}, api.ExitUsage, "only 'deploy -'"},
+		{"releasectl deploy --sha256 - " + src, []string{"--allow-stdin"}, api.ExitUsage, "only 'deploy -'"},
+		{"releasectl deploy s3://b/k.tgz", []string{"--allow-stdin"}, api.ExitUsage, "only 'deploy -'"},
+		{"releasectl activate v4", []string{"--allow-stdin"}, api.ExitUsage, "not allowed"},
+		{"releasectl deploy --no-validate --force " + src, []string{"--allow-stdin", "--allow", "+deploy"}, 0, "v5"},
+	} {
+		code, o, e := runIn(t, map[string]string{"SSH_ORIGINAL_COMMAND": tc.orig}, tarball, append([]string{"ssh-command", "--root", root}, tc.flags...)...)
+		if code != tc.code || !strings.Contains(o+e, tc.want) {
+			t.Errorf("ssh-command %q with %q: exit %d, out %q err %q; want %d and %q", tc.flags, tc.orig, code, o, e, tc.code, tc.want)
+		}
 	}
 }
 

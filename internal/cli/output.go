@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,10 +38,63 @@ func ago(t time.Time) string {
 	return t.Local().Format("2006-01-02 15:04:05")
 }
 
-func printList(w io.Writer, r *api.ListResult) {
+// listShown is how many releases `list` shows without --all.
+const listShown = 20
+
+// shownReleases picks what `list` shows without all: the records of
+// releases without a tree (pruned, failed, rejected) that are older than
+// every release with one are folded, then at most listShown of the rest,
+// newest first. It returns those, and a line saying what was left out
+// ("" when nothing was).
+func shownReleases(rels []api.Release, all bool) ([]api.Release, string) {
+	if all {
+		return rels, ""
+	}
+	oldestLive := -1
+	for i, rel := range rels { // newest first
+		if rel.Live() || rel.Current || rel.Previous || rel.Pinned {
+			oldestLive = i
+		}
+	}
+	keep := rels[:oldestLive+1]
+	folded := map[releases.Status]int{}
+	for _, rel := range rels[oldestLive+1:] {
+		folded[rel.Status]++
+	}
+	more := 0
+	if len(keep) > listShown {
+		more = len(keep) - listShown
+		keep = keep[:listShown]
+	}
+	var parts []string
+	if more > 0 {
+		parts = append(parts, fmt.Sprintf("%d older releases", more))
+	}
+	for _, st := range []releases.Status{releases.StatusPruned, releases.StatusFailed, releases.StatusRejected, releases.StatusDamaged, releases.StatusStaged} {
+		if n := folded[st]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	if len(parts) == 0 {
+		return keep, ""
+	}
+	return keep, fmt.Sprintf("(not shown: %s; --all lists every record)", strings.Join(parts, ", "))
+}
+
+// noStore is what list and status say of a root that holds no store.
+func noStore(root string) string {
+	return fmt.Sprintf("%s is not a release store yet (nothing was created); `releasectl --root %s deploy SOURCE` makes it one", root, root)
+}
+
+func printList(w io.Writer, r *api.ListResult, all bool) {
+	if r.NoStore {
+		fmt.Fprintln(w, noStore(r.Root))
+		return
+	}
+	shown, omitted := shownReleases(r.Releases, all)
 	tw := newTab(w)
-	fmt.Fprintln(tw, "ID\tSTATE\tCREATED\tFILES\tSIZE\tSOURCE")
-	for _, rel := range r.Releases {
+	fmt.Fprintln(tw, "ID\tSTATE\tCREATED\tFILES\tSIZE\tCOMMIT\tSOURCE")
+	for _, rel := range shown {
 		var marks []string
 		switch {
 		case rel.Current:
@@ -68,9 +124,12 @@ func printList(w io.Writer, r *api.ListResult) {
 		if !rel.Live() {
 			size, files = "-", "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", id, strings.Join(marks, ","), ago(rel.Created), files, size, rel.Source.Spec)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, strings.Join(marks, ","), ago(rel.Created), files, size, shortCommit(rel.Provenance), rel.Source.Spec)
 	}
 	tw.Flush()
+	if omitted != "" {
+		fmt.Fprintln(w, omitted)
+	}
 	if len(r.Releases) == 0 {
 		fmt.Fprintf(w, "no releases yet in %s; deploy one with `releasectl --root %s deploy SOURCE`\n", r.Root, r.Root)
 	} else {
@@ -126,6 +185,10 @@ func countLive(r *api.ListResult) int {
 }
 
 func printStatus(w io.Writer, r *api.StatusResult) {
+	if r.NoStore {
+		fmt.Fprintln(w, noStore(r.Root))
+		return
+	}
 	if r.Current == nil {
 		fmt.Fprintf(w, "root:     %s\ncurrent:  none (nothing deployed yet)\n", r.Root)
 	} else {
@@ -135,6 +198,12 @@ func printStatus(w io.Writer, r *api.StatusResult) {
 			since = ago(*c.Activated)
 		}
 		fmt.Fprintf(w, "root:     %s\ncurrent:  %s (live since %s, %d files, %s, from %s)\n", r.Root, c.ID, since, c.Files, humanBytes(c.Bytes), c.Source.Spec)
+		if line := provenanceLine(c.Provenance); line != "" {
+			fmt.Fprintf(w, "built:    %s\n", line)
+		}
+		if who := whoLine(c.Who); who != "" {
+			fmt.Fprintf(w, "by:       %s\n", who)
+		}
 	}
 	prev := r.Previous
 	if prev == "" {
@@ -156,25 +225,16 @@ func printHistory(w io.Writer, r *api.HistoryResult) {
 	tw := newTab(w)
 	fmt.Fprintln(tw, "TIME\tEVENT\tRELEASE\tWHO\tDETAIL")
 	for _, e := range r.Events {
-		who := e.Who.User
-		if who == "" {
-			who = fmt.Sprintf("uid %d", e.Who.UID)
-		}
-		if e.Who.SudoUser != "" {
-			who += " (sudo " + e.Who.SudoUser + ")"
-		}
-		if e.Who.SSHClient != "" {
-			who += " ssh " + strings.Fields(e.Who.SSHClient)[0]
-		}
-		if e.Who.Via != "" && e.Who.Via != "cli" {
-			who += " via " + e.Who.Via
-		}
+		who := whoLine(e.Who)
 		detail := e.Detail
 		if e.From != "" {
 			detail = strings.TrimSpace("from " + e.From + " " + detail)
 		}
 		if e.Source != "" && (e.Event == releases.EvStaged || e.Event == releases.EvFailed || e.Event == releases.EvRejected) {
 			detail = strings.TrimSpace(e.Source + " " + detail)
+		}
+		if line := provenanceLine(e.Provenance); line != "" && e.Event != releases.EvPruned {
+			detail = strings.TrimSpace(line + "; " + detail)
 		}
 		if e.Error != "" {
 			detail = strings.TrimSpace(detail + " error: " + e.Error)
@@ -185,6 +245,57 @@ func printHistory(w io.Writer, r *api.HistoryResult) {
 	if r.Skipped > 0 {
 		fmt.Fprintf(w, "(%d unreadable journal lines skipped)\n", r.Skipped)
 	}
+}
+
+// whoLine is who made a change, for history and status: "alice (sudo
+// bob) ssh 192.0.2.7 via control".
+func whoLine(w releases.Who) string {
+	who := w.User
+	if who == "" {
+		who = fmt.Sprintf("uid %d", w.UID)
+	}
+	if w.SudoUser != "" {
+		who += " (sudo " + w.SudoUser + ")"
+	}
+	if f := strings.Fields(w.SSHClient); len(f) > 0 {
+		who += " ssh " + f[0]
+	}
+	if w.Via != "" && w.Via != "cli" {
+		who += " via " + w.Via
+	}
+	return who
+}
+
+// shortCommit is the COMMIT column of list: the commit cut to 10 digits,
+// or "-".
+func shortCommit(p *releases.Provenance) string {
+	if s := p.Short(); s != "" {
+		return s
+	}
+	return "-"
+}
+
+// provenanceLine is a release's provenance on one line: "commit abc123
+// "subject" job=42" ("" without any). The message is cut to its first
+// line and 72 characters; labels are in key order.
+func provenanceLine(p *releases.Provenance) string {
+	if p.IsZero() {
+		return ""
+	}
+	var parts []string
+	if p.Commit != "" {
+		parts = append(parts, "commit "+p.Short())
+	}
+	if s := p.Subject(); s != "" {
+		if r := []rune(s); len(r) > 72 {
+			s = string(r[:71]) + "…"
+		}
+		parts = append(parts, strconv.Quote(s))
+	}
+	for _, k := range slices.Sorted(maps.Keys(p.Meta)) {
+		parts = append(parts, k+"="+p.Meta[k])
+	}
+	return strings.Join(parts, " ")
 }
 
 func printDiff(w io.Writer, r *api.DiffResult) {
@@ -285,25 +396,52 @@ func Fail(w io.Writer, err error, asJSON bool) int {
 }
 
 // newProgress returns a progress callback drawing one line on a terminal,
-// at most five times a second.
-func newProgress(w io.Writer) func(progress) {
+// at most five times a second, and a function that clears that line (a
+// no-op when nothing was drawn), called before anything else is printed.
+// The fetch line shows the artifact's bytes read and, when its size is
+// known, a percentage.
+func newProgress(w io.Writer) (draw func(progress), clear func()) {
 	var mu sync.Mutex
 	var last time.Time
 	var stage string
-	return func(p progress) {
+	drawn := false
+	draw = func(p progress) {
 		mu.Lock()
 		defer mu.Unlock()
 		if p.Stage == stage && time.Since(last) < 200*time.Millisecond {
 			return
 		}
 		stage, last = p.Stage, time.Now()
-		line := p.Stage + "..."
-		if p.Files > 0 {
-			line = fmt.Sprintf("%s: %d files, %s", p.Stage, p.Files, humanBytes(p.Bytes))
-		}
-		fmt.Fprintf(w, "\r\033[K%s", line)
+		fmt.Fprintf(w, "\r\033[K%s", progressLine(p))
+		drawn = true
 		if p.Stage == "activate" || p.Stage == "commit" {
 			fmt.Fprint(w, "\r\033[K")
+			drawn = false
 		}
 	}
+	clear = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if drawn {
+			fmt.Fprint(w, "\r\033[K")
+			drawn = false
+		}
+	}
+	return draw, clear
+}
+
+// progressLine is the text of one progress report.
+func progressLine(p progress) string {
+	line := p.Stage + "..."
+	switch {
+	case p.Total > 0:
+		pct := float64(p.Read) * 100 / float64(p.Total)
+		line = fmt.Sprintf("%s: %s of %s (%.0f%%)", p.Stage, humanBytes(p.Read), humanBytes(p.Total), min(pct, 100))
+	case p.Read > 0:
+		line = fmt.Sprintf("%s: %s read", p.Stage, humanBytes(p.Read))
+	}
+	if p.Files > 0 {
+		line += fmt.Sprintf(", %d files, %s written", p.Files, humanBytes(p.Bytes))
+	}
+	return line
 }

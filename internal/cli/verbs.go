@@ -13,7 +13,6 @@ import (
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/internal/config"
 	"github.com/example/release-agent/internal/service"
-	"github.com/example/release-agent/releases"
 )
 
 var verbs = []verb{
@@ -26,7 +25,15 @@ When release-agent runs, releasectl reads a local SOURCE itself, with your
 rights, and streams it to the daemon (a directory as a tar made on the fly);
 the daemon never reads a local path for you.
 The new id goes to stdout, details to stderr. Nothing changes unless every
-stage succeeds; the release that was live stays live on any failure.`,
+stage succeeds; the release that was live stays live on any failure.
+--commit, --message and --meta are recorded with the release (list, status,
+history); what they leave out is taken from the S3 object's or marker's
+metadata (x-amz-meta-git-sha, x-amz-meta-message, other x-amz-meta-*).
+
+An artifact whose content equals the live release's prints "already live:
+vN" and makes no release (--force makes one). --dry-run prints the changes
+against the live release and the report, and removes everything: no id is
+used, nothing is recorded.`,
 		flags: deployFlags, minArgs: 1, maxArgs: 1,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.deploy(ctx, a[0], true) },
 	},
@@ -65,11 +72,19 @@ so rolling back again goes further back. --to vN goes to vN.`,
 		},
 	},
 	{
-		name: "list", short: "list releases (current, previous, pinned, failed...)", maxArgs: 0,
+		name: "list", short: "list releases (current, previous, pinned, failed...)",
+		long: `Without --all, list shows the newest 20 releases and folds the records of
+releases that have no tree any more (pruned, failed, rejected) and are older
+than every release on disk into one summary line. --all lists every record.
+With --json the document always holds every record.`,
+		flags: func(fs *pflag.FlagSet, o *verbOpts) {
+			fs.BoolVar(&o.all, "all", false, "list every record, including old pruned, failed and rejected ones")
+		},
+		maxArgs: 0,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
 			r, err := c.svc.List(ctx, c.target())
 			if err == nil && !c.g.json {
-				printList(c.env.Stdout, r)
+				printList(c.env.Stdout, r, c.o.all)
 			}
 			return r, err
 		},
@@ -118,36 +133,7 @@ so rolling back again goes further back. --to vN goes to vN.`,
 			return r, err
 		},
 	},
-	{
-		name: "validate", args: "DIR|vN", short: "validate a directory or a release (against the live release with --root)", minArgs: 1, maxArgs: 1,
-		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
-			svc, t := c.svc, c.target()
-			if _, isID := releases.ParseID(a[0]); !isID && !c.direct {
-				// The daemon never reads a directory for a caller: validate
-				// it here, with the caller's rights, against the live
-				// release of the daemon's site (default policy).
-				st, err := c.svc.Status(ctx, t)
-				if err != nil {
-					return nil, err
-				}
-				svc, t = c.local(nil), api.Target{Root: st.Root}
-			}
-			r, err := svc.Validate(ctx, api.ValidateRequest{Target: t, Path: a[0]})
-			if err != nil {
-				return nil, err
-			}
-			if !c.g.json {
-				printReport(c.env.Stdout, r.Report)
-			}
-			if r.Rejected {
-				if c.g.json {
-					return r, &api.Error{Schema: api.Schema, Code: "rejected", Exit: api.ExitRejected, Message: "rejected by validation"}
-				}
-				return nil, &api.Error{Schema: api.Schema, Code: "rejected", Exit: api.ExitRejected, Message: "rejected by validation (report above)"}
-			}
-			return r, nil
-		},
-	},
+	validateVerb,
 	{
 		name: "prune", short: "remove old releases, keeping N (never current, previous or pinned)",
 		flags: func(fs *pflag.FlagSet, o *verbOpts) {
@@ -206,11 +192,19 @@ func deployFlags(fs *pflag.FlagSet, o *verbOpts) {
 	fs.BoolVar(&o.noVerify, "no-validate", false, "skip validation (links, assets, size budgets)")
 	fs.IntVar(&o.keep, "keep", 0, "after activating, keep the `N` newest releases (default: the site's keep, 5)")
 	fs.DurationVar(&o.timeout, "timeout", time.Hour, "give up after `DURATION` (a stalled download, a huge artifact); nothing changes")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "stage, hash and validate, print the changes against the live release and the report, then remove it all (no id is used)")
+	fs.BoolVar(&o.force, "force", false, "make a release even if the artifact's content equals the live release's")
+	provenanceFlags(fs, o)
 }
 
 func (c *cmd) deploy(ctx context.Context, src string, activate bool) (any, error) {
-	req := api.DeployRequest{Target: c.target(), Source: src, SHA256: c.o.sha256,
-		Activate: activate, NoHash: c.o.noHash, NoVerify: c.o.noVerify, Keep: c.o.keep, Wait: c.g.wait, Timeout: c.o.timeout}
+	prov, err := c.o.provenance()
+	if err != nil {
+		return nil, err
+	}
+	req := api.DeployRequest{Target: c.target(), Source: src, SHA256: c.o.sha256, Provenance: prov,
+		Activate: activate, NoHash: c.o.noHash, NoVerify: c.o.noVerify, Keep: c.o.keep, Wait: c.g.wait, Timeout: c.o.timeout,
+		DryRun: c.o.dryRun, Force: c.o.force}
 	if src == "-" {
 		// An archive on standard input, with or without a daemon. (A local
 		// path is streamed by the client when a daemon runs, and read here
@@ -219,12 +213,17 @@ func (c *cmd) deploy(ctx context.Context, src string, activate bool) (any, error
 	}
 	r, err := c.svc.Deploy(ctx, req)
 	if err != nil {
+		c.printRejectedJSON(err)
 		return nil, err
 	}
 	if c.g.json {
 		return r, nil
 	}
 	c.printCleaned(r.Cleaned)
+	if r.DryRun || r.AlreadyLive != "" {
+		printDryRun(c.env.Stdout, r)
+		return r, nil
+	}
 	rel := r.Release
 	var b strings.Builder
 	if r.Activated {

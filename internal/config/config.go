@@ -6,16 +6,20 @@
 // Load refuses a file with unknown keys, values of the wrong type or values
 // out of range. Every problem is reported as an *Error naming the file, the
 // line and the key (a key such as "site[1].health.timeout"), and Load
-// returns all of them joined (values that cannot be decoded, unknown keys,
-// then the other checks), so one run of `release-agent --check-config`
-// shows every mistake. Only a TOML syntax
-// error stops the checks: the file cannot be read past it.
+// returns all of them joined, so one run of `release-agent --check-config`
+// shows every mistake: values that cannot be decoded, then unknown keys (a
+// misspelt key explains a missing one), then the other checks, each group
+// in the order of the file. Only a TOML syntax
+// error stops the checks: the file cannot be read past it. (One limit: of
+// several values of the wrong type in one inline table, { a = 1, b = 2 },
+// the first is reported.)
 //
 // Besides types and ranges, Load refuses a site root that is a system
 // directory (/, /etc, /usr, /var, ...) or that is inside, or contains,
 // another site's root (its store, its releases/ and state/); and an inbox
 // inside another site's root. LoadHost adds the checks against the host
-// it runs on (the control group exists). A *Config returned without error has every default
+// it runs on (the control group exists); LoadHostAs also checks that the
+// user the service runs as can write every site root. A *Config returned without error has every default
 // filled in and is never modified by this package afterwards, so it is safe
 // to share between goroutines.
 //
@@ -48,6 +52,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -250,6 +255,14 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// UnmarshalTOML accepts only a string: a bare number has no unit.
+func (d *Duration) UnmarshalTOML(v any) error {
+	if s, ok := v.(string); ok {
+		return d.UnmarshalText([]byte(s))
+	}
+	return fmt.Errorf("%w: write the duration as a string such as \"30s\" or \"5m\", not %v", ErrInvalid, v)
+}
+
 // MarshalText formats d as a Go duration string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
@@ -298,6 +311,15 @@ func (m *FileMode) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// UnmarshalTOML accepts only a string: an integer such as 660 would be
+// read as decimal, not the octal mode it looks like.
+func (m *FileMode) UnmarshalTOML(v any) error {
+	if s, ok := v.(string); ok {
+		return m.UnmarshalText([]byte(s))
+	}
+	return fmt.Errorf("%w: write the permission as an octal string such as \"0660\", not %v", ErrInvalid, v)
+}
+
 // Load reads and checks the configuration file at path. It checks the
 // file alone, not the host it runs on: see LoadHost.
 func Load(path string) (*Config, error) {
@@ -326,16 +348,27 @@ func LoadHost(path string) (*Config, error) {
 // parsing (the problems after it are not seen), and a value that cannot
 // be decoded (a string for a number, a bad duration) is reported and then
 // left out, so a check of that key's absence is not reported as well.
-func Parse(name string, data []byte) (*Config, error) { return parse(name, data, false) }
+func Parse(name string, data []byte) (*Config, error) { return parse(name, data, false, nil) }
 
 // ParseHost is Parse plus the checks against this host (see LoadHost).
-func ParseHost(name string, data []byte) (*Config, error) { return parse(name, data, true) }
+func ParseHost(name string, data []byte) (*Config, error) { return parse(name, data, true, nil) }
+
+// LoadHostAs is LoadHost plus CheckRoots for u (--check-config): the
+// problems of the roots are listed with the file's others, except for a
+// root whose value is already refused.
+func LoadHostAs(path string, u *RootsUser) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return parse(path, data, true, u)
+}
 
 // maxDecodeErrors bounds how many undecodable values are reported (each
 // costs a decode of the file).
 const maxDecodeErrors = 50
 
-func parse(name string, data []byte, host bool) (*Config, error) {
+func parse(name string, data []byte, host bool, u *RootsUser) (*Config, error) {
 	// The decoder stops at the first value it cannot decode. Report it,
 	// blank the lines of that key/value and decode again, so that the
 	// other problems of the file are found too.
@@ -363,6 +396,7 @@ func parse(name string, data []byte, host bool) (*Config, error) {
 		badKeys[e.Key] = true
 	}
 	idx := indexKeys(data)
+	sortByLine(decodeErrs)
 	p := &problems{file: name, idx: idx, skip: badKeys, errs: decodeErrs}
 	seen := map[string]int{}
 	for _, k := range md.Undecoded() {
@@ -383,14 +417,32 @@ func parse(name string, data []byte, host bool) (*Config, error) {
 			Err: fmt.Errorf("%w (misspelt, or not supported by this version)", ErrUnknownKey)})
 	}
 	defined := c.defaults(md)
+	checks := len(p.errs)
 	c.check(p, defined)
 	if host {
 		c.checkHost(p, defined)
 	}
+	if u != nil {
+		c.checkRoots(p, u)
+	}
 	if len(p.errs) > 0 {
+		sortByLine(p.errs[checks:])
 		return nil, errors.Join(p.errs...)
 	}
 	return c, nil
+}
+
+// sortByLine puts errs in the order of the file (problems without a line
+// first), keeping the order of problems on the same line.
+func sortByLine(errs []error) {
+	line := func(err error) int {
+		var e *Error
+		if errors.As(err, &e) {
+			return e.Line
+		}
+		return 0
+	}
+	slices.SortStableFunc(errs, func(a, b error) int { return line(a) - line(b) })
 }
 
 // blankValue returns data with the key/value starting at line (1-based)
@@ -446,12 +498,9 @@ func decodeError(name string, data []byte, err error) (e *Error, recoverable boo
 		if key != "" {
 			// Decode errors of a value (type mismatch, bad duration)
 			// name the key; map it to its indexed name.
-			idx := indexKeys(data)
-			if ik := idx.byLine[pe.Position.Line]; ik != "" {
-				key = ik
-			}
+			key = lineKey(data, pe.Position.Line, key)
 		}
-		return &Error{File: name, Line: pe.Position.Line, Key: key, Err: fmt.Errorf("%w: %s", inner, msg)}, inner == ErrInvalid
+		return &Error{File: name, Line: pe.Position.Line, Key: key, Err: fmt.Errorf("%w: %s", inner, typeMessage(msg))}, inner == ErrInvalid
 	}
 	// Type errors from the decoder ("toml: line 3 (last key "site.keep"):
 	// incompatible types ...") carry the line only in the text.
@@ -460,14 +509,58 @@ func decodeError(name string, data []byte, err error) (e *Error, recoverable boo
 	msg := err.Error()
 	if m := lineRE().FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
-		key = m[2]
 		msg = strings.TrimSpace(msg[len(m[0]):])
-		if ik := indexKeys(data).byLine[line]; ik != "" {
-			key = ik
-		}
+		key = lineKey(data, line, m[2])
 	}
-	return &Error{File: name, Line: line, Key: key, Err: fmt.Errorf("%w: %s", ErrInvalid, msg)}, line > 0
+	return &Error{File: name, Line: line, Key: key, Err: fmt.Errorf("%w: %s", ErrInvalid, typeMessage(msg))}, line > 0
 }
+
+// lineKey returns the indexed name ("site[1].triggers.poll") of the key
+// the decoder calls last ("site.triggers.poll") on line: the key defined
+// on that line, extended by the rest of last when the line holds an
+// inline table.
+func lineKey(data []byte, line int, last string) string {
+	ik := indexKeys(data).byLine[line]
+	if ik == "" {
+		return last
+	}
+	plain := indexRE().ReplaceAllString(ik, "")
+	if rest, ok := strings.CutPrefix(last, plain+"."); ok {
+		return ik + "." + rest
+	}
+	return ik
+}
+
+var indexRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\[\d+\]`) })
+
+// typeMessage rewords the decoder's type mismatch for people: "incompatible
+// types: TOML value has type int64; destination has type string" becomes
+// "must be a string (in quotes), not an integer".
+func typeMessage(msg string) string {
+	m := typeRE().FindStringSubmatch(msg)
+	if m == nil {
+		if m = tableRE().FindStringSubmatch(msg); m == nil {
+			return msg
+		}
+		m = []string{m[0], m[1], "struct"}
+	}
+	want := map[string]string{"string": "a string (in quotes)", "integer": "an integer", "float": "a number",
+		"boolean": "true or false", "slice": "an array [...]", "struct": "a table", "map": "a table"}[m[2]]
+	got := map[string]string{"string": "a string", "int64": "an integer", "float64": "a number", "bool": "a boolean",
+		"[]interface {}": "an array", "map[string]interface {}": "a table"}[m[1]]
+	if want == "" || got == "" {
+		return msg
+	}
+	return "must be " + want + ", not " + got
+}
+
+var tableRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^type mismatch for [^:]+: expected table but found (.+)$`)
+})
+
+var typeRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^incompatible types: TOML value has type (.+); destination has type (.+)$`)
+})
 
 var lineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\):`) })
 

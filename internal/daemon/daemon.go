@@ -158,6 +158,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	d.metrics = newMetrics()
+	d.metrics.setVersion(d.version)
 	wdog, _ := sd.SdWatchdogEnabled(false)
 	d.heartbeat = heartbeat
 	if wdog > 0 && wdog/4 < d.heartbeat {
@@ -566,6 +567,7 @@ func (d *Daemon) sendStatus() {
 }
 
 func (d *Daemon) updateMetricsLive(st *state) {
+	d.metrics.initSites(st.cfg.Sites)
 	for _, s := range st.cfg.Sites {
 		if store, err := releases.Open(s.Root); err == nil {
 			if cur, _ := store.Current(); cur != "" {

@@ -17,7 +17,7 @@ const usage = `release-agent: publish static sites atomically, with rollback
 
 Usage:
   release-agent [--config FILE]        run the daemon (systemd: Type=notify)
-  release-agent --check-config [--config FILE]
+  release-agent --check-config [--config FILE] [--as-user NAME]
   release-agent --version
 
 Options:
@@ -56,7 +56,8 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 	fs := pflag.NewFlagSet("release-agent", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	cfgPath := fs.StringP("config", "c", config.DefaultPath, "configuration `FILE`")
-	check := fs.Bool("check-config", false, "check the configuration, print the sites and exit")
+	check := fs.Bool("check-config", false, "check the configuration and the site roots, print the sites and exit")
+	asUser := fs.String("as-user", "", "with --check-config: check the site roots as user `NAME` (the unit's User=; default: who runs it)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	help := fs.BoolP("help", "h", false, "show this help")
 	logLevel := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn, error")
@@ -83,38 +84,9 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 		return 2
 	}
 	if *check {
-		cfg, err := config.LoadHost(*cfgPath)
-		if err != nil {
-			fmt.Fprintf(stderr, "release-agent: %v\n", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "%s: ok, %d site(s)\n", cfg.Path, len(cfg.Sites))
-		for _, s := range cfg.Sites {
-			fmt.Fprintf(stdout, "  %s: root %s", s.Name, s.Root)
-			if s.Triggers.Inbox != "" {
-				fmt.Fprintf(stdout, ", inbox %s", s.Triggers.Inbox)
-			}
-			if s.Source != "" {
-				fmt.Fprintf(stdout, ", source %s", s.Source)
-			}
-			if s.Health != nil {
-				fmt.Fprintf(stdout, ", health check %d URL(s)", len(s.Health.URLs))
-			}
-			fmt.Fprintln(stdout)
-		}
-		return 0
+		return checkConfig(*cfgPath, *asUser, stdout, stderr)
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	if os.Getenv("JOURNAL_STREAM") != "" {
-		// journald stamps the time itself.
-		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		}
-	}
-	log := slog.New(slog.NewTextHandler(stderr, opts))
+	log := slog.New(newLogHandler(stderr, level, os.Getenv("JOURNAL_STREAM") != ""))
 	slog.SetDefault(log)
 	err := Run(ctx, Options{ConfigPath: *cfgPath, Version: version, Log: log})
 	if err != nil {
@@ -123,6 +95,49 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 			fmt.Fprintf(stderr, "release-agent: %v\n", err)
 		}
 		return 1
+	}
+	return 0
+}
+
+// checkConfig is --check-config: every problem of the file (file, line,
+// key) and of the site roots as seen by user asUser ("" = the caller), one
+// a line on stderr, and 1; or the sites on stdout, and 0.
+func checkConfig(path, asUser string, stdout, stderr io.Writer) int {
+	u, err := config.LookupRootsUser(asUser)
+	if err != nil {
+		fmt.Fprintf(stderr, "release-agent: --as-user: %v\n", err)
+		return 2
+	}
+	cfg, err := config.LoadHostAs(path, u)
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else if err != nil {
+		errs = []error{err}
+	}
+	if len(errs) > 0 {
+		for _, e := range errs {
+			fmt.Fprintln(stderr, e)
+		}
+		fmt.Fprintf(stderr, "release-agent: %s: %d problem(s)\n", path, len(errs))
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok, %d site(s), roots writable by user %s\n", cfg.Path, len(cfg.Sites), u.Name)
+	if asUser == "" && u.UID == 0 {
+		fmt.Fprintln(stdout, "  (root may write anywhere: check as the unit's User= with --as-user release-agent)")
+	}
+	for _, s := range cfg.Sites {
+		fmt.Fprintf(stdout, "  %s: root %s", s.Name, s.Root)
+		if s.Triggers.Inbox != "" {
+			fmt.Fprintf(stdout, ", inbox %s", s.Triggers.Inbox)
+		}
+		if s.Source != "" {
+			fmt.Fprintf(stdout, ", source %s", s.Source)
+		}
+		if s.Health != nil {
+			fmt.Fprintf(stdout, ", health check %d URL(s)", len(s.Health.URLs))
+		}
+		fmt.Fprintln(stdout)
 	}
 	return 0
 }

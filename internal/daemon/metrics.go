@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,12 +11,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/internal/config"
 )
 
 // metrics are the daemon's Prometheus metrics, on their own registry
 // (served only on the opt-in metrics listener).
+//
+// Every series of a counter exists from start, at zero: initSite makes
+// each label combination of each configured site (a new counter adds its
+// line there), so that rate() and alerts see a 0 before the first event.
 type metrics struct {
 	reg                   *prometheus.Registry
+	buildInfo             *prometheus.GaugeVec
 	deploys               *prometheus.CounterVec
 	duration              *prometheus.HistogramVec
 	live                  *prometheus.GaugeVec
@@ -27,9 +34,20 @@ type metrics struct {
 	reloads               *prometheus.CounterVec
 }
 
+// Label values known in advance, for initSite.
+var (
+	deployOutcomes = []string{"ok", "rejected", "failed"}
+	rollbackCauses = []string{"manual", "health-check", "activate"}
+	reloadResults  = []string{"ok", "rejected"}
+)
+
+// newMetrics returns the daemon's metrics; setVersion fills in
+// release_agent_build_info.
 func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
+		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "release_agent_build_info",
+			Help: "Always 1; the labels say which release-agent runs."}, []string{"version", "goversion"}),
 		deploys: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_deploys_total",
 			Help: "Deploys by site and outcome (ok, rejected, failed)."}, []string{"site", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "release_agent_deploy_duration_seconds",
@@ -50,10 +68,41 @@ func newMetrics() *metrics {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_config_reloads_total",
 			Help: "Configuration reloads by result (ok, rejected)."}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.deploys, m.duration, m.live, m.lastSuccess, m.inProgress, m.rollbacks,
+	m.reg.MustRegister(m.buildInfo, m.deploys, m.duration, m.live, m.lastSuccess, m.inProgress, m.rollbacks,
 		m.healthFailures, m.healthRollbackSeconds, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, r := range reloadResults {
+		m.reloads.WithLabelValues(r)
+	}
 	return m
+}
+
+// setVersion sets release_agent_build_info{version, goversion} to 1.
+func (m *metrics) setVersion(version string) {
+	m.buildInfo.Reset()
+	m.buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+}
+
+// initSites makes every per-site series of the sites in cfg that does not
+// exist yet, at zero; existing ones keep their values. Safe for
+// concurrent use.
+func (m *metrics) initSites(sites []config.Site) {
+	for i := range sites {
+		m.initSite(sites[i].Name)
+	}
+}
+
+func (m *metrics) initSite(site string) {
+	for _, o := range deployOutcomes {
+		m.deploys.WithLabelValues(site, o)
+	}
+	for _, c := range rollbackCauses {
+		m.rollbacks.WithLabelValues(site, c)
+	}
+	m.healthFailures.WithLabelValues(site)
+	m.duration.WithLabelValues(site)
+	m.inProgress.WithLabelValues(site).Add(0)
+	// Other counters: one line each below.
 }
 
 func (m *metrics) handler() http.Handler {

@@ -164,9 +164,20 @@ policy = "off"
 	}
 	d.cur.Store(st)
 	for range 2 {
-		if _, err := d.deploy(context.Background(), "www", "test", api.DeployRequest{Target: api.Target{Site: "www"}, Source: "s3://site/site.tar", Activate: true}); err != nil {
+		// Force: the second is the live content, otherwise a no-op.
+		if _, err := d.deploy(context.Background(), "www", "test", api.DeployRequest{Target: api.Target{Site: "www"}, Source: "s3://site/site.tar", Activate: true, Force: true}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// New content for the poll trigger, which deploys without Force.
+	b.Reset()
+	tw = tar.NewWriter(&b)
+	body = "<!doctype html><html><head><title>s3</title></head><body>hi again</body></html>\n"
+	tw.WriteHeader(&tar.Header{Name: "index.html", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+	tw.Write([]byte(body))
+	tw.Close()
+	if _, err := m.Client.PutObject(context.Background(), "site", "site.tar", bytes.NewReader(b.Bytes()), int64(b.Len()), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	w := st.workers["www"]
 	w.start() // the poll trigger's first listing deploys site.tar: v3

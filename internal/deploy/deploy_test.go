@@ -241,6 +241,7 @@ func TestDeploy(t *testing.T) {
 			live:   site,
 			src:    dirSource(site),
 			stages: []Stage{hashing()},
+			req:    func(r *Request) { r.Force = true }, // the content is live's
 			want:   want{status: releases.StatusStaged, extras: []string{"hashes"}, activated: true},
 		},
 		{

@@ -142,6 +142,10 @@ type Request struct {
 	Limits   safewrite.Limits
 	Stages   []Stage
 	Who      releases.Who
+	// Provenance of the build, as the caller gave it (checked by the
+	// caller); fields it lacks are taken from the artifact's S3 metadata
+	// (see ProvenanceFromMeta).
+	Provenance *releases.Provenance
 	// BeforeSwitch runs under the lock just before current moves (carry-over).
 	BeforeSwitch releases.Hook
 	// Progress, if set, is called when a stage starts and, while the
@@ -160,13 +164,25 @@ type Request struct {
 	// SourceFile, if set, is the local archive Source names, already
 	// opened by the caller (see ingest.Options.File).
 	SourceFile *os.File
+
+	// DryRun stages, hashes and validates as a deploy does, then removes
+	// the tree: no id is used and nothing is recorded (no record, no
+	// journal line, no extra). Result.Changes compares the tree with the
+	// live release.
+	DryRun bool
+	// Force makes a release even when the staged tree equals the live
+	// release (see Result.AlreadyLive).
+	Force bool
 }
 
-// Progress of a deploy.
+// Progress of a deploy. Files and Bytes are what was written into the
+// staging tree; Read and Total are the artifact's bytes read so far and
+// its size (Total is 0 when not known: a stream, an S3 prefix).
 type Progress struct {
-	Stage string
-	Files int
-	Bytes int64
+	Stage       string
+	Files       int
+	Bytes       int64
+	Read, Total int64
 }
 
 // Result of a deploy.
@@ -185,6 +201,17 @@ type Result struct {
 	Hashes   *hashassets.Manifest
 	Timings  []Timing
 	Warnings []string
+
+	// DryRun: the deploy was a dry run (Record is nil).
+	DryRun bool
+	// AlreadyLive is the live release's id when the staged tree's own
+	// files equal the live release's (manifest.Diff finds no change):
+	// without Force no release is made (Record is nil) and nothing is
+	// recorded.
+	AlreadyLive string
+	// Changes, for a dry run, lists the staged tree's own files added,
+	// removed and changed against the live release (all added if none).
+	Changes []manifest.Change
 }
 
 // Timing of one stage.
@@ -203,7 +230,7 @@ func Deploy(ctx context.Context, s *releases.Store, req Request) (*Result, error
 	defer lk.Unlock()
 	res := &Result{Cleaned: cleaned}
 	rec, err := StageRelease(ctx, s, req, res)
-	if err != nil {
+	if err != nil || rec == nil { // failed, a dry run, or already live
 		return res, err
 	}
 	res.Record = rec
@@ -239,7 +266,13 @@ func Deploy(ctx context.Context, s *releases.Store, req Request) (*Result, error
 
 // StageRelease builds a release without activating it. The caller must hold the
 // store's lock; Deploy does this for you. res (may be nil) collects timings,
-// warnings, the report and the hashes.
+// warnings, the report and the hashes. It returns a nil record and no
+// error for a dry run and for a tree equal to the live release (see
+// Request.DryRun, Result.AlreadyLive).
+//
+// The tree is staged as a draft (releases.Store.NewDraft): its id is
+// allocated when it is committed, or recorded as failed or rejected, so
+// that a dry run or a no-op uses none.
 func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Result) (*releases.Record, error) {
 	if res == nil {
 		res = &Result{}
@@ -263,7 +296,8 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 		return nil, err
 	}
 	w := &Work{Store: s}
-	w.Record = releases.Record{Who: req.Who, Source: ingest.Info{Spec: req.Source}, Created: time.Now().UTC()}
+	w.Record = releases.Record{Who: req.Who, Source: ingest.Info{Spec: req.Source}, Created: time.Now().UTC(),
+		Provenance: req.Provenance.Normal()}
 	if w.Live, err = s.Current(); err != nil {
 		return nil, err
 	}
@@ -285,16 +319,22 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 			}
 		}
 	}
-	st, err := s.NewStaging()
+	st, err := s.NewDraft()
 	if err != nil {
 		return nil, err
 	}
-	w.ID, w.Dir = st.ID, st.Dir
+	w.Dir = st.Dir
 	fail := func(status releases.Status, err error) (*releases.Record, error) {
 		// A cancelled or timed-out deploy says why (the cause), not only
 		// "context deadline exceeded" from deep in a stage.
 		if c := context.Cause(ctx); c != nil && !errors.Is(err, c) {
 			err = fmt.Errorf("%v: %w", c, err)
+		}
+		if req.DryRun {
+			if derr := st.Drop(); derr != nil {
+				err = fmt.Errorf("%w (and cleaning up failed: %v)", err, derr)
+			}
+			return nil, fmt.Errorf("dry run: %w", err)
 		}
 		if derr := st.Discard(status, w.Record, err); derr != nil {
 			err = fmt.Errorf("%w (and cleaning up failed: %v)", err, derr)
@@ -320,7 +360,11 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 					return
 				case <-tk.C:
 					ss := sw.Stats()
-					req.Progress(Progress{Stage: "fetch", Files: int(ss.Files), Bytes: ss.Bytes})
+					p := Progress{Stage: "fetch", Files: int(ss.Files), Bytes: ss.Bytes}
+					if pr, ok := src.(ingest.Progresser); ok {
+						p.Read, p.Total = pr.Progress()
+					}
+					req.Progress(p)
 				}
 			}
 		}()
@@ -334,6 +378,10 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 	if err != nil {
 		sw.Close()
 		return fail(releases.StatusFailed, err)
+	}
+	if w.Record.Provenance, err = MergeProvenance(req.Provenance, info.Meta); err != nil {
+		sw.Close()
+		return fail(releases.StatusFailed, fmt.Errorf("%s: %w", w.Record.Source.Spec, err))
 	}
 	if w.Manifest, err = sw.Close(); err != nil {
 		return fail(releases.StatusFailed, err)
@@ -360,8 +408,10 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 				status = releases.StatusRejected
 				res.Report = w.Report
 				// The user reads why in the report: keep it.
-				if w.Report != nil {
-					if perr := s.PutExtra(st.ID, ReportExtra, w.Report); perr != nil {
+				if w.Report != nil && !req.DryRun {
+					if perr := st.Number(); perr != nil {
+						err = fmt.Errorf("%w (and allocating its id failed: %v)", err, perr)
+					} else if perr := s.PutExtra(st.ID, ReportExtra, w.Report); perr != nil {
 						err = fmt.Errorf("%w (and saving its report failed: %v)", err, perr)
 					}
 				}
@@ -371,8 +421,34 @@ func StageRelease(ctx context.Context, s *releases.Store, req Request, res *Resu
 	}
 	res.Warnings = append(res.Warnings, w.Warnings...)
 
+	live := w.LiveManifest
+	if live == nil {
+		live = &manifest.Manifest{}
+	}
+	changes := manifest.Diff(live, w.Manifest)
+	if w.LiveManifest != nil && len(changes) == 0 {
+		res.AlreadyLive = w.Live
+	}
+	if req.Force && !req.DryRun {
+		res.AlreadyLive = "" // a release is made anyway
+	}
+	if req.DryRun || res.AlreadyLive != "" {
+		res.DryRun, res.Report, res.Hashes = req.DryRun, w.Report, w.Hashes
+		if req.DryRun {
+			res.Changes = changes
+		}
+		if err := st.Drop(); err != nil {
+			return nil, fmt.Errorf("removing the staged tree: %w", err)
+		}
+		return nil, nil
+	}
+
 	t = time.Now()
 	progress(Progress{Stage: "commit"})
+	if err := st.Number(); err != nil {
+		return fail(releases.StatusFailed, err)
+	}
+	w.ID = st.ID
 	if err := saveExtras(s, st.ID, w); err != nil {
 		return fail(releases.StatusFailed, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/example/release-agent/internal/ingest/archive"
@@ -159,6 +160,17 @@ type fileSource struct {
 	format archive.Format
 	want   []string
 	file   *os.File // opened by the caller, or nil
+
+	// size and read feed Progress while Fetch runs.
+	size atomic.Int64
+	read atomic.Pointer[countReader]
+}
+
+// Progress implements Progresser: the archive's bytes read so far (in the
+// current pass: a zip or a file with an expected sum is read twice) and
+// its size.
+func (s *fileSource) Progress() (read, total int64) {
+	return s.read.Load().N(), s.size.Load()
 }
 
 // Fetch verifies the expected checksums (if any), then extracts.
@@ -177,10 +189,15 @@ func (s *fileSource) Fetch(ctx context.Context, sink safewrite.Sink) (Info, erro
 	} else if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return info, fmt.Errorf("source %s: %w", s.path, err)
 	}
+	if fi, err := f.Stat(); err == nil {
+		s.size.Store(fi.Size())
+	}
 	pre := ""
 	if len(s.want) > 0 || s.format == archive.Zip {
 		// Zip is read by random access, so hash it in a pass of its own.
-		sum, _, err := hashReader(ctx, f)
+		hr := &countReader{r: f}
+		s.read.Store(hr)
+		sum, _, err := hashReader(ctx, hr)
 		if err != nil {
 			return info, fmt.Errorf("source %s: hash: %w", s.path, err)
 		}
@@ -207,6 +224,7 @@ func (s *fileSource) Fetch(ctx context.Context, sink safewrite.Sink) (Info, erro
 	}
 	h := sha256.New()
 	cr := &countReader{r: io.TeeReader(f, h)}
+	s.read.Store(cr)
 	if err := archive.Extract(ctx, cr, s.format, sink); err != nil {
 		return info, fmt.Errorf("source %s: %w", s.path, err)
 	}
@@ -215,22 +233,32 @@ func (s *fileSource) Fetch(ctx context.Context, sink safewrite.Sink) (Info, erro
 	if _, err := io.Copy(io.Discard, cr); err != nil {
 		return info, fmt.Errorf("source %s: %w", s.path, err)
 	}
-	info.SHA256, info.Size = hex.EncodeToString(h.Sum(nil)), cr.n
+	info.SHA256, info.Size = hex.EncodeToString(h.Sum(nil)), cr.N()
 	if pre != "" && pre != info.SHA256 {
 		return info, fmt.Errorf("source %s: %w: the file changed while it was read (sha256 %s, then %s)", s.path, ErrChecksum, pre, info.SHA256)
 	}
 	return info, nil
 }
 
+// countReader counts the bytes read through it; N may be called
+// concurrently with Read (the progress line reads it).
 type countReader struct {
 	r io.Reader
-	n int64
+	n atomic.Int64
 }
 
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
+}
+
+// N returns the bytes read so far.
+func (c *countReader) N() int64 {
+	if c == nil {
+		return 0
+	}
+	return c.n.Load()
 }
 
 func hashReader(ctx context.Context, r io.Reader) (string, int64, error) {
@@ -305,7 +333,7 @@ func (s *dirSource) Fetch(ctx context.Context, sink safewrite.Sink) (Info, error
 			if err := sink.File(ctx, p, fi.Mode(), fi.Size(), "", cr); err != nil {
 				return err
 			}
-			info.Size += cr.n
+			info.Size += cr.N()
 			return nil
 		default:
 			return &safewrite.EntryError{Entry: p, Err: fmt.Errorf("%w: %v", safewrite.ErrUnsupported, t)}

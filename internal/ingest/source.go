@@ -43,6 +43,13 @@ type Source interface {
 	Fetch(ctx context.Context, sink safewrite.Sink) (Info, error)
 }
 
+// Progresser is implemented by a Source that can say, while Fetch runs,
+// how many bytes of the artifact it has read and how many there are (0
+// when not known, as for a stream). Safe to call concurrently with Fetch.
+type Progresser interface {
+	Progress() (read, total int64)
+}
+
 // Options for Open.
 type Options struct {
 	// SHA256, if set, is the expected sha256 (hex) of the artifact file or

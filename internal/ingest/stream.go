@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/example/release-agent/internal/ingest/archive"
 	"github.com/example/release-agent/internal/ingest/safewrite"
@@ -75,7 +76,12 @@ type streamSource struct {
 	r    io.Reader
 	opts StreamOptions
 	want string
+	read atomic.Pointer[countReader]
 }
+
+// Progress implements Progresser: the bytes read so far; a stream's size
+// is not known.
+func (s *streamSource) Progress() (read, total int64) { return s.read.Load().N(), 0 }
 
 // maxSpool is how many bytes of a zip stream are spooled at most.
 func (s *streamSource) maxSpool() int64 {
@@ -100,6 +106,7 @@ func (s *streamSource) Fetch(ctx context.Context, sink safewrite.Sink) (Info, er
 	}
 	h := sha256.New()
 	cr := &countReader{r: io.TeeReader(s.r, h)}
+	s.read.Store(cr)
 	br := bufio.NewReaderSize(cr, 64<<10)
 	head, err := br.Peek(4)
 	if err != nil && len(head) == 0 {
@@ -125,7 +132,7 @@ func (s *streamSource) Fetch(ctx context.Context, sink safewrite.Sink) (Info, er
 	if n > archive.MaxTrailing {
 		return info, fmt.Errorf("source %s: %w (more than %d bytes)", s.spec, archive.ErrTrailingData, archive.MaxTrailing)
 	}
-	info.SHA256, info.Size = hex.EncodeToString(h.Sum(nil)), cr.n
+	info.SHA256, info.Size = hex.EncodeToString(h.Sum(nil)), cr.N()
 	if s.want != "" && s.want != info.SHA256 {
 		return info, fmt.Errorf("source %s: %w: sha256 %s, want %s", s.spec, ErrChecksum, info.SHA256, s.want)
 	}
@@ -150,7 +157,7 @@ func (s *streamSource) fetchZip(ctx context.Context, br *bufio.Reader, cr *count
 	if n > max {
 		return info, fmt.Errorf("source %s: %w: zip stream over %d bytes", s.spec, safewrite.ErrLimit, max)
 	}
-	info.SHA256, info.Size = hex.EncodeToString(h.Sum(nil)), cr.n
+	info.SHA256, info.Size = hex.EncodeToString(h.Sum(nil)), cr.N()
 	if s.want != "" && s.want != info.SHA256 {
 		return info, fmt.Errorf("source %s: %w: sha256 %s, want %s", s.spec, ErrChecksum, info.SHA256, s.want)
 	}

@@ -121,6 +121,20 @@ func (l *Local) siteNames() string {
 }
 
 func (l *Local) store(t api.Target) (*Site, *releases.Store, error) {
+	return l.openStore(t, true)
+}
+
+// existingStore is store for the verbs that only read: it creates nothing
+// in a root that holds no store yet, and then fails with an error
+// wrapping releases.ErrNoStore.
+func (l *Local) existingStore(t api.Target) (*Site, *releases.Store, error) {
+	return l.openStore(t, false)
+}
+
+// openStore returns the store of t's site, opened once with create (and
+// cached), or opened without creating anything (and not cached: a later
+// writer opens it with create).
+func (l *Local) openStore(t api.Target, create bool) (*Site, *releases.Store, error) {
 	site, err := l.site(t)
 	if err != nil {
 		return nil, nil, err
@@ -130,9 +144,13 @@ func (l *Local) store(t api.Target) (*Site, *releases.Store, error) {
 	if st, ok := l.stores[site.Root]; ok {
 		return site, st, nil
 	}
+	if !create {
+		st, err := releases.OpenExisting(site.Root)
+		return site, st, err
+	}
 	st, err := releases.Open(site.Root)
 	if err != nil {
-		return nil, nil, err
+		return site, nil, err
 	}
 	if l.stores == nil {
 		l.stores = map[string]*releases.Store{}
@@ -155,6 +173,9 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 	if req.Source == "" {
 		return nil, api.Usagef("deploy needs a SOURCE (a directory, an archive or s3://bucket/key)")
 	}
+	if err := req.Provenance.Check(); err != nil {
+		return nil, api.Usagef("provenance: %v", err)
+	}
 	site, st, err := l.store(req.Target)
 	if err != nil {
 		return nil, err
@@ -174,7 +195,7 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 	preq := deploy.Request{
 		Source: req.Source, SHA256: req.SHA256, Activate: req.Activate, Keep: keep, Wait: req.Wait,
 		Limits: site.Limits, Who: l.who(ctx), Progress: l.Progress, Sources: l.Sources,
-		Stream: req.Stream, StreamFrom: req.StreamFrom,
+		Stream: req.Stream, StreamFrom: req.StreamFrom, Provenance: req.Provenance, DryRun: req.DryRun, Force: req.Force,
 	}
 	preq.SourceFile, _ = ctx.Value(sourceFileKey{}).(*os.File)
 	preq.Stages = stages(site, req)
@@ -191,8 +212,12 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 		}
 		return nil, err
 	}
-	out := &api.DeployResult{Schema: api.Schema, Release: l.release(st, res.Record), Activated: res.Activated,
-		Previous: res.Previous, Pruned: res.Pruned, Cleaned: res.Cleaned, Warnings: res.Warnings, Finished: time.Now().UTC()}
+	out := &api.DeployResult{Schema: api.Schema, Activated: res.Activated,
+		Previous: res.Previous, Pruned: res.Pruned, Cleaned: res.Cleaned, Warnings: res.Warnings, Finished: time.Now().UTC(),
+		DryRun: res.DryRun, Changes: res.Changes, AlreadyLive: res.AlreadyLive}
+	if res.Record != nil { // nil for a dry run and an artifact already live
+		out.Release = l.release(st, res.Record)
+	}
 	if res.Report != nil {
 		out.Report = res.Report
 	}
@@ -262,7 +287,10 @@ func (l *Local) Rollback(ctx context.Context, req api.ActivateRequest) (*api.Act
 
 // List implements api.Service.
 func (l *Local) List(ctx context.Context, t api.Target) (*api.ListResult, error) {
-	_, st, err := l.store(t)
+	site, st, err := l.existingStore(t)
+	if errors.Is(err, releases.ErrNoStore) {
+		return &api.ListResult{Schema: api.Schema, Root: site.Root, Releases: []api.Release{}, NoStore: true}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +299,10 @@ func (l *Local) List(ctx context.Context, t api.Target) (*api.ListResult, error)
 
 // Status implements api.Service.
 func (l *Local) Status(ctx context.Context, t api.Target) (*api.StatusResult, error) {
-	_, st, err := l.store(t)
+	site, st, err := l.existingStore(t)
+	if errors.Is(err, releases.ErrNoStore) {
+		return &api.StatusResult{Schema: api.Schema, Root: site.Root, NoStore: true}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +311,7 @@ func (l *Local) Status(ctx context.Context, t api.Target) (*api.StatusResult, er
 
 // History implements api.Service.
 func (l *Local) History(ctx context.Context, t api.Target, limit int) (*api.HistoryResult, error) {
-	_, st, err := l.store(t)
+	_, st, err := l.existingStore(t)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +323,7 @@ func (l *Local) Diff(ctx context.Context, t api.Target, a, b string) (*api.DiffR
 	if err := checkIDs(a, b); err != nil {
 		return nil, err
 	}
-	_, st, err := l.store(t)
+	_, st, err := l.existingStore(t)
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +335,7 @@ func (l *Local) Manifest(ctx context.Context, t api.Target, id string) (*api.Man
 	if err := checkIDs(id); err != nil {
 		return nil, err
 	}
-	_, st, err := l.store(t)
+	_, st, err := l.existingStore(t)
 	if err != nil {
 		return nil, err
 	}

@@ -219,7 +219,7 @@ func TestCrashKillDeploy(t *testing.T) {
 				}
 			}
 			var seenStage bool
-			killed, seenStage, out = killInStage(t, stage, time.Duration(off), "--root", root, "deploy", archives[i%2], "--keep", "2")
+			killed, seenStage, out = killInStage(t, stage, time.Duration(off), "--root", root, "deploy", archives[i%2], "--keep", "2", "--force")
 			what = fmt.Sprintf("kill %d, %v into %s", i, time.Duration(off), w.stage)
 			if !seenStage {
 				t.Logf("kill %d: stage %s never showed on the progress line", i, stage)
@@ -230,7 +230,7 @@ func TestCrashKillDeploy(t *testing.T) {
 			// its signal.
 			at := time.Duration(scale * (float64(w.start) + rng.Float64()*float64(w.end-w.start)))
 			var took time.Duration
-			killed, out, took = killAt(t, at, "--root", root, "deploy", archives[i%2], "--keep", "2")
+			killed, out, took = killAt(t, at, "--root", root, "deploy", archives[i%2], "--keep", "2", "--force")
 			if !killed {
 				scale = float64(took) / float64(wall)
 			}
@@ -254,8 +254,9 @@ func TestCrashKillDeploy(t *testing.T) {
 			scale *= 1.15
 		}
 	}
-	// A deploy after all that works and gets a fresh id.
-	r := mustCtl(t, "--root", root, "deploy", archives[0])
+	// A deploy after all that works and gets a fresh id (--force: the
+	// artifact may be the live content, which is otherwise a no-op).
+	r := mustCtl(t, "--root", root, "deploy", archives[0], "--force")
 	id := strings.TrimSpace(r.stdout)
 	n, ok := releases.ParseID(id)
 	if !ok || n < seen.maxNext {

@@ -74,7 +74,7 @@ func TestKillDeploy(t *testing.T) {
 	maxID := int64(2)
 	survived := 0
 	for i := range kills {
-		cmd := exec.Command(ctlBin(t), "--root", root, "deploy", archives[i%2], "--keep", "2")
+		cmd := exec.Command(ctlBin(t), "--root", root, "deploy", archives[i%2], "--keep", "2", "--force")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -103,8 +103,9 @@ func TestKillDeploy(t *testing.T) {
 		}
 		maxID = next - 1
 	}
-	// A final deploy works and gets a fresh id.
-	r := mustCtl(t, "--root", root, "deploy", archives[0])
+	// A final deploy works and gets a fresh id (--force: the artifact
+	// may be the live content, which is otherwise a no-op).
+	r := mustCtl(t, "--root", root, "deploy", archives[0], "--force")
 	id := strings.TrimSpace(r.stdout)
 	if n, _ := releases.ParseID(id); n <= maxID {
 		t.Fatalf("final deploy got %s, not above v%d", id, maxID)

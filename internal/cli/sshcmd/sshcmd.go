@@ -12,6 +12,10 @@
 // accepts only the allowed verbs. The caller runs releasectl's own verb
 // code in-process with the result (plus --site from the forced command);
 // nothing is ever executed through a shell.
+//
+// With `ssh-command --allow-stdin` (off by default) a key may also run
+// "deploy -" and "stage -": an archive its client sends on standard input,
+// and no other SOURCE (WithStdinVerbs, CheckStdinOnly).
 package sshcmd
 
 import (
@@ -90,6 +94,39 @@ func Parse(original string, allowed []string) ([]string, error) {
 		return nil, fmt.Errorf("%w: %w: %q (this key runs: %s)", api.ErrUsage, ErrNotAllowed, verb, strings.Join(allowed, ", "))
 	}
 	return args, nil
+}
+
+// StdinVerbs are the verbs `ssh-command --allow-stdin` allows with an
+// archive on standard input as their only SOURCE ("deploy -", "stage -").
+var StdinVerbs = []string{"deploy", "stage"}
+
+// WithStdinVerbs returns allowed plus StdinVerbs, for Parse: whether a
+// stdin verb's SOURCE is "-" is CheckStdinOnly's job, once the arguments
+// are parsed.
+func WithStdinVerbs(allowed []string) []string {
+	out := slices.Clone(allowed)
+	for _, v := range StdinVerbs {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// CheckStdinOnly refuses a stdin verb that allowed does not list (it is
+// only there by --allow-stdin) unless its positional arguments are
+// exactly "-": such a key deploys what its client sends, never a path on
+// the host or an s3:// source. pos are the verb's positional arguments as
+// releasectl's own flag parser finds them.
+func CheckStdinOnly(allowed []string, verb string, pos []string) error {
+	if !slices.Contains(StdinVerbs, verb) || slices.Contains(allowed, verb) {
+		return nil
+	}
+	if len(pos) == 1 && pos[0] == "-" {
+		return nil
+	}
+	return fmt.Errorf("%w: %w: %s %s (this key runs only '%s -' with an archive on standard input)",
+		api.ErrUsage, ErrNotAllowed, verb, strings.Join(pos, " "), verb)
 }
 
 // ParseAllow parses the value of `ssh-command --allow` ("deploy,activate"

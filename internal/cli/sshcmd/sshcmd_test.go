@@ -118,3 +118,30 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestStdinOnly(t *testing.T) {
+	allowed := WithStdinVerbs(DefaultAllowed)
+	if !slices.Contains(allowed, "deploy") || !slices.Contains(allowed, "stage") || slices.Contains(DefaultAllowed, "deploy") {
+		t.Fatalf("WithStdinVerbs = %q (and DefaultAllowed %q)", allowed, DefaultAllowed)
+	}
+	for _, c := range []struct {
+		allowed []string
+		verb    string
+		pos     []string
+		ok      bool
+	}{
+		{DefaultAllowed, "deploy", []string{"-"}, true},
+		{DefaultAllowed, "stage", []string{"-"}, true},
+		{DefaultAllowed, "deploy", []string{"/srv/secret"}, false},
+		{DefaultAllowed, "deploy", []string{"s3://b/k.tar.gz"}, false},
+		{DefaultAllowed, "deploy", []string{"-", "-"}, false},
+		{DefaultAllowed, "deploy", nil, false},
+		{DefaultAllowed, "rollback", []string{"x"}, true},           // not a stdin verb: Parse decided
+		{[]string{"deploy"}, "deploy", []string{"/srv/site"}, true}, // --allow deploy: any SOURCE
+	} {
+		err := CheckStdinOnly(c.allowed, c.verb, c.pos)
+		if (err == nil) != c.ok || (err != nil && (!errors.Is(err, ErrNotAllowed) || !errors.Is(err, api.ErrUsage))) {
+			t.Errorf("CheckStdinOnly(%q, %s, %q) = %v, want ok %v", c.allowed, c.verb, c.pos, err, c.ok)
+		}
+	}
+}

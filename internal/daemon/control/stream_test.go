@@ -142,7 +142,8 @@ func TestStreamedDeploys(t *testing.T) {
 	if err := os.WriteFile(file, tgz, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err = f.client.Deploy(ctx, api.DeployRequest{Source: file, Activate: true})
+	// (Force: it holds the content just deployed, otherwise "already live".)
+	res, err = f.client.Deploy(ctx, api.DeployRequest{Source: file, Activate: true, Force: true})
 	if err != nil {
 		t.Fatalf("local tar.gz: %v", err)
 	}
