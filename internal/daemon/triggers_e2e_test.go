@@ -160,6 +160,16 @@ func waitServing(t *testing.T, root, title string) {
 	poll(t, "current to serve "+title, func() bool { return serving(root) == title })
 }
 
+// waitLogged polls until the daemon has logged the triggered deploy of
+// the release root serves now (the line follows the swap).
+func (e *trigEnv) waitLogged(root string) {
+	e.t.Helper()
+	cur := current(e.t, root)
+	poll(e.t, "the log line of "+cur, func() bool {
+		return e.count(`msg="trigger: deployed" .*release=`+regexp.QuoteMeta(cur)+` `) > 0
+	})
+}
+
 // count returns how many log lines match re.
 func (e *trigEnv) count(re string) int {
 	return len(regexp.MustCompile(re).FindAllStringIndex(e.stderr.String(), -1))
@@ -200,6 +210,7 @@ func TestTriggerListen(t *testing.T) {
 		return ""
 	}
 	uploadUntilLive("first")
+	e.waitLogged(root)
 	if n := e.count(`msg="trigger: deployed" site=www trigger=listen bucket=builds key=www/site.tar.gz etag=[0-9a-f-]+ .*release=v\d+`); n < 1 {
 		t.Fatalf("no Info line for the listen deploy")
 	}
@@ -231,7 +242,7 @@ func TestTriggerListen(t *testing.T) {
 		e.put("builds", "www/site.tar.gz", b)
 	}
 	waitServing(t, root, last)
-	poll(t, "the burst's deploys to be logged", func() bool { return e.count(`msg="trigger: deployed" site=www`) > before })
+	e.waitLogged(root)
 	n := e.count(`msg="trigger: deployed" site=www`) - before
 	t.Logf("a burst of 5 uploads: %d deploy(s)", n)
 	if n > 2 {
@@ -301,6 +312,7 @@ func TestTriggerWebhook(t *testing.T) {
 	waitServing(t, root, "A")
 	b := upload("B")
 	waitServing(t, root, "B")
+	e.waitLogged(root)
 	if n := e.count(`msg="trigger: deployed" site=www trigger=webhook bucket=builds key=www/site.tar.gz etag=` + b.ETag + ` version=` + b.VersionID); n != 1 {
 		t.Fatalf("%d Info lines for the webhook deploy of B, want 1", n)
 	}
@@ -355,6 +367,7 @@ func TestTriggerWebhook(t *testing.T) {
 	}
 	post(di, tD)
 	waitServing(t, root, "D")
+	e.waitLogged(root)
 	n0 = dropped()
 	post(ci, tC)
 	post(di, tD)
@@ -383,6 +396,7 @@ func TestTriggerPoll(t *testing.T) {
 	waitServing(t, root, "one")
 	e.put("builds", "www/site.tar.gz", artifact(t, "two", 0))
 	waitServing(t, root, "two")
+	e.waitLogged(root)
 	if n := e.count(`msg="trigger: deployed" site=www trigger=poll bucket=builds key=www/site.tar.gz etag=[0-9a-f-]+ `); n != 2 {
 		t.Errorf("%d poll deploys logged, want 2", n)
 	}
