@@ -509,6 +509,7 @@ if miss_lines or notes:
     for n in notes: print("- " + n)
     for k, why in miss_lines: print("- Not measured: %s: %s." % (k, why))
 EOF
+BENCH_OUT=$OUT BENCH_NO_BUILD=1 scripts/bench-notify.sh >>BENCHMARKS.md  # notify-to-live (issue 14)
 [ "$SITE_FILES" -gt 0 ] && scripts/bench-cictl.sh "$CTL" "$OUT/site" "$OUT" "$DEPLOY_RUNS" >>BENCHMARKS.md
 BENCH_GOBENCH=$OUT/gobench.txt scripts/bench-incremental.sh >>BENCHMARKS.md  # scale: incremental S3 pull
 scripts/bench-sites.sh >>BENCHMARKS.md  # scale: 1,000 inbox sites

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/internal/daemon/trigger"
@@ -103,7 +105,12 @@ func (w *worker) runHook() {
 			}
 			src := w.site.Source
 			if !strings.HasSuffix(src, "/") {
+				// An object source: exactly the version announced, when
+				// the bucket is versioned.
 				src = "s3://" + e.Bucket + "/" + e.Key
+				if e.VersionID != "" && e.VersionID != "null" {
+					src += "?versionId=" + url.QueryEscape(e.VersionID)
+				}
 			}
 			type outcome struct {
 				o   trigger.Outcome
@@ -111,13 +118,19 @@ func (w *worker) runHook() {
 			}
 			done := make(chan outcome, 1)
 			w.enqueue(&job{source: src, what: e.Origin + " " + e.Key, who: releases.Who{UID: -1, Via: "trigger:" + e.Origin}, queue: "s3",
-				done: func(_ *api.DeployResult, err error) {
+				done: func(res *api.DeployResult, err error) {
 					if err == nil {
 						w.giveUp.Store(nil)
 					}
-					done <- outcome{triggerOutcome(err), err} // retry.go
+					o := triggerOutcome(err) // retry.go
+					w.logTriggered(e, o, res, err)
+					done <- outcome{o, err}
 				},
-				skipped: func(*job) { done <- outcome{o: trigger.Superseded} },
+				skipped: func(by *job) {
+					w.d.log.Info("trigger: deploy superseded before it started", "site", w.site.Name, "trigger", e.Origin,
+						"bucket", e.Bucket, "key", e.Key, "etag", e.ETag, "by", by.what)
+					done <- outcome{o: trigger.Superseded}
+				},
 			})
 			select {
 			case o := <-done:
@@ -127,6 +140,44 @@ func (w *worker) runHook() {
 			}
 		}
 	}()
+}
+
+// logTriggered logs the outcome of a deploy an S3 event started, at Info
+// (Warn when it failed): the trigger, the object, the outcome, the time
+// from the notification to the outcome and the pipeline's stage timings.
+func (w *worker) logTriggered(e trigger.Event, o trigger.Outcome, res *api.DeployResult, err error) {
+	attrs := []any{"site", w.site.Name, "trigger", e.Origin, "bucket", e.Bucket, "key", e.Key, "etag", e.ETag}
+	if e.VersionID != "" {
+		attrs = append(attrs, "version", e.VersionID)
+	}
+	if !e.Received.IsZero() {
+		attrs = append(attrs, "since_event", time.Since(e.Received).Round(time.Millisecond))
+	}
+	if res != nil {
+		var st []string
+		for _, t := range res.Timings {
+			st = append(st, fmt.Sprintf("%s=%.3fs", t.Stage, t.Seconds))
+		}
+		id := res.Release.ID
+		if id == "" {
+			id = res.AlreadyLive
+		}
+		attrs = append(attrs, "release", id, "stages", strings.Join(st, " "))
+	}
+	switch o {
+	case trigger.Deployed:
+		if res != nil && res.AlreadyLive != "" {
+			w.d.log.Info("trigger: already live", append(attrs, "outcome", "already-live")...)
+			return
+		}
+		w.d.log.Info("trigger: deployed", append(attrs, "outcome", "deployed")...)
+	case trigger.Rejected:
+		w.d.log.Warn("trigger: rejected", append(attrs, "outcome", "rejected", "err", err)...)
+	case trigger.Failed:
+		w.d.log.Warn("trigger: deploy failed (not retried until the artifact changes)", append(attrs, "outcome", "failed", "err", err)...)
+	default:
+		w.d.log.Warn("trigger: deploy failed (will retry)", append(attrs, "outcome", "retry", "err", err)...)
+	}
 }
 
 // serveHook routes POST /v0/hook/SITE on the webhook listener to the

@@ -329,6 +329,8 @@ func (in *inbox) finish(name string, res *api.DeployResult, err error, log *slog
 		if e := api.ErrorOf(err); e.Report != nil {
 			note += "validation refused the release; see `releasectl history` and the report of the release\n"
 		}
+	case res != nil && res.AlreadyLive != "":
+		note = fmt.Sprintf("%s %s: already live as %s (same content; nothing deployed)\n", time.Now().UTC().Format(time.RFC3339), name, res.AlreadyLive)
 	case res != nil:
 		note = fmt.Sprintf("%s %s: deployed as %s\n", time.Now().UTC().Format(time.RFC3339), name, res.Release.ID)
 	}

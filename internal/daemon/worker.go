@@ -240,14 +240,15 @@ func (w *worker) run(j *job) {
 		defer f.Close()
 		ctx = service.WithSourceFile(ctx, f)
 	}
-	w.d.log.Info("deploy triggered", "site", w.site.Name, "what", j.what, "source", j.source)
+	w.d.log.Info("deploy triggered", "site", w.site.Name, "trigger", strings.TrimPrefix(j.who.Via, "trigger:"), "what", j.what, "source", j.source)
+	start := time.Now()
 	res, err := w.d.deploy(ctx, w.site.Name, j.what, api.DeployRequest{
 		Target: api.Target{Site: w.site.Name}, Source: j.source, Activate: true, Wait: lockWait,
 	})
 	if err != nil {
-		w.d.log.Error("triggered deploy failed", "site", w.site.Name, "what", j.what, "err", err)
+		w.d.log.Error("triggered deploy failed", "site", w.site.Name, "what", j.what, "err", err, "duration", time.Since(start).Round(time.Millisecond))
 	} else {
-		w.d.log.Info("triggered deploy done", "site", w.site.Name, "what", j.what, "release", res.Release.ID)
+		w.d.log.Info("triggered deploy done", "site", w.site.Name, "what", j.what, "release", res.Release.ID, "duration", time.Since(start).Round(time.Millisecond))
 	}
 	finished = true
 	if j.done != nil {

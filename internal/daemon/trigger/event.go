@@ -35,6 +35,9 @@ type Event struct {
 	Time      time.Time `json:"time"`             // event time, or the object's LastModified (poll)
 	Name      string    `json:"name,omitempty"`   // e.g. "s3:ObjectCreated:Put"
 	Origin    string    `json:"origin,omitempty"` // "webhook", "listen" or "poll"
+	// Received is when this process received the notification (set by
+	// the trigger), for the notification-to-live time in the logs.
+	Received time.Time `json:"-"`
 }
 
 // Removed reports whether the event is a deletion (s3:ObjectRemoved:*,

@@ -16,7 +16,7 @@ import (
 // lost, which is why Poll exists.
 type Listen struct {
 	Client  *minio.Client
-	Filter  Filter   // Bucket is required; Prefix and Suffix go to the server
+	Filter  Filter   // Bucket is required; the server filters by Prefix (and Suffix, see serverFilter), Match by all
 	Events  []string // default s3:ObjectCreated:*
 	Backoff Backoff
 	Logger  *slog.Logger
@@ -35,13 +35,7 @@ func (l *Listen) Run(ctx context.Context, out chan<- Event) error {
 	if len(events) == 0 {
 		events = []string{"s3:ObjectCreated:*"}
 	}
-	// MinIO matches the pattern prefix*suffix: for one object's key
-	// (Prefix and Suffix both the key) that matches nothing, so a suffix
-	// the prefix already ends with is left to Filter.Match below.
-	prefix, suffix := l.Filter.Prefix, l.Filter.Suffix
-	if prefix != "" && strings.HasSuffix(prefix, suffix) {
-		suffix = ""
-	}
+	prefix, suffix := serverFilter(l.Filter)
 	attempt := 0
 	for {
 		sctx, cancel := context.WithCancel(ctx)
@@ -85,6 +79,18 @@ func (l *Listen) Run(ctx context.Context, out chan<- Event) error {
 	}
 }
 
+// serverFilter returns the prefix and suffix to send to the server. MinIO
+// matches a listener's rule as the pattern PREFIX*SUFFIX, so a suffix that
+// the prefix already ends with (an object source: Prefix and Suffix are
+// both its key) would make the pattern need the key twice and match
+// nothing: the suffix is then left to Filter.Match on this side.
+func serverFilter(f Filter) (prefix, suffix string) {
+	if f.Suffix != "" && strings.HasSuffix(f.Prefix, f.Suffix) {
+		return f.Prefix, ""
+	}
+	return f.Prefix, f.Suffix
+}
+
 func fromNotification(r notification.Event) (Event, bool) {
 	var w wireRecord
 	w.EventName = r.EventName
@@ -100,6 +106,7 @@ func fromNotification(r notification.Event) (Event, bool) {
 	}
 	e.Size = r.S3.Object.Size
 	e.Origin = "listen"
+	e.Received = time.Now()
 	e.ETag = strings.Trim(e.ETag, `"`)
 	return e, true
 }

@@ -74,7 +74,7 @@ func (p *Poll) Once(ctx context.Context) ([]Event, error) {
 		}
 		e := Event{
 			Bucket: p.Filter.Bucket, Key: o.Key, ETag: strings.Trim(o.ETag, `"`), VersionID: o.VersionID,
-			Size: o.Size, Time: o.LastModified, Name: "s3:ObjectCreated:Poll", Origin: "poll",
+			Size: o.Size, Time: o.LastModified, Name: "s3:ObjectCreated:Poll", Origin: "poll", Received: time.Now(),
 		}
 		if !p.Filter.Match(e) {
 			continue

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 )
 
 // DefaultMaxBody is the default body limit of a webhook request.
@@ -141,6 +142,7 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		e.Origin = "webhook"
+		e.Received = time.Now()
 		keep = append(keep, e)
 	}
 	for i, e := range keep {
