@@ -248,7 +248,11 @@ func (w *worker) run(j *job) {
 	if err != nil {
 		w.d.log.Error("triggered deploy failed", "site", w.site.Name, "what", j.what, "err", err, "duration", time.Since(start).Round(time.Millisecond))
 	} else {
-		w.d.log.Info("triggered deploy done", "site", w.site.Name, "what", j.what, "release", res.Release.ID, "duration", time.Since(start).Round(time.Millisecond))
+		id := res.Release.ID
+		if res.AlreadyLive != "" {
+			id = res.AlreadyLive + " (already live)"
+		}
+		w.d.log.Info("triggered deploy done", "site", w.site.Name, "what", j.what, "release", id, "duration", time.Since(start).Round(time.Millisecond))
 	}
 	finished = true
 	if j.done != nil {
