@@ -20,7 +20,9 @@ import (
 // never backwards) and become jobs of the site's work loop.
 
 // s3Filter derives the event filter of an s3:// source: its bucket, and
-// its key (an object source) or prefix (a prefix source).
+// its key (an object source) or its completion marker (a prefix source:
+// the objects of a prefix upload start nothing, the marker uploaded last
+// does; see markerEvent).
 func s3Filter(src string) (trigger.Filter, bool) {
 	rest, ok := strings.CutPrefix(src, "s3://")
 	if !ok {
@@ -28,10 +30,27 @@ func s3Filter(src string) (trigger.Filter, bool) {
 	}
 	bucket, key, _ := strings.Cut(rest, "/")
 	if strings.HasSuffix(key, "/") || key == "" {
-		return trigger.Filter{Bucket: bucket, Prefix: key}, true
+		return trigger.Filter{Bucket: bucket, Prefix: key, Suffix: s3.DefaultMarker}, true
 	}
 	// An object source: that key only.
 	return trigger.Filter{Bucket: bucket, Prefix: key, Suffix: key}, true
+}
+
+// markerEvent keeps, for a prefix source, only the events of its own
+// completion marker (PREFIX.release-complete, not one in a sub-prefix),
+// and marks each upload of it as its own artifact: an empty marker has
+// the same ETag every time, so the ID also carries the upload's
+// sequencer (or, from polling, its time). Duplicate deliveries of one
+// notification share the sequencer and are still dropped as duplicates.
+func markerEvent(e trigger.Event, f trigger.Filter) (trigger.Event, bool) {
+	if e.Key != f.Prefix+s3.DefaultMarker {
+		return e, false
+	}
+	e.Instance = e.Sequencer
+	if e.Instance == "" {
+		e.Instance = e.Time.UTC().Format(time.RFC3339Nano)
+	}
+	return e, true
 }
 
 // startHook creates the site's S3 triggers: the webhook (served by the
@@ -79,6 +98,8 @@ func (w *worker) runHook() {
 	}()
 	q := trigger.NewQueue(trigger.QueueOptions{Logger: w.d.log.With("site", w.site.Name),
 		Retry: retryPolicy(w.site.Retry), OnGiveUp: w.gaveUp})
+	f, _ := s3Filter(w.site.Source)
+	isPrefix := strings.HasSuffix(w.site.Source, "/")
 	events := make(chan trigger.Event, 64)
 	for _, tr := range w.triggers {
 		go func() {
@@ -93,6 +114,12 @@ func (w *worker) runHook() {
 			case <-ctx.Done():
 				return
 			case e := <-events:
+				if isPrefix {
+					var ok bool
+					if e, ok = markerEvent(e, f); !ok {
+						continue
+					}
+				}
 				q.Add(e)
 			}
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/internal/config"
+	"github.com/example/release-agent/internal/daemon/trigger"
 )
 
 func testDaemon(t *testing.T) *Daemon {
@@ -118,7 +119,7 @@ func TestCheckHealth(t *testing.T) {
 
 func TestS3Filter(t *testing.T) {
 	f, ok := s3Filter("s3://b/site/")
-	if !ok || f.Bucket != "b" || f.Prefix != "site/" || f.Suffix != "" {
+	if !ok || f.Bucket != "b" || f.Prefix != "site/" || f.Suffix != ".release-complete" {
 		t.Errorf("prefix: %+v %v", f, ok)
 	}
 	f, ok = s3Filter("s3://b/builds/site.tar.gz")
@@ -127,6 +128,33 @@ func TestS3Filter(t *testing.T) {
 	}
 	if _, ok := s3Filter("/srv/x.tar"); ok {
 		t.Error("a local source has an S3 filter")
+	}
+}
+
+// TestMarkerEvent: a prefix site deploys on its own completion marker
+// only, and each upload of an (empty, same-ETag) marker is a new
+// artifact, while a duplicate delivery of one notification is not.
+func TestMarkerEvent(t *testing.T) {
+	f, _ := s3Filter("s3://b/site/")
+	at := time.Date(2026, 12, 4, 15, 0, 0, 0, time.UTC)
+	empty := "d41d8cd98f00b204e9800998ecf8427e"
+	for _, key := range []string{"site/index.html", "site/sub/.release-complete", "other/.release-complete"} {
+		if _, ok := markerEvent(trigger.Event{Bucket: "b", Key: key, ETag: empty, Time: at}, f); ok {
+			t.Errorf("%s starts a deploy of s3://b/site/", key)
+		}
+	}
+	first, ok := markerEvent(trigger.Event{Bucket: "b", Key: "site/.release-complete", ETag: empty, Sequencer: "17E0A1", Time: at}, f)
+	if !ok {
+		t.Fatal("the marker starts no deploy")
+	}
+	again, _ := markerEvent(trigger.Event{Bucket: "b", Key: "site/.release-complete", ETag: empty, Sequencer: "17E0A1", Time: at}, f)
+	second, _ := markerEvent(trigger.Event{Bucket: "b", Key: "site/.release-complete", ETag: empty, Sequencer: "17E0B7", Time: at.Add(time.Minute)}, f)
+	polled, _ := markerEvent(trigger.Event{Bucket: "b", Key: "site/.release-complete", ETag: empty, Time: at.Add(2 * time.Minute)}, f)
+	if first.ID() != again.ID() {
+		t.Errorf("a duplicate delivery is a new artifact: %s, %s", first.ID(), again.ID())
+	}
+	if first.ID() == second.ID() || second.ID() == polled.ID() {
+		t.Errorf("two uploads of the same empty marker share an ID: %s, %s, %s", first.ID(), second.ID(), polled.ID())
 	}
 }
 

@@ -38,6 +38,10 @@ type Event struct {
 	// Received is when this process received the notification (set by
 	// the trigger), for the notification-to-live time in the logs.
 	Received time.Time `json:"-"`
+	// Instance, if set, is part of the ID: it tells apart two uploads of
+	// the same bytes that mean two releases (an empty completion marker
+	// has the same ETag every time it is uploaded). Set by the consumer.
+	Instance string `json:"-"`
 }
 
 // Removed reports whether the event is a deletion (s3:ObjectRemoved:*,
@@ -52,6 +56,9 @@ func (e Event) Removed() bool {
 func (e Event) ID() string {
 	if e.VersionID != "" && e.VersionID != "null" {
 		return e.Bucket + "/" + e.Key + "?versionId=" + e.VersionID
+	}
+	if e.Instance != "" {
+		return e.Bucket + "/" + e.Key + "#" + e.ETag + "@" + e.Instance
 	}
 	return e.Bucket + "/" + e.Key + "#" + e.ETag
 }
