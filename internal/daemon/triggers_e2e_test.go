@@ -431,3 +431,54 @@ func TestTriggerInbox(t *testing.T) {
 		t.Errorf("the deploy's trigger is not logged")
 	}
 }
+
+// TestTriggerPrefixMirror: a prefix uploaded the way people upload it
+// (mc mirror, then an empty completion marker) deploys once, on the
+// marker, through the listen trigger; the objects of the upload start
+// nothing. A second upload of one changed file and the same empty marker
+// (same ETag) deploys again, downloading only that file.
+func TestTriggerPrefixMirror(t *testing.T) {
+	e := newTrigEnv(t, nil)
+	e.m.MakeBucket(t, "builds")
+	root := filepath.Join(e.dir, "www")
+	e.start(trigSite("www", root, "s3://builds/www/", "s3_listen = true"))
+	e.mc("alias", "set", "minio", e.m.URL(), e.m.AccessKey, e.m.SecretKey)
+	tree := filepath.Join(e.dir, "public")
+	if err := os.MkdirAll(filepath.Join(tree, "p"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(tree, "index.html"), page("one"))
+	for i := range 20 {
+		writeFile(t, filepath.Join(tree, "p", fmt.Sprintf("%02d.html", i)), page(fmt.Sprintf("page %d", i)))
+	}
+	marker := filepath.Join(e.dir, "marker")
+	writeFile(t, marker, "")
+	upload := func() {
+		e.mc("mirror", "--overwrite", tree, "minio/builds/www/")
+		e.mc("cp", marker, "minio/builds/www/.release-complete")
+	}
+	upload()
+	waitServing(t, root, "one")
+	e.waitLogged(root)
+
+	writeFile(t, filepath.Join(tree, "index.html"), page("two"))
+	upload()
+	waitServing(t, root, "two")
+	e.waitLogged(root)
+	if n := e.count(`msg="deploy triggered" site=www`); n != 2 {
+		t.Errorf("%d deploys triggered, want 2 (one per marker upload; none for the objects)", n)
+	}
+	if n := e.count(`trigger: deploy failed`); n != 0 {
+		t.Errorf("%d failed triggered deploys logged", n)
+	}
+	if cur := current(t, root); cur != "v2" {
+		t.Errorf("current = %s, want v2", cur)
+	}
+	rec, err := os.ReadFile(filepath.Join(root, "state", "records", "v2.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(rec), `"downloaded":"1"`) && !strings.Contains(string(rec), `"downloaded": "1"`) {
+		t.Errorf("v2 downloaded more than the one changed object: %s", rec)
+	}
+}
