@@ -138,7 +138,7 @@ func checkConfig(path, asUser string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, ", source %s", s.Source)
 		}
 		if s.Health != nil {
-			fmt.Fprintf(stdout, ", health check %d URL(s)", len(s.Health.URLs))
+			fmt.Fprintf(stdout, ", health check %d URL(s)", len(s.Health.URLs)+len(s.Health.Checks))
 		}
 		fmt.Fprintln(stdout)
 	}
