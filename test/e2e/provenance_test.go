@@ -72,7 +72,7 @@ func TestProvenanceFromS3Metadata(t *testing.T) {
 	if p := r.Release.Provenance; code != 0 || p == nil || p.Commit != "abc123" || p.Message != "fix the menu" || p.Meta["branch"] != "main" || len(p.Meta) != 1 {
 		t.Fatalf("object with metadata: exit %d, provenance %+v\n%s", code, r.Release.Provenance, errs)
 	}
-	code, r, errs = deploy("s3://builds/site/1.tar.gz", "--commit", "0000aaaa", "--meta", "branch=hotfix")
+	code, r, errs = deploy("s3://builds/site/1.tar.gz", "--force", "--commit", "0000aaaa", "--meta", "branch=hotfix")
 	if p := r.Release.Provenance; code != 0 || p.Commit != "0000aaaa" || p.Message != "fix the menu" || p.Meta["branch"] != "hotfix" {
 		t.Fatalf("flags over metadata: exit %d, provenance %+v\n%s", code, r.Release.Provenance, errs)
 	}
