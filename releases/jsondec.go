@@ -98,7 +98,8 @@ func decodeSwitchEvent(r *jsonlite.Reader, ev *switchEvent) {
 }
 
 var recordKeys = []string{"id", "status", "created", "source", "who", "files", "bytes", "linked_files",
-	"linked_bytes", "hashed", "validated", "pinned", "bad", "error", "last_activated"}
+	"linked_bytes", "hashed", "validated", "pinned", "bad", "error", "last_activated",
+	"origin"}
 
 func decodeRecord(r *jsonlite.Reader, rec *Record) {
 	r.Object(recordKeys, func(k []byte) {
@@ -140,6 +141,8 @@ func decodeRecord(r *jsonlite.Reader, rec *Record) {
 		case "last_activated":
 			t := r.Time()
 			rec.Activated = &t
+		case "origin":
+			rec.Origin = r.Str()
 		default:
 			r.Skip()
 		}
