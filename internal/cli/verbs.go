@@ -39,7 +39,7 @@ stage succeeds; the release that was live stays live on any failure.`,
 		name: "activate", args: "vN", short: "make a staged or older release current",
 		minArgs: 1, maxArgs: 1,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
-			r, err := c.svc.Activate(ctx, api.ActivateRequest{Target: c.target(), ID: a[0], Wait: c.g.wait})
+			r, err := c.svc.Activate(ctx, api.ActivateRequest{Target: c.target(), ID: c.resolveOrigin(ctx, a[0]), Wait: c.g.wait})
 			if err == nil && !c.g.json {
 				c.printSwitch(r)
 			}
@@ -57,7 +57,7 @@ so rolling back again goes further back. --to vN goes to vN.`,
 		},
 		maxArgs: 0,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
-			r, err := c.svc.Rollback(ctx, api.ActivateRequest{Target: c.target(), ID: c.o.to, Wait: c.g.wait, Reason: c.o.reason})
+			r, err := c.svc.Rollback(ctx, api.ActivateRequest{Target: c.target(), ID: c.resolveOrigin(ctx, c.o.to), Wait: c.g.wait, Reason: c.o.reason})
 			if err == nil && !c.g.json {
 				c.printSwitch(r)
 			}
@@ -198,6 +198,7 @@ the store itself, whether or not release-agent runs.`,
 		name: "unpin", args: "vN", short: "allow vN to be pruned again", minArgs: 1, maxArgs: 1,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.pin(ctx, a[0], false) },
 	},
+	adoptVerb,
 }
 
 func deployFlags(fs *pflag.FlagSet, o *verbOpts) {
