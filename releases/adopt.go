@@ -565,7 +565,7 @@ func (s *Store) readAdoptPlan() (*adoptPlanDoc, error) {
 		return nil, err
 	}
 	for _, e := range p.Entries {
-		if _, ok := ParseID(e.ID); !ok || e.Name == "" || strings.Contains(e.Name, "/") {
+		if _, ok := ParseID(e.ID); !ok || e.Name == "" || e.Name == "." || e.Name == ".." || strings.Contains(e.Name, "/") {
 			return nil, fmt.Errorf("%s: entry %q -> %q: %w", s.state(adoptDir, adoptPlan), e.Name, e.ID, ErrDamaged)
 		}
 	}

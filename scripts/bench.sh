@@ -509,4 +509,5 @@ if miss_lines or notes:
     for n in notes: print("- " + n)
     for k, why in miss_lines: print("- Not measured: %s: %s." % (k, why))
 EOF
+scripts/bench-adopt.sh "$OUT" "$CTL" "$SITE_SRC" >>BENCHMARKS.md 2>>"$OUT/bench-adopt.log" || log "bench-adopt failed (see .bench/bench-adopt.log)"
 log "done: BENCHMARKS.md"
