@@ -40,6 +40,10 @@ import (
 //     in one step: every lookup of ROOT/current finds the directory or
 //     the link, never nothing. The old directory, left at the link's
 //     temporary name, is then deleted.
+//   - A file identical (path, size, mode, sha256) to the one of the
+//     release imported just before becomes a hardlink of it, as unchanged
+//     files of staged releases are: the imported releases use the disk
+//     about once plus their changes.
 //   - Files become read-only like every release's (the hardlinked live
 //     files too: they are the same inodes). Symlinks inside a tree are
 //     kept as they are and never followed; those pointing out of their
@@ -368,7 +372,11 @@ func Adopt(ctx context.Context, root string, o AdoptOptions) (_ *AdoptReport, er
 			return rep, err
 		}
 		e := &plan.Entries[i]
-		ar, err := s.adoptOne(plan, e, journaled[e.ID], o.Who, rep)
+		prev := ""
+		if i > 0 {
+			prev = plan.Entries[i-1].ID
+		}
+		ar, err := s.adoptOne(plan, e, prev, journaled[e.ID], o.Who, rep)
 		if err != nil {
 			return rep, fmt.Errorf("adopting %s as %s: %w", e.Name, e.ID, err)
 		}
@@ -387,7 +395,8 @@ func Adopt(ctx context.Context, root string, o AdoptOptions) (_ *AdoptReport, er
 	if err := os.Remove(s.state(adoptDir, adoptPlan)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return rep, err
 	}
-	os.Remove(s.state(adoptDir)) // empty now; an error leaves an empty directory, harmless
+	os.Remove(s.state(adoptDir, "link.tmp")) // left by a killed linkIdentical
+	os.Remove(s.state(adoptDir))             // empty now; an error leaves an empty directory, harmless
 	if err := fsatomic.SyncDir(s.state()); err != nil {
 		return rep, err
 	}
@@ -595,7 +604,7 @@ func (s *Store) writeAdoptPlan(fe *NotAdoptedError) (*adoptPlanDoc, error) {
 
 // adoptOne imports one tree of the plan (see "Crash safety"), resuming
 // where an earlier run stopped.
-func (s *Store) adoptOne(plan *adoptPlanDoc, e *adoptEntry, journaled bool, who Who, rep *AdoptReport) (AdoptedRelease, error) {
+func (s *Store) adoptOne(plan *adoptPlanDoc, e *adoptEntry, prev string, journaled bool, who Who, rep *AdoptReport) (AdoptedRelease, error) {
 	origin := e.origin(plan.Layout)
 	ar := AdoptedRelease{Name: e.Name, ID: e.ID, Origin: origin, Live: e.Live}
 	rec, err := s.record(e.ID, nil)
@@ -605,7 +614,7 @@ func (s *Store) adoptOne(plan *adoptPlanDoc, e *adoptEntry, journaled bool, who 
 	case err == nil || !errors.Is(err, ErrNoRelease):
 		return ar, fmt.Errorf("%s already has a record (status %s): the plan in %s does not match the store", e.ID, statusOf(rec), s.state(adoptDir))
 	default:
-		rec, err = s.adoptTree(plan, e, who)
+		rec, err = s.adoptTree(plan, e, prev, who)
 		if err != nil {
 			return ar, err
 		}
@@ -645,7 +654,7 @@ func statusOf(r *Record) Status {
 // adoptTree makes the record of e: the tree to import (the old one
 // itself, or for the live one a hardlinked clone under state/adopt/),
 // its manifest, its files read-only and durable, then the record.
-func (s *Store) adoptTree(plan *adoptPlanDoc, e *adoptEntry, who Who) (*Record, error) {
+func (s *Store) adoptTree(plan *adoptPlanDoc, e *adoptEntry, prev string, who Who) (*Record, error) {
 	src := s.sourceDir(e)
 	fi, err := os.Lstat(src)
 	if err != nil {
@@ -669,6 +678,15 @@ func (s *Store) adoptTree(plan *adoptPlanDoc, e *adoptEntry, who Who) (*Record, 
 	if err != nil {
 		return nil, err
 	}
+	if prev != "" {
+		n, bytes, err := s.linkIdentical(dir, m, prev)
+		if err != nil {
+			return nil, fmt.Errorf("hardlinking files identical in %s: %w", prev, err)
+		}
+		if !e.Live {
+			rec.LinkedFiles, rec.LinkedBytes = n, bytes
+		}
+	}
 	if err := readOnly(dir, m); err != nil {
 		return nil, err
 	}
@@ -680,6 +698,54 @@ func (s *Store) adoptTree(plan *adoptPlanDoc, e *adoptEntry, who Who) (*Record, 
 	}
 	rec.Files, rec.Bytes = m.Totals()
 	return rec, s.PutRecord(rec)
+}
+
+// linkIdentical replaces each regular file of dir whose path, size, mode
+// and sha256 (m) are the same in release prev (its manifest) with a
+// hardlink of prev's file, so that identical files of the imported
+// releases use the disk once, as those of staged releases do. Each
+// replacement is a rename(2) of a link made under state/adopt/ (same
+// content before and after; a leftover link there is removed by the next
+// call). dir must not be served. It returns the files and bytes linked.
+func (s *Store) linkIdentical(dir string, m *manifest.Manifest, prev string) (files int, bytes int64, err error) {
+	if s.CheckTree(prev) != nil {
+		return 0, 0, nil
+	}
+	pm, err := s.Manifest(prev)
+	if err != nil {
+		return 0, 0, nil // nothing to link against
+	}
+	tmp := s.state(adoptDir, "link.tmp")
+	for _, e := range m.Entries {
+		pe := pm.Lookup(e.Path)
+		if e.IsSymlink() || pe == nil || pe.IsSymlink() || pe.SHA256 != e.SHA256 || pe.Size != e.Size || pe.Mode != e.Mode {
+			continue
+		}
+		from, to := filepath.Join(s.Dir(prev), filepath.FromSlash(e.Path)), filepath.Join(dir, filepath.FromSlash(e.Path))
+		a, err1 := os.Lstat(from)
+		b, err2 := os.Lstat(to)
+		if err1 != nil || err2 != nil || !a.Mode().IsRegular() || !b.Mode().IsRegular() || a.Size() != e.Size {
+			continue
+		}
+		if os.SameFile(a, b) {
+			files++
+			bytes += e.Size
+			continue
+		}
+		if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return files, bytes, err
+		}
+		if err := os.Link(from, tmp); err != nil {
+			return files, bytes, err
+		}
+		if err := os.Rename(tmp, to); err != nil {
+			os.Remove(tmp)
+			return files, bytes, err
+		}
+		files++
+		bytes += e.Size
+	}
+	return files, bytes, nil
 }
 
 // adoptPlace renames the imported tree of e into releases/ID if it is not

@@ -162,6 +162,16 @@ func TestAdoptCapistrano(t *testing.T) {
 	if r, _ := s.Record("v2"); r.LinkedFiles != 5 {
 		t.Errorf("live release cloned with %d hardlinks, want 5", r.LinkedFiles)
 	}
+	// Files identical in consecutive releases use the disk once.
+	if r, _ := s.Record("v3"); r.LinkedFiles != 2 {
+		t.Errorf("v3 has %d files hardlinked to v2's, want 2 (css/site.css, docs/index.html)", r.LinkedFiles)
+	}
+	a, _ := os.Stat(filepath.Join(s.Dir("v1"), "css/site.css"))
+	b, _ := os.Stat(filepath.Join(s.Dir("v2"), "css/site.css"))
+	c, _ := os.Stat(filepath.Join(s.Dir("v3"), "css/site.css"))
+	if !os.SameFile(a, b) || !os.SameFile(b, c) {
+		t.Error("css/site.css, identical in every release, is not one inode")
+	}
 	// The rollback order is the other tool's: v1 was live before v2; v3
 	// (rolled back from) is reachable only by name.
 	if h, _ := s.LiveHistory(); !slices.Equal(h, []string{"v1", "v2"}) {

@@ -25,7 +25,8 @@ var adoptVerb = verb{
 	long: `adopt turns a root managed by another tool into a release store, while
 the web server keeps serving ROOT/current:
   - Capistrano/Deployer: each releases/NAME/ becomes vN in name order
-    (moved, not copied; read-only like every release; the original name
+    (moved, not copied; files identical to the previous release's
+    hardlinked; read-only like every release; the original name
     kept as its origin, shown by list and history). The live one is cloned
     with hardlinks and current switched to it by one rename of a fresh
     symlink: the same files throughout. Releases up to the live one enter
