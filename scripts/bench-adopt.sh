@@ -4,7 +4,8 @@
 # newest) against two baselines measured in the same run on the same
 # trees: `cp -al` of every release (hardlinking alone, no manifest, no
 # fsync) and `releasectl deploy DIR --no-hash --no-validate` of every
-# release into a fresh store (importing them as ordinary deploys).
+# release into a fresh store (importing them as ordinary deploys); and the
+# disk releases/ uses before and after (identical files hardlinked).
 # Prints a Markdown section on stdout (bench.sh appends it to
 # BENCHMARKS.md); the median of RUNS runs of each.
 set -uo pipefail
@@ -38,8 +39,10 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 t_adopt=() t_cp=() t_deploy=()
 for _ in $(seq 1 "$RUNS"); do
 	fresh
+	du_before=$(du -sb "$W/root/releases" | cut -f1)
 	s=$(now); "$CTL" --root "$W/root" adopt >/dev/null || { echo "adopt failed"; exit 0; }; e=$(now)
 	t_adopt+=($(( (e - s) / 1000 )))
+	du_after=$(du -sb "$W/root/releases" | cut -f1)
 	fresh
 	s=$(now); for d in "$W"/root/releases/*; do cp -al "$d" "$W/root/clone-$(basename "$d")"; done; e=$(now)
 	t_cp+=($(( (e - s) / 1000 )))
@@ -60,3 +63,5 @@ awk -v a="$a" -v c="$c" -v d="$d" 'BEGIN {
 	printf "| cp -al of every release (baseline: hardlinks only) | %.0f ms | %.2f |\n", c/1000, c/a
 	printf "| releasectl deploy --no-hash --no-validate of every release | %.0f ms | %.2f |\n", d/1000, d/a
 }'
+echo
+echo "Disk used by releases/ (du, each inode once): $du_before bytes before adoption, $du_after after (ratio $(awk -v a="$du_after" -v b="$du_before" 'BEGIN{printf "%.2f", a/b}'))."
