@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -352,6 +353,9 @@ func Adopt(ctx context.Context, root string, o AdoptOptions) (_ *AdoptReport, er
 	if err != nil {
 		return nil, err
 	}
+	if err := s.reservePlan(plan); err != nil { // a resumed plan: a kill may have come before
+		return nil, err
+	}
 	if err := failpoint("plan"); err != nil {
 		return rep, err
 	}
@@ -536,20 +540,9 @@ func (s *Store) adoptPredict(fe *NotAdoptedError, rep *AdoptReport) error {
 		}
 		return nil
 	}
-	next := int64(1)
-	if _, err := os.Stat(s.state()); err == nil {
-		n, ok, err := s.readNextID()
-		if err != nil {
-			return err
-		}
-		hi, err := s.maxSeenID()
-		if err != nil {
-			return err
-		}
-		next = max(hi+1, n)
-		if !ok {
-			next = hi + 1
-		}
+	next, err := s.peekNextID()
+	if err != nil {
+		return err
 	}
 	for _, e := range s.adoptSources(fe) {
 		ar := AdoptedRelease{Name: e.Name, ID: FormatID(next), Origin: e.origin(fe.Layout), Live: e.Live}
@@ -583,14 +576,20 @@ func (s *Store) readAdoptPlan() (*adoptPlanDoc, error) {
 
 // writeAdoptPlan reserves an id for each tree of fe and writes the plan,
 // durably, before anything else changes.
+//
+// The ids are those NextID would hand out next; next-id is moved past
+// them after the plan is durable (and again by every run that resumes
+// it, see reservePlan), so a kill before the plan burns no id and the
+// releases of a fresh root become v1, v2, ... in name order.
 func (s *Store) writeAdoptPlan(fe *NotAdoptedError) (*adoptPlanDoc, error) {
+	next, err := s.peekNextID()
+	if err != nil {
+		return nil, err
+	}
 	p := &adoptPlanDoc{Layout: fe.Layout}
 	for _, e := range s.adoptSources(fe) {
-		id, err := s.NextID()
-		if err != nil {
-			return nil, err
-		}
-		e.ID = id
+		e.ID = FormatID(next)
+		next++
 		p.Entries = append(p.Entries, e)
 	}
 	if err := os.MkdirAll(s.state(adoptDir), 0o755); err != nil {
@@ -599,7 +598,45 @@ func (s *Store) writeAdoptPlan(fe *NotAdoptedError) (*adoptPlanDoc, error) {
 	if err := writeJSONAtomic(s.state(adoptDir, adoptPlan), p); err != nil {
 		return nil, err
 	}
-	return p, fsatomic.SyncDir(s.state())
+	if err := fsatomic.SyncDir(s.state()); err != nil {
+		return nil, err
+	}
+	return p, s.reservePlan(p)
+}
+
+// peekNextID returns the number NextID would allocate next, writing
+// nothing.
+func (s *Store) peekNextID() (int64, error) {
+	hi, err := s.maxSeenID()
+	if err != nil {
+		return 0, err
+	}
+	c, ok, err := s.readNextID()
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		if c, err = s.rebuiltNextID(); err != nil {
+			return 0, err
+		}
+	}
+	return max(hi+1, c), nil
+}
+
+// reservePlan makes next-id (durably) greater than every id of plan p, so
+// that no other release can ever get one of them. It requires the lock.
+func (s *Store) reservePlan(p *adoptPlanDoc) error {
+	var hi int64
+	for _, e := range p.Entries {
+		if n, ok := ParseID(e.ID); ok && n > hi {
+			hi = n
+		}
+	}
+	next, err := s.peekNextID()
+	if err != nil || next > hi {
+		return err
+	}
+	return fsatomic.WriteFile(s.state(nextIDName), []byte(strconv.FormatInt(hi+1, 10)+"\n"), 0o644)
 }
 
 // adoptOne imports one tree of the plan (see "Crash safety"), resuming
