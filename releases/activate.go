@@ -197,7 +197,7 @@ func (s *Store) beginSwitch() (*switching, error) {
 			return nil, err
 		}
 	}
-	if cur != "" && ls.last() != cur {
+	if _, ours := ParseID(cur); ours && ls.last() != cur {
 		// current was changed by hand, or by a switch whose line is
 		// missing: record it first, so that the rollback order has it.
 		ev := Event{Event: EvRecovered, Release: cur, Who: s.lockWho(), Detail: "current was switched but not recorded; recorded now"}

@@ -71,7 +71,7 @@ func (s *Store) rebuildRecord(id string, ls *liveState, evs []Event) (*Record, e
 			continue
 		}
 		switch ev.Event {
-		case EvStaged, EvFailed, EvRejected:
+		case EvStaged, EvFailed, EvRejected, EvAdopted:
 			known = true
 			r.Created, r.Who = ev.Time, ev.Who
 			r.Source.Spec, r.Source.SHA256, r.Provenance = ev.Source, ev.SHA256, ev.Provenance

@@ -59,6 +59,10 @@ const (
 	EvPinned     = "pinned"
 	EvUnpinned   = "unpinned"
 	EvRecovered  = "recovered"
+	// EvAdopted: a release imported by Adopt from another tool's layout
+	// that was live before the adoption (or is the live one): it enters
+	// the rollback order like a switch, without an activation time.
+	EvAdopted = "adopted"
 )
 
 // Event is one line of the journal.

@@ -98,7 +98,7 @@ func decodeSwitchEvent(r *jsonlite.Reader, ev *switchEvent) {
 }
 
 var recordKeys = []string{"id", "status", "created", "source", "provenance", "who", "files", "bytes", "linked_files",
-	"linked_bytes", "hashed", "validated", "pinned", "bad", "error", "last_activated"}
+	"linked_bytes", "hashed", "validated", "pinned", "bad", "error", "last_activated", "origin"}
 
 func decodeRecord(r *jsonlite.Reader, rec *Record) {
 	r.Object(recordKeys, func(k []byte) {
@@ -148,6 +148,8 @@ func decodeRecord(r *jsonlite.Reader, rec *Record) {
 		case "last_activated":
 			t := r.Time()
 			rec.Activated = &t
+		case "origin":
+			rec.Origin = r.Str()
 		default:
 			r.Skip()
 		}

@@ -99,9 +99,9 @@ func (ls *liveState) apply(ev *Event) {
 		return
 	}
 	switch ev.Event {
-	case EvActivated, EvRolledBack, EvRecovered:
+	case EvActivated, EvRolledBack, EvRecovered, EvAdopted:
 		ls.push(ev.Release)
-		if ev.Event == EvRecovered {
+		if ev.Event == EvRecovered || ev.Event == EvAdopted {
 			return
 		}
 		ls.Activated[ev.Release] = ev.Time
@@ -163,6 +163,7 @@ func (ls *liveState) clone() *liveState {
 var switchKinds = [][]byte{
 	[]byte(`"event":"` + EvActivated + `"`), []byte(`"event":"` + EvRolledBack + `"`),
 	[]byte(`"event":"` + EvRecovered + `"`), []byte(`"event":"` + EvPruned + `"`),
+	[]byte(`"event":"` + EvAdopted + `"`),
 }
 
 // applyLines applies the complete lines of b, which starts at journal

@@ -127,9 +127,18 @@ func (s *Store) recover(who Who) ([]string, error) {
 			}
 		}
 	}
+	did = append(did, s.adoptRollForward()...)
 	cur, err := s.Current()
 	if err != nil {
-		return did, err
+		if fe, _ := detectForeign(s.Root); fe == nil {
+			return did, err
+		}
+		// Another tool's current (a plain directory, an absolute link
+		// into releases/) while Adopt runs: nothing of ours is live.
+		cur, err = "", nil
+	}
+	if _, ours := ParseID(cur); !ours {
+		cur = "" // a Capistrano release: not ours to record as live
 	}
 	rels := filepath.Join(s.Root, ReleasesDir)
 	ents, _ = os.ReadDir(rels)

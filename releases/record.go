@@ -67,6 +67,11 @@ type Record struct {
 	Bad       string     `json:"bad,omitempty"`
 	Error     string     `json:"error,omitempty"` // for failed/rejected
 	Activated *time.Time `json:"last_activated,omitempty"`
+
+	// Origin is what an adopted release was called by the tool that made
+	// it ("capistrano:20250102120000", "deployer:3", "directory:current");
+	// empty for releases this store staged (see Adopt).
+	Origin string `json:"origin,omitempty"`
 }
 
 // Live reports whether the record has a tree that can be activated.

@@ -109,8 +109,11 @@ const (
 )
 
 // Open returns the store at root, creating releases/ and state/ if root
-// exists but has none yet. It fails if root does not exist, or if
-// ROOT/current is a real directory (with the one-line migration).
+// exists but has none yet. It fails if root does not exist, if
+// ROOT/current is a regular file, and, with a *NotAdoptedError, on a root
+// laid out by another tool (a plain current/ directory, Capistrano's or
+// Deployer's releases/NAME/) or holding an interrupted adoption, creating
+// nothing: Adopt imports those.
 func Open(root string) (*Store, error) { return open(root, true) }
 
 // OpenExisting is Open for readers: it creates nothing, and fails with an
@@ -134,9 +137,15 @@ func open(root string, create bool) (*Store, error) {
 		return nil, fmt.Errorf("release root %s: %w: not a directory", abs, ErrNotStore)
 	}
 	s := &Store{Root: abs}
-	if fi, err := os.Lstat(s.CurrentPath()); err == nil && fi.Mode()&fs.ModeSymlink == 0 {
-		return nil, fmt.Errorf("%w\nmigrate it once (a brief gap while it moves): mv %s %s.old && releasectl --root %s deploy %s.old",
-			&symlink.NotSymlinkError{Path: s.CurrentPath(), Mode: fi.Mode()}, s.CurrentPath(), s.CurrentPath(), abs, s.CurrentPath())
+	if fi, err := os.Lstat(s.CurrentPath()); err == nil && fi.Mode()&fs.ModeSymlink == 0 && !fi.IsDir() {
+		return nil, &symlink.NotSymlinkError{Path: s.CurrentPath(), Mode: fi.Mode()}
+	}
+	// A root laid out by another tool, or an interrupted adoption: Adopt
+	// imports it; nothing here creates anything in it.
+	if fe, err := detectForeign(abs); err != nil {
+		return nil, fmt.Errorf("release root %s: %w", abs, err)
+	} else if fe != nil {
+		return nil, fe
 	}
 	// The directories are made in this order, so an existing staging/
 	// means the others exist too (unless removed by hand, which the

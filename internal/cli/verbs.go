@@ -46,7 +46,7 @@ used, nothing is recorded.`,
 		name: "activate", args: "vN", short: "make a staged or older release current",
 		minArgs: 1, maxArgs: 1,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
-			r, err := c.svc.Activate(ctx, api.ActivateRequest{Target: c.target(), ID: a[0], Wait: c.g.wait})
+			r, err := c.svc.Activate(ctx, api.ActivateRequest{Target: c.target(), ID: c.resolveOrigin(ctx, a[0]), Wait: c.g.wait})
 			if err == nil && !c.g.json {
 				c.printSwitch(r)
 			}
@@ -64,7 +64,7 @@ so rolling back again goes further back. --to vN goes to vN.`,
 		},
 		maxArgs: 0,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
-			r, err := c.svc.Rollback(ctx, api.ActivateRequest{Target: c.target(), ID: c.o.to, Wait: c.g.wait, Reason: c.o.reason})
+			r, err := c.svc.Rollback(ctx, api.ActivateRequest{Target: c.target(), ID: c.resolveOrigin(ctx, c.o.to), Wait: c.g.wait, Reason: c.o.reason})
 			if err == nil && !c.g.json {
 				c.printSwitch(r)
 			}
@@ -185,6 +185,7 @@ the store itself, whether or not release-agent runs.`,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.pin(ctx, a[0], false) },
 	},
 	eventsVerb, // events.go
+	adoptVerb,  // adopt.go
 }
 
 func deployFlags(fs *pflag.FlagSet, o *verbOpts) {

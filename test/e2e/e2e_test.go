@@ -257,7 +257,7 @@ func TestPlainCurrentDirectoryRefused(t *testing.T) {
 	root := t.TempDir()
 	os.Mkdir(filepath.Join(root, "current"), 0o755)
 	r := ctl(t, "--root", root, "deploy", siteArchive(t, "x", nil))
-	if r.code != 1 || !strings.Contains(r.stderr, "not a symlink") || !strings.Contains(r.stderr, "migrate") {
+	if r.code != 1 || !strings.Contains(r.stderr, "not a symlink") || !strings.Contains(r.stderr, "releasectl --root "+root+" adopt") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	if fi, err := os.Lstat(filepath.Join(root, "current")); err != nil || !fi.IsDir() {
