@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/pflag"
 
@@ -79,13 +80,18 @@ func unknownVerb(name string) error {
 	return api.Usagef("unknown verb %q; run releasectl --help for the list", name)
 }
 
-var unknownFlagRE = regexp.MustCompile(`^unknown (?:shorthand )?flag: '?-{0,2}([^' ]+)'?`)
+// unknownFlagRE is compiled on first use, on the error path only: a
+// package-level regexp would be compiled at every start of releasectl,
+// rollbacks included.
+var unknownFlagRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^unknown (?:shorthand )?flag: '?-{0,2}([^' ]+)'?`)
+})
 
 // flagError improves pflag's parse error for verb: for an unknown flag it
 // says which flag was probably meant, or which verbs take that flag.
 func flagError(err error, verb string, fs *pflag.FlagSet) error {
 	hint := ""
-	if m := unknownFlagRE.FindStringSubmatch(err.Error()); m != nil && len(m[1]) > 1 {
+	if m := unknownFlagRE().FindStringSubmatch(err.Error()); m != nil && len(m[1]) > 1 {
 		typed := strings.SplitN(m[1], "=", 2)[0]
 		var names []string
 		fs.VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
