@@ -21,7 +21,7 @@ import (
 // refuses to start with a root that is not adopted yet, so it cannot be
 // serving one.
 var adoptVerb = verb{
-	name: "adopt", short: "import a root Capistrano, Deployer or a plain current/ directory served, without a gap",
+	name: "adopt", short: "import a root run by Capistrano or Deployer, or a plain current/ directory, without a gap in serving",
 	long: `adopt turns a root managed by another tool into a release store, while
 the web server keeps serving ROOT/current:
   - Capistrano/Deployer: each releases/NAME/ becomes vN in name order
