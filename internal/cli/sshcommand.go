@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/pflag"
 
@@ -75,12 +76,17 @@ func runSSHCommand(ctx context.Context, c *cmd, _ []string) (any, error) {
 		return nil, err
 	}
 	if c.o.allowStdin {
-		name, pos, err := verbArgs(args)
+		name, pos, o, err := verbArgs(args)
 		if err != nil {
 			return nil, err
 		}
 		if err := sshcmd.CheckStdinOnly(allowed, name, pos); err != nil {
 			return nil, err
+		}
+		// A key allowed only an archive on stdin deploys what validation
+		// lets through: it may not switch validation off.
+		if slices.Contains(sshcmd.StdinVerbs, name) && !slices.Contains(allowed, name) && o.noVerify {
+			return nil, fmt.Errorf("%w: %w: %s --no-validate (a key with --allow-stdin deploys validated releases only)", api.ErrUsage, sshcmd.ErrNotAllowed, name)
 		}
 	}
 	bound := []string{"--socket", c.g.socket, "--config", c.g.config}
@@ -98,11 +104,11 @@ func runSSHCommand(ctx context.Context, c *cmd, _ []string) (any, error) {
 
 // verbArgs returns the verb of args and its positional arguments, as Run
 // would parse them.
-func verbArgs(args []string) (string, []string, error) {
+func verbArgs(args []string) (string, []string, *verbOpts, error) {
 	name, rest := splitVerb(args)
 	v := findVerb(name)
 	if v == nil {
-		return name, nil, api.Usagef("unknown verb %q", name)
+		return name, nil, nil, api.Usagef("unknown verb %q", name)
 	}
 	fs := pflag.NewFlagSet("releasectl", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -113,9 +119,9 @@ func verbArgs(args []string) (string, []string, error) {
 		v.flags(fs, &o)
 	}
 	if err := fs.Parse(rest); err != nil {
-		return name, nil, api.Usagef("%v (see releasectl %s --help)", err, name)
+		return name, nil, nil, api.Usagef("%v (see releasectl %s --help)", err, name)
 	}
-	return name, fs.Args(), nil
+	return name, fs.Args(), &o, nil
 }
 
 // exitError carries the exit status of a nested run whose error was
