@@ -13,6 +13,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 
+	"github.com/example/release-agent/internal/gopanic"
 	"github.com/example/release-agent/internal/ingest"
 	"github.com/example/release-agent/internal/ingest/safewrite"
 )
@@ -259,14 +260,25 @@ func (s *Source) fetchOne(ctx context.Context, core minio.Core, r retrier, sink 
 }
 
 // parallel runs fn on every item with at most n at a time. The first error
-// cancels the others' context and is returned once all have stopped.
+// cancels the others' context and is returned once all have stopped. A
+// panic in fn cancels the others too and is raised again in the caller's
+// goroutine once all have stopped (where the pipeline recovers it), not
+// left to end the process.
 func parallel[T any](ctx context.Context, n int, items []T, fn func(context.Context, T) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	work := make(chan T)
 	var wg sync.WaitGroup
+	var pc gopanic.Capture
 	for range min(n, len(items)) {
 		wg.Go(func() {
+			defer pc.Recover()
+			finished := false
+			defer func() {
+				if !finished {
+					cancel(errWorkerPanicked)
+				}
+			}()
 			for it := range work {
 				if ctx.Err() != nil {
 					continue
@@ -275,21 +287,29 @@ func parallel[T any](ctx context.Context, n int, items []T, fn func(context.Cont
 					cancel(err)
 				}
 			}
+			finished = true
 		})
 	}
+send:
 	for _, it := range items {
-		if ctx.Err() != nil {
-			break
+		select {
+		case work <- it:
+		case <-ctx.Done():
+			break send
 		}
-		work <- it
 	}
 	close(work)
 	wg.Wait()
+	pc.Repanic()
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
 	return nil
 }
+
+// errWorkerPanicked cancels the other workers of parallel when one
+// panicked; the panic itself is raised again by parallel.
+var errWorkerPanicked = errors.New("a download worker panicked")
 
 func isNoSuchBucket(err error) bool {
 	var er minio.ErrorResponse
