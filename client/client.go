@@ -200,7 +200,11 @@ func (c *Client) post(ctx context.Context, path string, in, out any) error {
 	return c.do(req, out)
 }
 
-func (c *Client) do(req *http.Request, out any) error {
+// send sends req with the API version and the caller's SSH client and
+// sudo user, and returns the response if its status is 200. Any other
+// status is returned as the daemon's *api.Error (or an error quoting the
+// body), and a socket nobody listens on as the *DialError.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
 	req.Header.Set(APIHeader, APIVersion)
 	if v := releases.SSHClientEnv(os.Getenv); v != "" {
 		req.Header.Set(SSHClientHeader, v)
@@ -212,21 +216,31 @@ func (c *Client) do(req *http.Request, out any) error {
 	if err != nil {
 		var de *DialError
 		if errors.As(err, &de) {
-			return de
+			return nil, de
 		}
-		return fmt.Errorf("release-agent at %s: %s %s: %w", c.socket(), req.Method, req.URL.Path, err)
+		return nil, fmt.Errorf("release-agent at %s: %s %s: %w", c.socket(), req.Method, req.URL.Path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var e api.Error
+		if err := json.Unmarshal(body, &e); err != nil || e.Code == "" {
+			return nil, fmt.Errorf("release-agent at %s: %s: HTTP %d: %s", c.socket(), req.URL.Path, resp.StatusCode, bytes.TrimSpace(body))
+		}
+		return nil, &e
+	}
+	return resp, nil
+}
+
+func (c *Client) do(req *http.Request, out any) error {
+	resp, err := c.send(req)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return fmt.Errorf("release-agent at %s: %s: reading the response: %w", c.socket(), req.URL.Path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e api.Error
-		if err := json.Unmarshal(body, &e); err != nil || e.Code == "" {
-			return fmt.Errorf("release-agent at %s: %s: HTTP %d: %s", c.socket(), req.URL.Path, resp.StatusCode, bytes.TrimSpace(body))
-		}
-		return &e
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("release-agent at %s: %s: decoding the response: %w", c.socket(), req.URL.Path, err)

@@ -2,14 +2,10 @@ package client
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"strconv"
 
 	"github.com/example/release-agent/api"
@@ -36,30 +32,14 @@ func (c *Client) Events(ctx context.Context, req api.EventsRequest, emit func(ap
 	if err != nil {
 		return err
 	}
-	hr.Header.Set(APIHeader, APIVersion)
-	if v := os.Getenv("SSH_CLIENT"); v != "" {
-		hr.Header.Set(SSHClientHeader, v)
-	}
-	resp, err := c.http().Do(hr)
+	resp, err := c.send(hr)
 	if err != nil {
-		var de *DialError
-		if errors.As(err, &de) {
-			return de
-		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("release-agent at %s: GET /v0/events: %w", c.socket(), err)
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var e api.Error
-		if err := json.Unmarshal(body, &e); err != nil || e.Code == "" {
-			return fmt.Errorf("release-agent at %s: /v0/events: HTTP %d: %s", c.socket(), resp.StatusCode, bytes.TrimSpace(body))
-		}
-		return &e
-	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {

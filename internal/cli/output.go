@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/example/release-agent/api"
+	"github.com/example/release-agent/manifest"
 	"github.com/example/release-agent/releases"
 	"github.com/example/release-agent/validate"
 )
@@ -305,9 +306,11 @@ func provenanceLine(p *releases.Provenance) string {
 	return strings.Join(parts, " ")
 }
 
-func printDiff(w io.Writer, r *api.DiffResult) {
+// printChanges prints one line per change ("+ path (size)", "- ...",
+// "~ path (before -> after)") and returns how many of each op there were.
+func printChanges(w io.Writer, changes []manifest.Change) map[string]int {
 	counts := map[string]int{}
-	for _, c := range r.Changes {
+	for _, c := range changes {
 		counts[c.Op]++
 		switch c.Op {
 		case "added":
@@ -318,6 +321,11 @@ func printDiff(w io.Writer, r *api.DiffResult) {
 			fmt.Fprintf(w, "~ %s (%s -> %s)\n", c.Path, humanBytes(c.Before), humanBytes(c.After))
 		}
 	}
+	return counts
+}
+
+func printDiff(w io.Writer, r *api.DiffResult) {
+	counts := printChanges(w, r.Changes)
 	fmt.Fprintf(w, "%s -> %s: %d added, %d removed, %d changed\n", r.From, r.To, counts["added"], counts["removed"], counts["changed"])
 }
 

@@ -227,20 +227,11 @@ func printDryRun(w io.Writer, r *api.DeployResult) {
 		printWarnings(w, r.Warnings)
 		return
 	}
-	counts := map[string]int{}
+	counts := printChanges(w, r.Changes)
 	var before, after int64
 	for _, ch := range r.Changes {
-		counts[ch.Op]++
 		before += ch.Before
 		after += ch.After
-		switch ch.Op {
-		case "added":
-			fmt.Fprintf(w, "+ %s (%s)\n", ch.Path, humanBytes(ch.After))
-		case "removed":
-			fmt.Fprintf(w, "- %s (%s)\n", ch.Path, humanBytes(ch.Before))
-		default:
-			fmt.Fprintf(w, "~ %s (%s -> %s)\n", ch.Path, humanBytes(ch.Before), humanBytes(ch.After))
-		}
 	}
 	if r.Report != nil {
 		r.Report.WriteText(w)

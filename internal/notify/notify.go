@@ -29,12 +29,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/example/release-agent/internal/backoff"
 )
 
 // Schema is the version of the Event document. It changes only when a
@@ -352,7 +353,6 @@ func (n *Notifier) deliver(s *sink, ev *Event) error {
 	if err != nil {
 		return err
 	}
-	delay := n.o.Backoff
 	for attempt := 1; ; attempt++ {
 		err := n.post(s, body)
 		if err == nil {
@@ -361,7 +361,7 @@ func (n *Notifier) deliver(s *sink, ev *Event) error {
 		if errors.Is(err, errPermanent) || attempt >= n.o.Attempts {
 			return fmt.Errorf("attempt %d of %d: %w", attempt, n.o.Attempts, err)
 		}
-		wait := delay/2 + rand.N(delay/2+1)
+		wait := backoff.Delay(n.o.Backoff, n.o.MaxBackoff, attempt-1)
 		n.o.Log.Info("notification failed; retrying", "endpoint", s.ep.Name, "url", redact(s.ep.URL), "event", ev.Event, "site", ev.Site,
 			"attempt", attempt, "retry_in", wait.String(), "err", err)
 		t := time.NewTimer(wait)
@@ -371,7 +371,6 @@ func (n *Notifier) deliver(s *sink, ev *Event) error {
 			return fmt.Errorf("attempt %d of %d: %w (shutting down)", attempt, n.o.Attempts, err)
 		case <-t.C:
 		}
-		delay = min(delay*2, n.o.MaxBackoff)
 	}
 }
 

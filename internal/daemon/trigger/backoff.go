@@ -2,8 +2,9 @@ package trigger
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
+
+	"github.com/example/release-agent/internal/backoff"
 )
 
 // Backoff is a capped exponential backoff with full jitter.
@@ -20,14 +21,7 @@ func (b Backoff) delay(attempt int) time.Duration {
 	if mx <= 0 {
 		mx = 30 * time.Second
 	}
-	d := ini
-	for i := 0; i < attempt && d < mx; i++ {
-		d *= 2
-	}
-	d = min(d, mx)
-	// Full jitter, but never less than half: reconnect storms spread out
-	// while the delay still grows.
-	return d/2 + rand.N(d/2+1)
+	return backoff.Delay(ini, mx, attempt)
 }
 
 // sleep waits for the attempt's delay or until ctx is done.

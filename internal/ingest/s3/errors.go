@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"syscall"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/example/release-agent/internal/backoff"
 	"github.com/example/release-agent/internal/ingest"
 )
 
@@ -105,12 +105,7 @@ type retrier struct {
 }
 
 func (r retrier) delay(attempt int) time.Duration {
-	d := r.cfg.Initial
-	for i := 0; i < attempt && d < r.cfg.Max; i++ {
-		d *= 2
-	}
-	d = min(d, r.cfg.Max)
-	return d/2 + rand.N(d/2+1) // jitter in [d/2, d]
+	return backoff.Delay(r.cfg.Initial, r.cfg.Max, attempt)
 }
 
 // do calls op until it succeeds, fails for good, or the attempts are used
