@@ -42,6 +42,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -289,7 +290,7 @@ func (s *Server) Handler() http.Handler {
 				stop := context.AfterFunc(base, cancel)
 				defer stop()
 				ctx = service.WithWho(ctx, releases.Who{UID: p.UID, User: p.User, PID: p.PID, Via: "control",
-					SSHClient: r.Header.Get(SSHClientHeader), SudoUser: r.Header.Get(SudoUserHeader)})
+					SSHClient: claim(r, SSHClientHeader), SudoUser: claim(r, SudoUserHeader)})
 			}
 			start := time.Now()
 			res, err := h(ctx, req)
@@ -461,4 +462,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
+}
+
+// claim returns the caller-supplied header h, cut to 256 bytes: it is
+// recorded as the caller's word (journal, records) and never trusted, and
+// one journal line must not grow by whatever a caller sends.
+func claim(r *http.Request, h string) string {
+	v := r.Header.Get(h)
+	if len(v) > 256 {
+		v = strings.ToValidUTF8(v[:256], "")
+	}
+	return v
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -361,4 +362,18 @@ func rawBody(t *testing.T, hc *http.Client, path, body string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestClaimCapped: the caller's SSH client and sudo user are recorded as
+// sent, cut to 256 bytes.
+func TestClaimCapped(t *testing.T) {
+	r := httptest.NewRequest("POST", "/v0/deploy", nil)
+	r.Header.Set(SSHClientHeader, "192.0.2.7 50000 22")
+	r.Header.Set(SudoUserHeader, strings.Repeat("x", 10000))
+	if got := claim(r, SSHClientHeader); got != "192.0.2.7 50000 22" {
+		t.Errorf("ssh client = %q", got)
+	}
+	if got := claim(r, SudoUserHeader); len(got) != 256 {
+		t.Errorf("a 10000-byte sudo user is recorded as %d bytes, want 256", len(got))
+	}
 }
