@@ -184,7 +184,83 @@ type Site struct {
 	Health *Health `toml:"health"`
 	// Retry is how the S3 triggers retry a failed deploy (issue 14).
 	Retry Retry `toml:"retry"`
+	// KeepFor keeps every release that was live within this long before
+	// now, beside the Keep newest (0 = by count only). Carried-over
+	// hashed assets expire by age as well: assets of a release that left
+	// current longer ago than KeepFor are not carried (issue 17).
+	KeepFor Duration `toml:"keep_for"`
+	// Fleet is nil unless the site follows a fleet's desired.json
+	// ([site.fleet], issue 16).
+	Fleet *Fleet `toml:"fleet"`
+	// Watch is nil unless the site watches its web server's access log
+	// after each activation ([site.watch], issue 17).
+	Watch *Watch `toml:"watch"`
 }
+
+// Fleet makes a site a member of a fleet: an S3 prefix whose desired.json
+// says which artifact every member stages and when it activates it (see
+// package fleet). A fleet site is deployed only through desired.json, so
+// it has no source and no triggers of its own: the daemon follows
+// desired.json by bucket notifications (when S3Listen) and by polling
+// every Poll, and writes hosts/<Host>.json every Heartbeat.
+type Fleet struct {
+	// URL is the fleet's prefix, "s3://bucket/prefix/".
+	URL string `toml:"url"`
+	// Host names this member in hosts/<host>.json (default: the host name).
+	Host string `toml:"host"`
+	// S3Listen follows desired.json by bucket notifications (default true).
+	S3Listen bool `toml:"s3_listen"`
+	// Poll reads desired.json this often whatever the notifications say
+	// (default 10s; the safety net).
+	Poll Duration `toml:"poll"`
+	// Heartbeat is how often the member rewrites its report (default 10s).
+	Heartbeat Duration `toml:"heartbeat"`
+}
+
+// Fleet defaults.
+const (
+	DefaultFleetPoll      = 10 * time.Second
+	DefaultFleetHeartbeat = 10 * time.Second
+)
+
+// Watch is how a site judges a release by the requests its web server
+// logs (package accesslog): after each activation the daemon counts, per
+// release, the page requests of Log and their errors (404 on pages, other
+// 4xx, 5xx) over the last Window, and rolls back at once when the new
+// release's page error rate exceeds the previous release's (in its last
+// Window) by more than MaxErrorRate percentage points. A release with
+// fewer than MinRequests page requests in the window is "not judged" and
+// never rolled back. With Canary = "auto", a deploy starts as a canary for
+// CanaryPercent of clients and is compared with the stable cohort over
+// the same minutes, then promoted or aborted.
+type Watch struct {
+	// Log is the access log in the shipped format (packaging/web).
+	Log string `toml:"log"`
+	// Format is "nginx" (the shipped log_format, default) or "caddy"
+	// (Caddy's JSON access log).
+	Format string `toml:"format"`
+	// Window is how long a release is watched and the span it is
+	// judged over (default 5m).
+	Window Duration `toml:"window"`
+	// MaxErrorRate is the allowed excess of the page error rate, in
+	// percentage points (default 2).
+	MaxErrorRate float64 `toml:"max_error_rate"`
+	// MinRequests is how many page requests a release needs before it
+	// is judged (default 100).
+	MinRequests int `toml:"min_requests"`
+	// Canary is "off" (default) or "auto".
+	Canary string `toml:"canary"`
+	// CanaryPercent is the share of clients a canary gets (default 10).
+	CanaryPercent int `toml:"canary_percent"`
+}
+
+// Watch defaults (the seeds: roll back above 2% errors within 5 minutes).
+const (
+	DefaultWatchWindow        = 5 * time.Minute
+	DefaultWatchMaxErrorRate  = 2.0
+	DefaultWatchMinRequests   = 100
+	DefaultWatchCanaryPercent = 10
+)
 
 // Retry is how a site's S3 triggers (listen, poll, webhook) retry a
 // triggered deploy that failed for a transient reason (network, 5xx,
@@ -710,6 +786,40 @@ func (c *Config) defaults(md toml.MetaData) map[string]bool {
 		if !k("retry.max_delay") {
 			s.Retry.MaxDelay = Duration(DefaultRetryMaxDelay)
 		}
+		if f := s.Fleet; f != nil {
+			if !k("fleet.host") {
+				f.Host, _ = os.Hostname()
+			}
+			if !k("fleet.s3_listen") {
+				f.S3Listen = true
+			}
+			if !k("fleet.poll") {
+				f.Poll = Duration(DefaultFleetPoll)
+			}
+			if !k("fleet.heartbeat") {
+				f.Heartbeat = Duration(DefaultFleetHeartbeat)
+			}
+		}
+		if w := s.Watch; w != nil {
+			if !k("watch.format") {
+				w.Format = "nginx"
+			}
+			if !k("watch.window") {
+				w.Window = Duration(DefaultWatchWindow)
+			}
+			if !k("watch.max_error_rate") {
+				w.MaxErrorRate = DefaultWatchMaxErrorRate
+			}
+			if !k("watch.min_requests") {
+				w.MinRequests = DefaultWatchMinRequests
+			}
+			if !k("watch.canary") {
+				w.Canary = "off"
+			}
+			if !k("watch.canary_percent") {
+				w.CanaryPercent = DefaultWatchCanaryPercent
+			}
+		}
 		if h := s.Health; h != nil {
 			if !k("health.expect_status") {
 				h.ExpectStatus = DefaultHealthStatus
@@ -932,6 +1042,12 @@ func (c *Config) check(p *problems, defined map[string]bool) {
 		if h := s.Health; h != nil {
 			checkHealth(p, k, h)
 		}
+		if f := s.Fleet; f != nil {
+			checkFleet(p, k, s, f)
+		}
+		if w := s.Watch; w != nil {
+			checkWatch(p, k, w)
+		}
 	}
 	// An inbox in another site's store would be taken for part of it.
 	for i := range c.Sites {
@@ -948,6 +1064,63 @@ func (c *Config) check(p *problems, defined map[string]bool) {
 	c.checkNotify(p)
 	if webhook && d.WebhookTokenFile == "" {
 		p.at("daemon.webhook_token_file", fmt.Errorf("%w: a site uses the webhook trigger; callers must authenticate with a token", ErrMissing))
+	}
+}
+
+// checkFleet checks a site's [site.fleet]: a fleet site deploys only
+// what desired.json names, so it has no source or triggers of its own.
+func checkFleet(p *problems, k func(string) string, s *Site, f *Fleet) {
+	if f.URL == "" {
+		p.at(k("fleet.url"), fmt.Errorf("%w: a fleet needs its S3 prefix, e.g. \"s3://ops/fleet/www/\"", ErrMissing))
+	} else if u, err := url.Parse(f.URL); err != nil || u.Scheme != "s3" || u.Host == "" || !strings.HasSuffix(f.URL, "/") {
+		p.invalid(k("fleet.url"), "%q is not an S3 prefix such as \"s3://ops/fleet/www/\" (ending in /)", f.URL)
+	}
+	if !hostRE().MatchString(f.Host) {
+		p.invalid(k("fleet.host"), "%q: use letters, digits, '.', '_' and '-' (at most 63), or leave it unset for the host name", f.Host)
+	}
+	if f.Poll.D() < time.Second {
+		p.invalid(k("fleet.poll"), "%s: poll at most once a second", f.Poll.D())
+	}
+	if f.Heartbeat.D() < time.Second {
+		p.invalid(k("fleet.heartbeat"), "%s: at least 1s", f.Heartbeat.D())
+	}
+	if s.Source != "" {
+		p.invalid(k("source"), "%q: a fleet site deploys what the fleet's desired.json names; remove source", s.Source)
+	}
+	t := s.Triggers
+	for key, on := range map[string]bool{"inbox": t.Inbox != "", "webhook": t.Webhook, "s3_listen": t.S3Listen, "poll": t.Poll > 0} {
+		if on {
+			p.invalid(k("triggers."+key), "a fleet site follows desired.json (fleet.s3_listen, fleet.poll); remove triggers.%s", key)
+		}
+	}
+}
+
+var hostRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`) })
+
+// checkWatch checks a site's [site.watch].
+func checkWatch(p *problems, k func(string) string, w *Watch) {
+	if w.Log == "" {
+		p.at(k("watch.log"), fmt.Errorf("%w: the access log to watch, written in the shipped log_format (packaging/web)", ErrMissing))
+	} else if !filepath.IsAbs(w.Log) {
+		p.invalid(k("watch.log"), "%q is not an absolute path", w.Log)
+	}
+	if w.Format != "nginx" && w.Format != "caddy" {
+		p.invalid(k("watch.format"), "%q: use \"nginx\" (the shipped log_format) or \"caddy\" (Caddy's JSON access log)", w.Format)
+	}
+	if w.Window.D() < time.Second {
+		p.invalid(k("watch.window"), "%s: at least 1s (default 5m)", w.Window.D())
+	}
+	if w.MaxErrorRate < 0 || w.MaxErrorRate > 100 {
+		p.invalid(k("watch.max_error_rate"), "%v: a percentage between 0 and 100", w.MaxErrorRate)
+	}
+	if w.MinRequests < 1 {
+		p.invalid(k("watch.min_requests"), "%d: must be at least 1", w.MinRequests)
+	}
+	if w.Canary != "off" && w.Canary != "auto" {
+		p.invalid(k("watch.canary"), "%q: use \"off\" or \"auto\"", w.Canary)
+	}
+	if w.CanaryPercent < 1 || w.CanaryPercent > 99 {
+		p.invalid(k("watch.canary_percent"), "%d: between 1 and 99", w.CanaryPercent)
 	}
 }
 
