@@ -97,6 +97,11 @@ func (c *cmd) fleet(ctx context.Context, a []string) (any, error) {
 	if f.url == "" {
 		return nil, api.Usagef("releasectl fleet needs --fleet s3://bucket/prefix/ (or --site NAME of a fleet site)")
 	}
+	if f.label != "" {
+		if err := fleet.CheckLabel(f.label); err != nil {
+			return nil, api.Usagef("--label: %v", err)
+		}
+	}
 	if _, _, err := fleet.ParseURL(f.url); err != nil {
 		return nil, api.Usagef("--fleet: %v", err)
 	}
