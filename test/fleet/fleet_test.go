@@ -572,3 +572,33 @@ func TestFleetMinIORestart(t *testing.T) {
 	}
 	e.checkStores()
 }
+
+// TestFleetHealthRollback: a member whose own health check fails after
+// the activation rolls itself back and reports it; the deploy fails naming
+// it (the others are live on the new release: the operator decides, e.g.
+// with fleet rollback, which puts every host back).
+func TestFleetHealthRollback(t *testing.T) {
+	e := newEnv(t, 3, nil)
+	// web2 checks its own nginx for the first release's marker: every
+	// later release fails its check there.
+	h := e.hosts[1]
+	e.mustFleet("deploy", e.upload("f0", nil))
+	h.kill()
+	h.extra = fmt.Sprintf("  [site.health]\n  urls = [%q]\n  expect_body = \"release:f0\"\n  interval = \"100ms\"\n  failures = 2\n  grace = \"2s\"\n", h.web.URL+"/")
+	h.start()
+	h.waitReport()
+	code, _, errs := e.releasectl("deploy", e.upload("f1", nil))
+	if code != 1 || !strings.Contains(errs, "web2") || !strings.Contains(errs, "health check") {
+		t.Fatalf("deploy failing web2's health check: exit %d, want 1 naming web2 and its health check:\n%s", code, errs)
+	}
+	if got := h.served(); got != "f0" {
+		t.Errorf("web2 serves %q after its health-check rollback, want f0", got)
+	}
+	r, err := e.bucket.Host(context.Background(), "web2")
+	if err != nil || r.RolledBack == "" || r.State != fleet.StateFailed {
+		t.Errorf("web2's report after its rollback: %+v %v", r, err)
+	}
+	e.mustFleet("rollback")
+	e.allServe("f0")
+	e.checkStores()
+}
