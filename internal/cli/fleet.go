@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -12,8 +14,7 @@ import (
 
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/internal/config"
-	"github.com/example/release-agent/internal/fleet"
-	"github.com/example/release-agent/internal/ingest/s3"
+	"github.com/example/release-agent/internal/ingest/fetchexec"
 	"github.com/example/release-agent/releases"
 )
 
@@ -62,7 +63,7 @@ of --site in --config.`,
 		fs.StringVar(&f.label, "label", "", "deploy: the release's `LABEL` (default r<generation>)")
 		fs.StringSliceVar(&f.hosts, "hosts", nil, "the members, `HOST,...` (default: every host reporting)")
 		fs.BoolVar(&f.allowMissing, "allow-missing", false, "go on without members that do not report")
-		fs.DurationVar(&f.hbTimeout, "heartbeat-timeout", fleet.DefaultHeartbeatTimeout, "a member whose report is older than `DURATION` is missing")
+		fs.DurationVar(&f.hbTimeout, "heartbeat-timeout", 30*time.Second, "a member whose report is older than `DURATION` is missing")
 		fs.StringVar(&o.sha256, "sha256", "", "deploy: the artifact's sha256 `HEX`, checked by every member")
 		fs.StringVar(&o.to, "to", "", "rollback: to release `LABEL`")
 		fs.StringVar(&o.commit, "commit", "", "deploy: the commit `SHA` the artifact was built from")
@@ -71,6 +72,11 @@ of --site in --config.`,
 	minArgs: 1, maxArgs: 2, noConnect: true,
 	run: func(ctx context.Context, c *cmd, a []string) (any, error) { return c.fleet(ctx, a) },
 }
+
+// FleetHelper is the program that does the S3 work of the fleet verb
+// (release-agent fleet-exec, package fleetcmd), found beside releasectl
+// or on PATH.
+var FleetHelper = "release-agent"
 
 func (c *cmd) fleet(ctx context.Context, a []string) (any, error) {
 	f := fleetFlags
@@ -97,93 +103,40 @@ func (c *cmd) fleet(ctx context.Context, a []string) (any, error) {
 	if f.url == "" {
 		return nil, api.Usagef("releasectl fleet needs --fleet s3://bucket/prefix/ (or --site NAME of a fleet site)")
 	}
-	if f.label != "" {
-		if err := fleet.CheckLabel(f.label); err != nil {
-			return nil, api.Usagef("--label: %v", err)
-		}
-	}
-	if _, _, err := fleet.ParseURL(f.url); err != nil {
-		return nil, api.Usagef("--fleet: %v", err)
-	}
-	cl, err := s3.NewClient(s3.ConfigFromEnv())
-	if err != nil {
-		return nil, err
-	}
-	b, err := fleet.New(cl.Minio(), f.url)
-	if err != nil {
-		return nil, err
-	}
 	who := releases.LocalWho("cli")
 	host, _ := os.Hostname()
-	// The global --wait bounds the whole command here (default 5m).
-	o := fleet.Options{Who: who.User + "@" + host, Wait: c.g.wait, Hosts: f.hosts, AllowMissing: f.allowMissing, HeartbeatTimeout: f.hbTimeout}
-	if !c.g.json {
-		o.Progress = func(l string) { fmt.Fprintln(c.env.Stderr, "releasectl:", l) }
+	req := api.FleetRequest{Schema: api.Schema, Fleet: f.url, Command: sub, Label: f.label, SHA256: strings.TrimSpace(c.o.sha256),
+		To: c.o.to, Hosts: f.hosts, AllowMissing: f.allowMissing, HeartbeatTimeout: f.hbTimeout, Wait: c.g.wait,
+		Who: who.User + "@" + host, JSON: c.g.json}
+	if n == 1 {
+		req.Arg = a[1]
 	}
-	var res *fleet.Result
-	switch sub {
-	case "status":
-		res, err = fleet.Status(ctx, b, o)
-	case "deploy":
-		if !strings.HasPrefix(a[1], "s3://") {
-			return nil, api.Usagef("releasectl fleet deploy: ARTIFACT must be s3://bucket/key or s3://bucket/prefix/ (every host fetches it), not %q", a[1])
+	if sub == "deploy" {
+		prov, err := c.o.provenance()
+		if err != nil {
+			return nil, err
 		}
-		prov, perr := c.o.provenance()
-		if perr != nil {
-			return nil, perr
-		}
-		dep := fleet.Deploy{Artifact: fleet.Artifact{URL: a[1], SHA256: strings.TrimSpace(c.o.sha256)}, Label: f.label}
 		if prov != nil {
-			dep.Commit, dep.Message = prov.Commit, prov.Message
+			req.Commit, req.Message = prov.Commit, prov.Message
 		}
-		res, err = fleet.DeployRelease(ctx, b, dep, o)
-	case "rollback":
-		res, err = fleet.Rollback(ctx, b, c.o.to, o)
-	case "activate":
-		res, err = fleet.Activate(ctx, b, a[1], o)
 	}
-	if res != nil && !c.g.json {
-		printFleet(c, res)
+	bin, err := fetchexec.LookHelper(FleetHelper)
+	if err != nil {
+		return nil, fmt.Errorf("releasectl fleet: %w", err)
 	}
-	switch {
-	case err == nil:
-		return res, nil
-	case errors.Is(err, fleet.ErrRejected):
-		return nil, fmt.Errorf("%w: %w", api.ErrRejected, err)
-	case errors.Is(err, fleet.ErrUnknownRelease):
-		return nil, fmt.Errorf("%w: %w", api.ErrUsage, err)
+	body, err := json.Marshal(&req)
+	if err != nil {
+		return nil, err
 	}
-	return nil, err
-}
-
-func printFleet(c *cmd, r *fleet.Result) {
-	w := newTab(c.env.Stdout)
-	if d := r.Desired; d != nil {
-		fmt.Fprintf(w, "fleet %s generation %d: %s %s (%s) by %s at %s\n", r.Fleet, d.Generation, d.Phase, d.Release, d.Artifact.URL, d.Who, d.When.Format(time.RFC3339))
-	} else {
-		fmt.Fprintf(w, "fleet %s: no desired.json yet\n", r.Fleet)
+	cmd := exec.CommandContext(ctx, bin, "fleet-exec")
+	cmd.Stdin = bytes.NewReader(body)
+	cmd.Stdout, cmd.Stderr = c.env.Stdout, c.env.Stderr
+	err = cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() > 0 {
+		return nil, &exitError{ee.ExitCode()}
 	}
-	fmt.Fprintln(w, "HOST\tSTATE\tSTAGED\tLIVE\tLAG\tHEARTBEAT\tERROR")
-	for _, h := range r.Hosts {
-		state := string(h.State)
-		if h.Missing {
-			state += " (missing)"
-		}
-		hb := "never"
-		if h.Heartbeat != "" {
-			hb = fmt.Sprintf("%.0fs ago", h.AgeSeconds)
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", h.Host, state, relName(h.Staged, h.StagedID), relName(h.Live, h.LiveID), h.Lag, hb, h.Error)
+	if err != nil {
+		return nil, fmt.Errorf("releasectl fleet: running %s fleet-exec: %w", bin, err)
 	}
-	w.Flush()
-}
-
-func relName(label, id string) string {
-	switch {
-	case label == "" && id == "":
-		return "-"
-	case label == "":
-		return id
-	}
-	return label + "=" + id
+	return nil, nil // the helper printed the result
 }
