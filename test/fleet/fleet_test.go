@@ -516,20 +516,49 @@ func TestFleetHostKilledDuringStaging(t *testing.T) {
 	e := newEnv(t, 3, nil)
 	e.mustFleet("deploy", e.upload("c0", nil))
 	h := e.hosts[1]
-	// Kill web2 while the others stage: it misses the whole rollout.
-	h.kill()
-	code, _, errs := e.releasectl("deploy", e.upload("c1", nil), "--heartbeat-timeout", "3s")
-	if code == 0 || !strings.Contains(errs, "web2") {
-		t.Fatalf("deploy with web2 down: exit %d, want a failure naming web2:\n%s", code, errs)
+	// A release big enough that staging it takes a while.
+	big := loadtest.Site("c1")
+	for i := range 3000 {
+		big[fmt.Sprintf("p/%04d.html", i)] = fmt.Appendf(nil, "<!doctype html><title>%d</title><p>release:c1 page %d</p>\n", i, i)
 	}
-	e.hosts[0].served()
+	url := e.upload("c1", big)
+	done := make(chan struct{})
+	var code int
+	var errs string
+	go func() {
+		defer close(done)
+		code, _, errs = e.releasectl("deploy", url, "--heartbeat-timeout", "3s")
+	}()
+	// SIGKILL web2 as soon as it reports staging.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := e.bucket.Host(context.Background(), h.name)
+		if err == nil && r.State == fleet.StateStaging && r.Generation >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("web2 never reported staging: %+v %v", r, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	h.kill()
+	<-done
+	if code == 0 || !strings.Contains(errs, "web2") {
+		t.Fatalf("deploy with web2 killed while staging: exit %d, want a failure naming web2:\n%s", code, errs)
+	}
+	t.Logf("deploy with web2 killed while staging: exit %d: %s", code, strings.TrimSpace(errs))
 	e.allServe("c0")
-	// Back: it converges on what desired.json says, and a deploy works.
+	// Restarted, it recovers its store and converges on desired.json
+	// (back to c0's release after the abort); the next deploy completes.
 	h.start()
 	h.waitReport()
-	e.mustFleet("deploy", e.upload("c2", nil))
-	e.allServe("c2")
-	e.checkStores()
+	e.mustFleet("deploy", url)
+	e.allServe("c1")
+	for _, h := range e.hosts {
+		if err := storecheck.Check(h.root, storecheck.Options{AfterRecovery: true}); err != nil {
+			t.Errorf("%s: store: %v", h.name, err)
+		}
+	}
 }
 
 func TestFleetMinIORestart(t *testing.T) {
