@@ -47,6 +47,10 @@ type follower struct {
 
 	mu  sync.Mutex
 	rep fleet.HostReport
+	// putMu orders the writes of the report: each one takes the state as
+	// it is when its turn comes, so a heartbeat never overwrites a newer
+	// state with the one it read before.
+	putMu sync.Mutex
 
 	// done is the generation the follower finished (staged, live,
 	// rejected, or rolled back by its health check); failed is how many
@@ -104,10 +108,22 @@ func (w *worker) followFleet() {
 		}()
 	}
 	f.live(ctx)
+	// Heartbeats go on while a long stage runs: an operator takes a
+	// member whose heartbeat is older than its timeout for gone.
+	go func() {
+		beat := time.NewTicker(fc.Heartbeat.D())
+		defer beat.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-beat.C:
+				f.put(ctx, log)
+			}
+		}
+	}()
 	poll := time.NewTicker(fc.Poll.D())
 	defer poll.Stop()
-	beat := time.NewTicker(fc.Heartbeat.D())
-	defer beat.Stop()
 	f.step(ctx, log)
 	for {
 		select {
@@ -117,8 +133,6 @@ func (w *worker) followFleet() {
 			f.step(ctx, log)
 		case <-poll.C:
 			f.step(ctx, log)
-		case <-beat.C:
-			f.put(ctx, log)
 		}
 	}
 }
@@ -141,6 +155,8 @@ func (f *follower) set(ctx context.Context, log interface{ Warn(string, ...any) 
 // put writes the report with a fresh heartbeat. A failed write is logged
 // and made again at the next beat.
 func (f *follower) put(ctx context.Context, log interface{ Warn(string, ...any) }) {
+	f.putMu.Lock()
+	defer f.putMu.Unlock()
 	f.mu.Lock()
 	f.rep.Heartbeat = time.Now().UTC()
 	r := f.rep
@@ -217,7 +233,10 @@ func (f *follower) step(ctx context.Context, log interface {
 	if ctx.Err() != nil {
 		return // shutting down: the next start converges
 	}
-	if state == fleet.StateFailed && f.rep.RolledBack == "" {
+	f.mu.Lock()
+	rolledBack := f.rep.RolledBack != ""
+	f.mu.Unlock()
+	if state == fleet.StateFailed && !rolledBack {
 		f.failed++
 		f.failedAt = time.Now()
 		if f.failed >= f.site.Retry.Attempts {

@@ -631,3 +631,19 @@ func TestFleetHealthRollback(t *testing.T) {
 	e.allServe("f0")
 	e.checkStores()
 }
+
+// TestFleetLongStagingKeepsReporting: members keep their heartbeat while
+// they stage, so a stage longer than the operator's heartbeat timeout is
+// not taken for a dead member.
+func TestFleetLongStagingKeepsReporting(t *testing.T) {
+	e := newEnv(t, 2, nil)
+	e.mustFleet("deploy", e.upload("g0", nil))
+	big := loadtest.Site("g1")
+	for i := range 6000 {
+		big[fmt.Sprintf("p/%04d.html", i)] = fmt.Appendf(nil, "<!doctype html><title>%d</title><p>release:g1 page %d</p>\n", i, i)
+	}
+	start := time.Now()
+	e.mustFleet("deploy", e.upload("g1", big), "--heartbeat-timeout", "2500ms")
+	t.Logf("a 6,000-page deploy with heartbeats every 1s and a 2.5s timeout took %s", time.Since(start).Round(time.Millisecond))
+	e.allServe("g1")
+}
