@@ -617,7 +617,13 @@ func decodeError(name string, data []byte, err error) (e *Error, recoverable boo
 			// name the key; map it to its indexed name.
 			key = lineKey(data, pe.Position.Line, key)
 		}
-		return &Error{File: name, Line: pe.Position.Line, Key: key, Err: fmt.Errorf("%w: %s", inner, typeMessage(msg))}, inner == ErrInvalid
+		line := pe.Position.Line
+		if line == 0 {
+			// The parser ran out of input (an unterminated string at the
+			// end of the file) and says no line: it is the last one.
+			line = max(1, bytes.Count(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))+1)
+		}
+		return &Error{File: name, Line: line, Key: key, Err: fmt.Errorf("%w: %s", inner, typeMessage(msg))}, inner == ErrInvalid
 	}
 	// Type errors from the decoder ("toml: line 3 (last key "site.keep"):
 	// incompatible types ...") carry the line only in the text.
