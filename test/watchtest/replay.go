@@ -158,7 +158,7 @@ func Replay(ctx context.Context, cfg Config) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := newClient(base, rand.New(rand.NewPCG(seed, uint64(i))))
+			c := newBrowser(base, rand.New(rand.NewPCG(seed, uint64(i))))
 			defer c.tr.CloseIdleConnections()
 			for ctx.Err() == nil {
 				res.Clients[i] = append(res.Clients[i], c.load(cfg, total))
@@ -176,14 +176,14 @@ func Replay(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-type client struct {
+type browser struct {
 	base *url.URL
 	rng  *rand.Rand
 	tr   *http.Transport
 	hc   *http.Client
 }
 
-func newClient(base *url.URL, rng *rand.Rand) *client {
+func newBrowser(base *url.URL, rng *rand.Rand) *browser {
 	jar, _ := cookiejar.New(nil) // never fails without options
 	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, DisableCompression: true,
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
@@ -194,12 +194,12 @@ func newClient(base *url.URL, rng *rand.Rand) *client {
 			}
 			return nil
 		}}
-	return &client{base: base, rng: rng, tr: tr, hc: hc}
+	return &browser{base: base, rng: rng, tr: tr, hc: hc}
 }
 
 // get fetches u and returns its status and body (status 0 on a
 // connection error).
-func (c *client) get(u *url.URL) (int, []byte) {
+func (c *browser) get(u *url.URL) (int, []byte) {
 	resp, err := c.hc.Get(u.String())
 	if err != nil {
 		return 0, nil
@@ -215,7 +215,7 @@ func (c *client) get(u *url.URL) (int, []byte) {
 // load makes one page load: a page of the mix (or a missing one) and,
 // for a 2xx page, every same-origin asset it references, one level of
 // stylesheet references included.
-func (c *client) load(cfg Config, total int) Load {
+func (c *browser) load(cfg Config, total int) Load {
 	var l Load
 	if cfg.MissingShare > 0 && c.rng.Float64() < cfg.MissingShare {
 		l.Path, l.Missing = cfg.Missing[c.rng.IntN(len(cfg.Missing))], true
