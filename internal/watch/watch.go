@@ -121,7 +121,7 @@ func Judge(in Input) Verdict {
 	v := Verdict{Decision: Pending, New: in.New, Baseline: in.Baseline}
 	enough := in.New.Pages >= in.MinRequests && in.New.Pages > 0
 	switch {
-	case enough && in.New.Rate()-baseRate > in.MaxErrorRate:
+	case enough && in.New.Rate()-baseRate > in.MaxErrorRate+1e-9: // an excess equal to the threshold, in float, is tolerated
 		v.Decision = Rollback
 		v.Reason = figures
 	case !in.WindowOver:
