@@ -159,10 +159,6 @@ type StatusResult struct {
 	// (transient failures past [site.retry], or a permanent failure),
 	// until a triggered deploy of the site succeeds; absent otherwise.
 	GaveUp *GiveUp `json:"gave_up,omitempty"`
-	// Watch is the running watch of the live release ([site.watch]),
-	// LastWatch the last one that ended; absent without them.
-	Watch     *WatchStatus `json:"watch,omitempty"`
-	LastWatch *WatchStatus `json:"last_watch,omitempty"`
 }
 
 // GiveUp is an artifact a trigger stopped deploying: it is not tried
@@ -394,28 +390,4 @@ type Service interface {
 	Prune(ctx context.Context, req PruneRequest) (*PruneResult, error)
 	Pin(ctx context.Context, req PinRequest) (*PinResult, error)
 	Validate(ctx context.Context, req ValidateRequest) (*ValidateResult, error)
-}
-
-// watch engineer (issue 17): the watch of a release by its web server's
-// access log, in StatusResult.Watch (running) and LastWatch (the last
-// final verdict).
-
-// WatchStatus is one watch: Release judged against Baseline from Since
-// until Until (the window), and where the verdict stands.
-type WatchStatus struct {
-	Release  string    `json:"release"`
-	Baseline string    `json:"baseline,omitempty"` // "" when there was no earlier release
-	Canary   bool      `json:"canary,omitempty"`   // baseline: the stable cohort over the same minutes
-	Since    time.Time `json:"since"`
-	Until    time.Time `json:"until"`
-	// Decision is pending, pass, rollback or not-judged; Reason carries
-	// the figures ("page error rate 7.9% (41/520) vs 0.4% (2/480) v6
-	// before, threshold +2.0 points").
-	Decision           string    `json:"decision"`
-	Reason             string    `json:"reason"`
-	Pages              int       `json:"pages"`
-	PageErrors         int       `json:"page_errors"`
-	BaselinePages      int       `json:"baseline_pages"`
-	BaselinePageErrors int       `json:"baseline_page_errors"`
-	At                 time.Time `json:"at"` // of the latest judgement
 }

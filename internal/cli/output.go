@@ -226,13 +226,6 @@ func printStatus(w io.Writer, r *api.StatusResult) {
 		}
 		fmt.Fprintf(w, "trigger:  giving up on %s after %s (at %s): %s\n", g.Source, n, ago(g.Time), g.Error)
 	}
-	// watch engineer: the watch of the live release by the access log.
-	if ws := r.Watch; ws != nil {
-		fmt.Fprintf(w, "watch:    %s since %s, until %s: %s\n", ws.Release, ago(ws.Since), ws.Until.Format(time.TimeOnly), ws.Reason)
-	}
-	if ws := r.LastWatch; ws != nil {
-		fmt.Fprintf(w, "verdict:  %s %s (%s): %s\n", ws.Release, ws.Decision, ago(ws.At), ws.Reason)
-	}
 	printWarnings(w, r.Warnings)
 }
 

@@ -104,9 +104,6 @@ type Daemon struct {
 	// progress holds what each site is doing, by site name (survives
 	// reloads): "" idle.
 	progress sync.Map // string → *siteProgress
-	// watches holds each site's watch state (watch.go), by site name
-	// (survives reloads).
-	watches sync.Map // string → *siteWatch
 
 	ctx context.Context // cancelled on shutdown
 	// heartbeat is how often an idle work loop turns: often enough for

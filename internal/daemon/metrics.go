@@ -36,17 +36,12 @@ type metrics struct {
 	notify notifyMetrics
 	// giveUps counts artifacts the triggers gave up on (issue 14).
 	giveUps *prometheus.CounterVec
-	// watch engineer: verdicts of the watches and the page error rates
-	// they see (watch.go).
-	watchVerdicts *prometheus.CounterVec
-	watchRate     *prometheus.GaugeVec
 }
 
 // Label values known in advance, for initSite.
 var (
 	deployOutcomes = []string{"ok", "rejected", "failed"}
-	rollbackCauses = []string{"manual", "health-check", "activate", causeWatch}
-	watchVerdicts  = []string{"pass", "rollback", "not-judged"}
+	rollbackCauses = []string{"manual", "health-check", "activate"}
 	reloadResults  = []string{"ok", "rejected"}
 )
 
@@ -69,7 +64,7 @@ func newMetrics() *metrics {
 		inProgress: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "release_agent_deploy_in_progress",
 			Help: "1 while a deploy of the site runs."}, []string{"site"}),
 		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_rollbacks_total",
-			Help: "Rollbacks by site and cause (manual, health-check, activate, watch)."}, []string{"site", "cause"}),
+			Help: "Rollbacks by site and cause (manual, health-check)."}, []string{"site", "cause"}),
 		healthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_health_check_failures_total",
 			Help: "Health checks failed after a swap."}, []string{"site"}),
 		healthRollbackSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "release_agent_health_rollback_seconds",
@@ -80,11 +75,6 @@ func newMetrics() *metrics {
 	m.giveUps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_trigger_giveups_total",
 		Help: "Artifacts the triggers gave up on (retries used up, or a permanent failure)."}, []string{"site"})
 	m.reg.MustRegister(m.giveUps)
-	m.watchVerdicts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_watch_verdicts_total",
-		Help: "Final verdicts of the watches of new releases by their access log (pass, rollback, not-judged)."}, []string{"site", "verdict"})
-	m.watchRate = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "release_agent_watch_page_error_rate",
-		Help: "Page error rate (percent) of the watched release and of its baseline, over the running watch."}, []string{"site", "release"})
-	m.reg.MustRegister(m.watchVerdicts, m.watchRate)
 	m.reg.MustRegister(m.buildInfo, m.deploys, m.duration, m.live, m.lastSuccess, m.inProgress, m.rollbacks,
 		m.healthFailures, m.healthRollbackSeconds, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -121,9 +111,6 @@ func (m *metrics) initSite(site string) {
 	m.inProgress.WithLabelValues(site).Add(0)
 	// Other counters: one line each below.
 	m.giveUps.WithLabelValues(site) // retry.go
-	for _, v := range watchVerdicts {
-		m.watchVerdicts.WithLabelValues(site, v) // watch.go
-	}
 }
 
 func (m *metrics) handler() http.Handler {

@@ -96,17 +96,14 @@ var ErrUnhealthy = errors.New("health check failed")
 // rollback, and returns an error wrapping ErrUnhealthy that says how long
 // the bad release was live.
 func (d *Daemon) afterSwap(ctx context.Context, site, id, prev string) error {
-	d.stopWatch(site) // watch.go: the release it watched is no longer live
 	sc := d.siteConfig(site)
 	if sc == nil || sc.Health == nil {
-		d.startWatch(site, id, prev) // watch.go
 		return nil
 	}
 	start := time.Now()
 	herr := d.watchHealth(ctx, site, id, sc.Health)
 	if herr == nil {
 		d.log.Info("health check passed", "site", site, "release", id, "seconds", time.Since(start).Seconds())
-		d.startWatch(site, id, prev) // watch.go
 		return nil
 	}
 	d.log.Error("health check failed; rolling back", "site", site, "release", id, "to", prev, "err", herr)
@@ -350,7 +347,6 @@ func (s *daemonService) Rollback(ctx context.Context, req api.ActivateRequest) (
 	}
 	res, err := s.local().Rollback(ctx, req)
 	if site := s.d.siteName(req.Target); err == nil && site != "" {
-		s.d.stopWatch(site) // watch.go: a rollback ends the watch of the release it replaced
 		s.d.metrics.rollbacks.WithLabelValues(site, "manual").Inc()
 		s.d.setLive(site, res.To)
 		s.d.emit(notify.Event{Event: notify.Rollback, Cause: notify.CauseManual, Site: site, Release: res.To, Previous: res.From})
@@ -381,7 +377,6 @@ func (s *daemonService) Status(ctx context.Context, t api.Target) (*api.StatusRe
 		if w := s.d.cur.Load().workers[site]; w != nil {
 			res.GaveUp = w.lastGiveUp() // retry.go
 		}
-		res.Watch, res.LastWatch = s.d.watchStatus(site) // watch.go
 	}
 	return res, nil
 }
