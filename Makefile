@@ -92,6 +92,7 @@ bench: build tools
 
 soak: build tools
 	SOAK=1 $(GO) test -race -timeout 120m -run 'Soak|Load|Crash' ./test/loadtest/... ./test/crashtest/...
+	FLEET_HOSTS=8 FLEET_ROUNDS=50 $(GO) test -race -timeout 60m -run 'TestFleet' ./test/fleet/...
 
 clean:
 	rm -rf bin dist .bench

@@ -391,3 +391,35 @@ type Service interface {
 	Pin(ctx context.Context, req PinRequest) (*PinResult, error)
 	Validate(ctx context.Context, req ValidateRequest) (*ValidateResult, error)
 }
+
+// FleetRequest is what releasectl's fleet verb hands to `release-agent
+// fleet-exec` on its standard input: releasectl parses the command line
+// (its one parser) but does not link the S3 client, whose start-up cost
+// would slow every rollback (see cmd/releasectl's deps test); the helper,
+// installed beside it, does the S3 work and prints the result (a table,
+// or with JSON the fleet Result document) on the standard output and
+// errors as releasectl does, and exits with releasectl's exit status.
+type FleetRequest struct {
+	Schema int `json:"schema"`
+	// Fleet is the fleet's S3 prefix, s3://bucket/prefix/.
+	Fleet string `json:"fleet"`
+	// Command is deploy, status, rollback or activate; Arg its ARTIFACT
+	// (deploy) or LABEL (activate).
+	Command string `json:"command"`
+	Arg     string `json:"arg,omitempty"`
+	// Deploy's release.
+	Label   string `json:"label,omitempty"`
+	SHA256  string `json:"sha256,omitempty"`
+	Commit  string `json:"commit,omitempty"`
+	Message string `json:"message,omitempty"`
+	// To is rollback's target label ("" = the one before).
+	To string `json:"to,omitempty"`
+	// Membership and time bounds.
+	Hosts            []string      `json:"hosts,omitempty"`
+	AllowMissing     bool          `json:"allow_missing,omitempty"`
+	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+	Wait             time.Duration `json:"wait,omitempty"`
+	// Who is the operator ("user@host"), recorded in desired.json.
+	Who  string `json:"who,omitempty"`
+	JSON bool   `json:"json,omitempty"`
+}

@@ -513,5 +513,6 @@ BENCH_OUT=$OUT BENCH_NO_BUILD=1 scripts/bench-notify.sh >>BENCHMARKS.md  # notif
 [ "$SITE_FILES" -gt 0 ] && scripts/bench-cictl.sh "$CTL" "$OUT/site" "$OUT" "$DEPLOY_RUNS" >>BENCHMARKS.md
 BENCH_GOBENCH=$OUT/gobench.txt scripts/bench-incremental.sh >>BENCHMARKS.md  # scale: incremental S3 pull
 scripts/bench-sites.sh >>BENCHMARKS.md  # scale: 1,000 inbox sites
+scripts/bench-fleet.sh >>BENCHMARKS.md  # issue 16: fleet switch, rollback, staging
 scripts/bench-adopt.sh "$OUT" "$CTL" "$SITE_SRC" >>BENCHMARKS.md 2>>"$OUT/bench-adopt.log" || log "bench-adopt failed (see .bench/bench-adopt.log)"
 log "done: BENCHMARKS.md"

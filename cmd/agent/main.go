@@ -4,7 +4,8 @@
 //
 // `release-agent fetch-source SPEC [SHA256]` is not for people: it is how
 // releasectl, which does not link the S3 client, fetches s3:// sources
-// without a daemon (package fetchexec).
+// without a daemon (package fetchexec). `release-agent fleet-exec` is how
+// it does the S3 work of `releasectl fleet` (package fleetcmd).
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/example/release-agent/internal/daemon"
+	"github.com/example/release-agent/internal/fleet/fleetcmd"
 	"github.com/example/release-agent/internal/ingest"
 	"github.com/example/release-agent/internal/ingest/fetchexec"
 	"github.com/example/release-agent/internal/ingest/s3"
@@ -26,9 +28,12 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	var code int
-	if len(os.Args) > 1 && os.Args[1] == fetchexec.Verb {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == fetchexec.Verb:
 		code = fetchexec.Serve(ctx, ingest.Openers{"s3": s3.OpenFromEnv}, os.Args[2:], os.Stdout, os.Stderr)
-	} else {
+	case len(os.Args) == 2 && os.Args[1] == fleetcmd.Verb:
+		code = fleetcmd.Serve(ctx, os.Stdin, os.Stdout, os.Stderr)
+	default:
 		code = daemon.Main(ctx, os.Args[1:], version, os.Stdout, os.Stderr)
 	}
 	stop()

@@ -186,6 +186,7 @@ the store itself, whether or not release-agent runs.`,
 	},
 	eventsVerb, // events.go
 	adoptVerb,  // adopt.go
+	fleetVerb,  // fleet.go
 }
 
 func deployFlags(fs *pflag.FlagSet, o *verbOpts) {

@@ -36,6 +36,9 @@ type metrics struct {
 	notify notifyMetrics
 	// giveUps counts artifacts the triggers gave up on (issue 14).
 	giveUps *prometheus.CounterVec
+	// Fleet members (issue 16, fleet.go).
+	fleetGeneration *prometheus.GaugeVec
+	fleetActions    *prometheus.CounterVec
 }
 
 // Label values known in advance, for initSite.
@@ -75,6 +78,11 @@ func newMetrics() *metrics {
 	m.giveUps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_trigger_giveups_total",
 		Help: "Artifacts the triggers gave up on (retries used up, or a permanent failure)."}, []string{"site"})
 	m.reg.MustRegister(m.giveUps)
+	m.fleetGeneration = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "release_agent_fleet_generation",
+		Help: "Generation of the fleet's desired.json the site acted on last."}, []string{"site"})
+	m.fleetActions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_fleet_actions_total",
+		Help: "Actions of a fleet member by phase (stage, activate) and resulting state."}, []string{"site", "phase", "state"})
+	m.reg.MustRegister(m.fleetGeneration, m.fleetActions)
 	m.reg.MustRegister(m.buildInfo, m.deploys, m.duration, m.live, m.lastSuccess, m.inProgress, m.rollbacks,
 		m.healthFailures, m.healthRollbackSeconds, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -109,6 +109,9 @@ func (w *worker) start() {
 		if w.inbox != nil {
 			go w.watchInbox()
 		}
+		if w.site.Fleet != nil {
+			go w.followFleet()
+		}
 		w.runHook()
 	})
 }

@@ -52,15 +52,15 @@ func (b *Bucket) HostKey(host string) string { return b.prefix + HostsDir + host
 // Desired reads desired.json and returns it with its ETag; ErrNoDesired
 // if it does not exist.
 func (b *Bucket) Desired(ctx context.Context) (*Desired, string, error) {
-	var d Desired
-	etag, err := b.get(ctx, b.DesiredKey(), &d)
+	body, etag, err := b.get(ctx, b.DesiredKey())
 	if err != nil {
 		return nil, "", err
 	}
-	if d.Schema > DesiredSchema || d.Schema < 1 {
-		return nil, "", fmt.Errorf("s3://%s/%s: schema %d: %w (this program knows %d)", b.bucket, b.DesiredKey(), d.Schema, ErrSchema, DesiredSchema)
+	d, err := ParseDesired(body)
+	if err != nil {
+		return nil, "", fmt.Errorf("s3://%s/%s: %w", b.bucket, b.DesiredKey(), err)
 	}
-	return &d, etag, nil
+	return d, etag, nil
 }
 
 // PutDesired writes d as desired.json if its ETag is still etag, or, when
@@ -69,6 +69,9 @@ func (b *Bucket) Desired(ctx context.Context) (*Desired, string, error) {
 // (S3 replaces whole objects) and durable once it returns.
 func (b *Bucket) PutDesired(ctx context.Context, d *Desired, etag string) (string, error) {
 	d.Schema = DesiredSchema
+	if err := d.Check(); err != nil {
+		return "", fmt.Errorf("s3://%s/%s: not written: %w", b.bucket, b.DesiredKey(), err)
+	}
 	body, err := json.MarshalIndent(d, "", "  ")
 	if err != nil {
 		return "", err
@@ -139,17 +142,21 @@ func (b *Bucket) PutHost(ctx context.Context, r *HostReport) error {
 // Host reads host's report; an error wrapping fs-style "not found" is
 // returned as ErrNoHost.
 func (b *Bucket) Host(ctx context.Context, host string) (*HostReport, error) {
-	var r HostReport
-	if _, err := b.get(ctx, b.HostKey(host), &r); err != nil {
+	body, _, err := b.get(ctx, b.HostKey(host))
+	if err != nil {
 		if errors.Is(err, ErrNoDesired) {
 			return nil, fmt.Errorf("s3://%s/%s: %w", b.bucket, b.HostKey(host), ErrNoHost)
 		}
 		return nil, err
 	}
-	if r.Schema > HostSchema || r.Schema < 1 {
-		return nil, fmt.Errorf("s3://%s/%s: schema %d: %w (this program knows %d)", b.bucket, b.HostKey(host), r.Schema, ErrSchema, HostSchema)
+	r, err := ParseHostReport(body)
+	if err != nil {
+		return nil, fmt.Errorf("s3://%s/%s: %w", b.bucket, b.HostKey(host), err)
 	}
-	return &r, nil
+	if r.Host != host {
+		return nil, fmt.Errorf("s3://%s/%s: %w: it says it is host %q", b.bucket, b.HostKey(host), ErrInvalid, r.Host)
+	}
+	return r, nil
 }
 
 // ErrNoHost: a member has never reported.
@@ -177,30 +184,27 @@ func (b *Bucket) Hosts(ctx context.Context) ([]*HostReport, error) {
 	return out, nil
 }
 
-// get reads the JSON object key into v and returns its ETag; ErrNoDesired
-// (wrapped) when it does not exist.
-func (b *Bucket) get(ctx context.Context, key string, v any) (string, error) {
+// get reads the object key (at most maxDoc bytes) and returns it with
+// its ETag; ErrNoDesired (wrapped) when it does not exist.
+func (b *Bucket) get(ctx context.Context, key string) ([]byte, string, error) {
 	obj, err := b.mc.GetObject(ctx, b.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
-		return "", fmt.Errorf("read s3://%s/%s: %w", b.bucket, key, err)
+		return nil, "", fmt.Errorf("read s3://%s/%s: %w", b.bucket, key, err)
 	}
 	defer obj.Close()
 	body, err := io.ReadAll(io.LimitReader(obj, maxDoc+1))
 	if err != nil {
 		if r := minio.ToErrorResponse(err); r.Code == "NoSuchKey" {
-			return "", fmt.Errorf("s3://%s/%s: %w", b.bucket, key, ErrNoDesired)
+			return nil, "", fmt.Errorf("s3://%s/%s: %w", b.bucket, key, ErrNoDesired)
 		}
-		return "", fmt.Errorf("read s3://%s/%s: %w", b.bucket, key, err)
+		return nil, "", fmt.Errorf("read s3://%s/%s: %w", b.bucket, key, err)
 	}
 	if len(body) > maxDoc {
-		return "", fmt.Errorf("s3://%s/%s: larger than %d bytes", b.bucket, key, maxDoc)
+		return nil, "", fmt.Errorf("s3://%s/%s: %w: larger than %d bytes", b.bucket, key, ErrInvalid, maxDoc)
 	}
 	st, err := obj.Stat()
 	if err != nil {
-		return "", fmt.Errorf("read s3://%s/%s: %w", b.bucket, key, err)
+		return nil, "", fmt.Errorf("read s3://%s/%s: %w", b.bucket, key, err)
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return "", fmt.Errorf("s3://%s/%s: not a fleet document: %w", b.bucket, key, err)
-	}
-	return st.ETag, nil
+	return body, st.ETag, nil
 }

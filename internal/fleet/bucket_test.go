@@ -22,7 +22,7 @@ func TestConditionalWrites(t *testing.T) {
 	if _, _, err := b.Desired(ctx); !errors.Is(err, ErrNoDesired) {
 		t.Fatalf("Desired on a new fleet: %v, want ErrNoDesired", err)
 	}
-	d := &Desired{Generation: 1, Release: "g1", Phase: PhaseStage}
+	d := &Desired{Generation: 1, Release: "g1", Phase: PhaseStage, Artifact: Artifact{URL: "s3://builds/site.tar.gz"}}
 	etag, err := b.PutDesired(ctx, d, "")
 	if err != nil {
 		t.Fatal(err)

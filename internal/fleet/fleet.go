@@ -35,9 +35,12 @@
 package fleet
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -152,7 +155,88 @@ var (
 	ErrSchema = errors.New("unknown schema version")
 	// ErrBadURL: a fleet URL is not s3://bucket/prefix/.
 	ErrBadURL = errors.New("not a fleet URL")
+	// ErrInvalid: a document has a field no member can act on.
+	ErrInvalid = errors.New("invalid fleet document")
 )
+
+var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// CheckLabel reports whether label can name a release of a fleet.
+func CheckLabel(label string) error {
+	if !labelRE.MatchString(label) {
+		return fmt.Errorf("%w: release label %q: use letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit)", ErrInvalid, label)
+	}
+	return nil
+}
+
+func checkArtifact(field string, a Artifact) error {
+	if !strings.HasPrefix(a.URL, "s3://") || strings.ContainsAny(a.URL, "\x00\n\r") {
+		return fmt.Errorf("%w: %s.url %q: want s3://bucket/key or s3://bucket/prefix/", ErrInvalid, field, a.URL)
+	}
+	if _, err := hex.DecodeString(a.SHA256); a.SHA256 != "" && (err != nil || len(a.SHA256) != 64) {
+		return fmt.Errorf("%w: %s.sha256 %q: want 64 hex digits or nothing", ErrInvalid, field, a.SHA256)
+	}
+	return nil
+}
+
+// Check reports the first field of d no member can act on (wrapping
+// ErrInvalid and naming the field), or nil.
+func (d *Desired) Check() error {
+	if d.Schema < 1 || d.Schema > DesiredSchema {
+		return fmt.Errorf("schema %d: %w (this program knows %d)", d.Schema, ErrSchema, DesiredSchema)
+	}
+	if d.Generation < 1 {
+		return fmt.Errorf("%w: generation %d: must be at least 1", ErrInvalid, d.Generation)
+	}
+	if d.Phase != PhaseStage && d.Phase != PhaseActivate {
+		return fmt.Errorf("%w: phase %q: want %q or %q", ErrInvalid, d.Phase, PhaseStage, PhaseActivate)
+	}
+	if err := CheckLabel(d.Release); err != nil {
+		return err
+	}
+	if err := checkArtifact("artifact", d.Artifact); err != nil {
+		return err
+	}
+	if len(d.Releases) > MaxReleases {
+		return fmt.Errorf("%w: releases: %d entries, at most %d", ErrInvalid, len(d.Releases), MaxReleases)
+	}
+	for i, l := range d.Releases {
+		if err := CheckLabel(l.Release); err != nil {
+			return fmt.Errorf("releases[%d]: %w", i, err)
+		}
+		if err := checkArtifact(fmt.Sprintf("releases[%d].artifact", i), l.Artifact); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ParseDesired decodes and checks a desired.json.
+func ParseDesired(body []byte) (*Desired, error) {
+	var d Desired
+	if err := json.Unmarshal(body, &d); err != nil {
+		return nil, fmt.Errorf("%w: not JSON of a desired state: %v", ErrInvalid, err)
+	}
+	if err := d.Check(); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// ParseHostReport decodes and checks a hosts/<host>.json.
+func ParseHostReport(body []byte) (*HostReport, error) {
+	var r HostReport
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, fmt.Errorf("%w: not JSON of a host report: %v", ErrInvalid, err)
+	}
+	if r.Schema < 1 || r.Schema > HostSchema {
+		return nil, fmt.Errorf("schema %d: %w (this program knows %d)", r.Schema, ErrSchema, HostSchema)
+	}
+	if !labelRE.MatchString(r.Host) {
+		return nil, fmt.Errorf("%w: host %q", ErrInvalid, r.Host)
+	}
+	return &r, nil
+}
 
 // ParseURL splits "s3://bucket/prefix/" into bucket and prefix (which
 // ends in "/", or is "" for the bucket's top).

@@ -179,7 +179,7 @@ func (s *tarSink) Existing(string, fs.FileMode, string) (bool, error) { return f
 // `helper fetch-source SPEC [SHA256]`.
 func Opener(helper string) ingest.Opener {
 	return func(ctx context.Context, spec string, opts ingest.Options) (ingest.Source, error) {
-		bin, err := lookHelper(helper)
+		bin, err := LookHelper(helper)
 		if err != nil {
 			return nil, fmt.Errorf("source %q: %w", spec, err)
 		}
@@ -237,9 +237,10 @@ func (s *source) Fetch(ctx context.Context, sink safewrite.Sink) (ingest.Info, e
 	return *r.Info, nil
 }
 
-// lookHelper finds helper as Register documents. Like os/exec.LookPath, it
+// LookHelper finds helper (a program name, looked for beside the running
+// executable, then on PATH; or a path with a slash). Like os/exec.LookPath, it
 // ignores relative PATH entries.
-func lookHelper(helper string) (string, error) {
+func LookHelper(helper string) (string, error) {
 	if strings.Contains(helper, "/") {
 		return helper, nil
 	}
