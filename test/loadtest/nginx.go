@@ -73,6 +73,14 @@ http {
 // it accepts connections or ctx is done. The port is chosen free; if
 // another process takes it first, StartNginx retries with another.
 func StartNginx(ctx context.Context, bin, dir, docroot string) (*Nginx, error) {
+	return StartNginxConfig(ctx, bin, dir, func(port int) string { return NginxConfig(dir, docroot, port) })
+}
+
+// StartNginxConfig is StartNginx with the configuration of config(port)
+// (written to dir/nginx.conf), for tests that assemble nginx from the
+// shipped snippets; its temporary paths should be those of NginxConfig
+// (under dir/tmp, created here).
+func StartNginxConfig(ctx context.Context, bin, dir string, config func(port int) string) (*Nginx, error) {
 	for _, d := range []string{"body", "proxy", "fastcgi", "uwsgi", "scgi"} {
 		if err := os.MkdirAll(filepath.Join(dir, "tmp", d), 0o700); err != nil {
 			return nil, err
@@ -85,7 +93,7 @@ func StartNginx(ctx context.Context, bin, dir, docroot string) (*Nginx, error) {
 			return nil, err
 		}
 		conf := filepath.Join(dir, "nginx.conf")
-		if err := os.WriteFile(conf, []byte(NginxConfig(dir, docroot, port)), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(config(port)), 0o644); err != nil {
 			return nil, err
 		}
 		n := &Nginx{URL: "http://127.0.0.1:" + strconv.Itoa(port), Dir: dir, done: make(chan struct{})}
