@@ -115,6 +115,18 @@ type verbOpts struct {
 	format    string
 	formatSet bool
 	force     bool
+
+	// releasectl fleet (fleet.go).
+	fleet fleetOpts
+}
+
+// fleetOpts are the flags of `releasectl fleet`.
+type fleetOpts struct {
+	url          string
+	label        string
+	hosts        []string
+	allowMissing bool
+	hbTimeout    time.Duration
 }
 
 // check refuses flag values the parser accepts but no verb can use, so

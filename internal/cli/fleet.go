@@ -18,17 +18,6 @@ import (
 	"github.com/example/release-agent/releases"
 )
 
-// fleetOpts are the flags of `releasectl fleet`.
-type fleetOpts struct {
-	url          string
-	label        string
-	hosts        []string
-	allowMissing bool
-	hbTimeout    time.Duration
-}
-
-var fleetFlags fleetOpts
-
 // fleetVerb is `releasectl fleet`: the operator's side of a fleet (package
 // fleet). It runs in releasectl's own process, never through the daemon:
 // it talks to S3 with the caller's AWS credentials.
@@ -57,8 +46,7 @@ AWS_REGION, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the shared credentials
 file; credentials are never arguments. --fleet defaults to the [site.fleet] url
 of --site in --config.`,
 	flags: func(fs *pflag.FlagSet, o *verbOpts) {
-		f := &fleetFlags
-		*f = fleetOpts{}
+		f := &o.fleet
 		fs.StringVar(&f.url, "fleet", "", "the fleet's S3 prefix `URL` (s3://bucket/prefix/)")
 		fs.StringVar(&f.label, "label", "", "deploy: the release's `LABEL` (default r<generation>)")
 		fs.StringSliceVar(&f.hosts, "hosts", nil, "the members, `HOST,...` (default: every host reporting)")
@@ -79,7 +67,7 @@ of --site in --config.`,
 var FleetHelper = "release-agent"
 
 func (c *cmd) fleet(ctx context.Context, a []string) (any, error) {
-	f := fleetFlags
+	f := c.o.fleet
 	sub := a[0]
 	nargs := map[string]int{"deploy": 1, "status": 0, "rollback": 0, "activate": 1}
 	n, ok := nargs[sub]

@@ -769,22 +769,7 @@ SetEnv PATH=%s:/usr/bin:/bin
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer goroutine and readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testenv.SyncBuffer
 
 // TestShutdownCancelsDeploy: SIGTERM while a big inbox archive is being
 // deployed cancels it cleanly: staging removed, current untouched, the

@@ -161,9 +161,6 @@ func (f *follower) put(ctx context.Context, log interface{ Warn(string, ...any) 
 	f.rep.Heartbeat = time.Now().UTC()
 	r := f.rep
 	f.mu.Unlock()
-	if r.Live == nil && r.Staged == nil && r.Generation == 0 && r.State == "" {
-		r.State = fleet.StateLive // nothing desired yet: what it serves is all there is
-	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := f.b.PutHost(pctx, &r); err != nil && ctx.Err() == nil {

@@ -26,7 +26,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,23 +39,6 @@ import (
 )
 
 const fleetURL = "s3://ops/fleet/www/"
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // env is a fleet: MinIO, hosts, the load balancer.
 type env struct {
@@ -82,7 +64,7 @@ type host struct {
 	extra  string // more TOML for its [[site]]
 	cmd    *exec.Cmd
 	exited chan struct{}
-	stderr *syncBuffer
+	stderr *testenv.SyncBuffer
 	web    *loadtest.Nginx
 }
 
@@ -169,7 +151,7 @@ root = %q
   heartbeat = "1s"
 %s
 `, filepath.Join(h.dir, "control.sock"), h.e.m.Endpoint, h.e.creds, h.root, fleetURL, h.name, h.extra))
-	h.stderr = &syncBuffer{}
+	h.stderr = &testenv.SyncBuffer{}
 	h.cmd = exec.Command(h.e.agent, "--config", h.cfg)
 	h.cmd.Stderr = h.stderr
 	h.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -238,60 +220,16 @@ func (e *env) startLB() {
 	// server. Replace its example servers and listen address.
 	conf := regexp.MustCompile(`(?m)^\s*server web\d+\.example\.org:80;\n`).ReplaceAllString(string(tmpl), "")
 	conf = strings.Replace(conf, "upstream release_agent_fleet {\n", "upstream release_agent_fleet {\n"+servers.String(), 1)
-	port := testenv.FreePort(t)
-	conf = strings.Replace(conf, "listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port), 1)
 	conf = regexp.MustCompile(`(?m)^\s*listen \[::\]:80;\n`).ReplaceAllString(conf, "")
 	dir := filepath.Join(e.dir, "lb")
-	for _, d := range []string{"body", "proxy", "fastcgi", "uwsgi", "scgi"} {
-		os.MkdirAll(filepath.Join(dir, "tmp", d), 0o700)
+	lb, err := loadtest.StartNginxConfig(context.Background(), e.nginx, dir, func(port int) string {
+		return loadtest.NginxHTTPConfig(dir, strings.Replace(conf, "listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port), 1))
+	})
+	if err != nil {
+		t.Fatalf("load balancer from packaging/web/nginx-fleet-lb.conf: %v", err)
 	}
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root root;\n"
-	}
-	full := fmt.Sprintf(`%sworker_processes 2;
-error_log %[2]s/error.log warn;
-pid %[2]s/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path %[2]s/tmp/body;
-    proxy_temp_path %[2]s/tmp/proxy;
-    fastcgi_temp_path %[2]s/tmp/fastcgi;
-    uwsgi_temp_path %[2]s/tmp/uwsgi;
-    scgi_temp_path %[2]s/tmp/scgi;
-%[3]s
-}
-`, user, dir, conf)
-	write(t, filepath.Join(dir, "nginx.conf"), full)
-	cmd := exec.Command(e.nginx, "-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-done })
-	e.lb = &loadtest.Nginx{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(e.lb.URL + "/")
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		select {
-		case <-done:
-			t.Fatalf("load balancer exited: %s\n%s", stderr.String(), full)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("load balancer not answering: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	t.Cleanup(lb.Stop)
+	e.lb = lb
 }
 
 func moduleRoot(t *testing.T) string {

@@ -27,16 +27,28 @@ type Nginx struct {
 
 // NginxConfig returns the configuration StartNginx writes: one server on
 // 127.0.0.1:port with root docroot (the symlink ROOT/current: nginx
-// resolves it on every request), open_file_cache off, no access log, the
-// error log, pid and temporary paths under dir, and `user root root`
-// only when running as root (nginx otherwise drops to nobody, who cannot
-// read a test's private temporary directory).
+// resolves it on every request), inside NginxHTTPConfig.
 func NginxConfig(dir, docroot string, port int) string {
+	return NginxHTTPConfig(dir, fmt.Sprintf(`    server {
+        listen 127.0.0.1:%d;
+        root %s;
+        index index.html;
+    }
+`, port, docroot))
+}
+
+// NginxHTTPConfig returns a whole nginx configuration whose http block
+// holds httpBody after the settings every test server shares:
+// open_file_cache off, no access log, the error log, pid and temporary
+// paths under dir, and `user root root` only when running as root (nginx
+// otherwise drops to nobody, who cannot read a test's private temporary
+// directory).
+func NginxHTTPConfig(dir, httpBody string) string {
 	user := ""
 	if os.Geteuid() == 0 {
 		user = "user root root;\n"
 	}
-	return fmt.Sprintf(`# written by loadtest.StartNginx
+	return fmt.Sprintf(`# written by package loadtest
 %sworker_processes 2;
 error_log %[2]s/error.log warn;
 pid %[2]s/nginx.pid;
@@ -59,13 +71,8 @@ http {
     open_file_cache off;
     sendfile on;
     keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:%[3]d;
-        root %[4]s;
-        index index.html;
-    }
-}
-`, user, dir, port, docroot)
+%[3]s}
+`, user, dir, httpBody)
 }
 
 // StartNginx starts bin (the nginx binary) in the foreground
