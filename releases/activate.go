@@ -239,6 +239,7 @@ func (s *Store) switchTo(sw *switching, id string, o ActivateOptions, ev string)
 	if sw.ls.tail >= checkpointLines {
 		checkpoint = sw.ls.clone()
 	}
+	ci, cerr := s.CanaryState()
 	if err := symlink.Replace(s.CurrentPath(), ReleasesDir+"/"+id); err != nil {
 		return from, fmt.Errorf("switching %s to %s: %w", s.CurrentPath(), id, err)
 	}
@@ -249,6 +250,11 @@ func (s *Store) switchTo(sw *switching, id string, o ActivateOptions, ev string)
 	}
 	sw.ls.apply(&e)
 	sw.cur = id
+	// ROOT/canary follows current (see "Canaries"); a switch to another
+	// release than a running canary's ends the canary.
+	if err := s.followCanary(ci, cerr, id); err != nil {
+		return from, fmt.Errorf("%s is live, but %w", id, err)
+	}
 	if checkpoint != nil {
 		// After the durable part, and a failure loses nothing: the
 		// journal has it all.

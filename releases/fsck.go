@@ -21,7 +21,7 @@ import (
 
 // Problem is one thing Fsck found wrong with the store.
 type Problem struct {
-	// Kind: "current", "record", "tree", "manifest", "file-missing",
+	// Kind: "current", "canary", "record", "tree", "manifest", "file-missing",
 	// "file-extra", "file-changed", "journal", "leftover", "next-id".
 	Kind    string `json:"kind"`
 	Release string `json:"release,omitempty"`
@@ -70,8 +70,9 @@ func (s *Store) Fsck(ctx context.Context, o FsckOptions) ([]Problem, error) {
 		return nil, err
 	}
 
-	// current.
+	// current, canary and the cohorts.
 	cur := s.fsckCurrent(add)
+	s.fsckCanary(add)
 
 	// Records, and the trees of staged releases.
 	recorded := map[string]bool{}
@@ -141,7 +142,7 @@ func (s *Store) Fsck(ctx context.Context, o FsckOptions) ([]Problem, error) {
 			add(p)
 		}
 	}
-	for _, d := range []string{s.Root, rels, s.state(), s.state(recordsDir), s.state(manifestsDir), s.state(reportsDir)} {
+	for _, d := range []string{s.Root, rels, filepath.Join(s.Root, CohortsDir), s.state(), s.state(recordsDir), s.state(manifestsDir), s.state(reportsDir)} {
 		ents, _ := os.ReadDir(d)
 		for _, e := range ents {
 			if !fsatomic.IsTemp(e.Name()) && !strings.HasPrefix(e.Name(), ".tmp-") {
@@ -240,6 +241,45 @@ func (s *Store) fsckCurrent(add func(Problem)) string {
 		add(p)
 	}
 	return id
+}
+
+// fsckCanary checks ROOT/canary (a symlink to releases/vN with a tree,
+// like current) and ROOT/cohorts (only links 00 to 99, each to ../current
+// or ../canary). Either may be missing: they are made by the next switch.
+func (s *Store) fsckCanary(add func(Problem)) {
+	if t, err := os.Readlink(s.canaryPath()); err == nil {
+		id, ok := strings.CutPrefix(t, ReleasesDir+"/")
+		if _, valid := ParseID(id); !ok || !valid {
+			add(Problem{Kind: "canary", Path: CanaryName, Message: fmt.Sprintf("canary points to %q, not %s/vN", t, ReleasesDir)})
+		} else if fi, err := os.Lstat(s.Dir(id)); err != nil || !fi.IsDir() {
+			add(Problem{Kind: "canary", Path: CanaryName, Release: id, Message: fmt.Sprintf("canary points to %s, which is missing or not a directory: the canary's clients get errors; `releasectl abort`", t)})
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		add(Problem{Kind: "canary", Path: CanaryName, Message: fmt.Sprintf("canary is not a symlink: %v", err)})
+	}
+	ents, err := os.ReadDir(filepath.Join(s.Root, CohortsDir))
+	if err != nil {
+		return
+	}
+	seen := 0
+	for _, e := range ents {
+		path := CohortsDir + "/" + e.Name()
+		n, err := strconv.Atoi(e.Name())
+		if err != nil || n < 0 || n >= Cohorts || len(e.Name()) != 2 {
+			if !fsatomic.IsTemp(e.Name()) && !strings.HasPrefix(e.Name(), ".tmp-") {
+				add(Problem{Kind: "canary", Path: path, Message: "not a cohort link (00 to 99)"})
+			}
+			continue
+		}
+		seen++
+		t, err := os.Readlink(filepath.Join(s.Root, path))
+		if err != nil || (t != "../"+CurrentName && t != "../"+CanaryName) {
+			add(Problem{Kind: "canary", Path: path, Message: fmt.Sprintf("cohort link must point to ../current or ../canary, not %q", t)})
+		}
+	}
+	if seen != Cohorts {
+		add(Problem{Kind: "canary", Path: CohortsDir, Message: fmt.Sprintf("%d of %d cohort links: the clients of the missing buckets get errors; the next switch makes them", seen, Cohorts)})
+	}
 }
 
 // fsckTree compares the tree of staged release id with its manifest.

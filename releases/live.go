@@ -110,6 +110,10 @@ func (ls *liveState) apply(ev *Event) {
 		} else if ev.From != "" {
 			ls.Bad[ev.From] = badMark(ev.Detail, ev.Time)
 		}
+	case EvCanaryAborted:
+		// The canary never was current: it only gets the bad mark, so a
+		// later canary or activation of it is a deliberate choice.
+		ls.Bad[ev.Release] = badMark("canary aborted "+ev.Detail, ev.Time)
 	case EvPruned:
 		ls.History = slices.DeleteFunc(ls.History, func(id string) bool { return id == ev.Release })
 		delete(ls.Activated, ev.Release)
@@ -163,7 +167,7 @@ func (ls *liveState) clone() *liveState {
 var switchKinds = [][]byte{
 	[]byte(`"event":"` + EvActivated + `"`), []byte(`"event":"` + EvRolledBack + `"`),
 	[]byte(`"event":"` + EvRecovered + `"`), []byte(`"event":"` + EvPruned + `"`),
-	[]byte(`"event":"` + EvAdopted + `"`),
+	[]byte(`"event":"` + EvAdopted + `"`), []byte(`"event":"` + EvCanaryAborted + `"`),
 }
 
 // applyLines applies the complete lines of b, which starts at journal
@@ -298,4 +302,23 @@ func (s *Store) LiveHistory() ([]string, error) {
 		return nil, err
 	}
 	return ls.History, nil
+}
+
+// LeftCurrent returns, for each release that was current and no longer
+// is, when it stopped being current: the activation time of the release
+// that followed it in the rollback order. Releases whose successor has no
+// activation time (recovered or adopted lines) are missing from the map.
+// It takes no lock.
+func (s *Store) LeftCurrent() (map[string]time.Time, error) {
+	ls, err := s.loadLive(nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]time.Time, len(ls.History))
+	for i := 0; i+1 < len(ls.History); i++ {
+		if t, ok := ls.Activated[ls.History[i+1]]; ok {
+			out[ls.History[i]] = t
+		}
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/example/release-agent/internal/fsatomic"
 )
@@ -13,14 +14,53 @@ import (
 // DefaultKeep is how many releases prune keeps by default.
 const DefaultKeep = 5
 
+// PruneOptions say which releases prune may remove.
+type PruneOptions struct {
+	// Keep protects the Keep newest releases with trees. 0 protects none
+	// by count, and is allowed only with OlderThan.
+	Keep int
+	// OlderThan, when positive, protects every release that was current
+	// (or, never live, was staged) within OlderThan before Now: a release
+	// is pruned only when it is beyond Keep and older than that
+	// ([site] keep_for, prune --older-than).
+	OlderThan time.Duration
+	// Now is the clock of OlderThan; zero means time.Now().
+	Now time.Time
+}
+
+func (o PruneOptions) String() string {
+	switch {
+	case o.OlderThan > 0 && o.Keep > 0:
+		return fmt.Sprintf("keep %d, older than %s", o.Keep, o.OlderThan)
+	case o.OlderThan > 0:
+		return fmt.Sprintf("older than %s", o.OlderThan)
+	}
+	return fmt.Sprintf("keep %d", o.Keep)
+}
+
 // PrunePlan splits the releases with trees into those kept and those
 // pruned: the keep newest staged releases are kept, and so are the current
 // one, the previous one (the rollback target) and pinned ones, whatever
 // their age. Failed and rejected ids have no tree and never count. It
 // takes no lock; Prune re-plans under the lock.
 func (s *Store) PrunePlan(keep int) (kept, pruned []string, err error) {
-	if keep < 1 {
-		return nil, nil, fmt.Errorf("keep must be at least 1, not %d", keep)
+	return s.PrunePlanWith(PruneOptions{Keep: keep})
+}
+
+// PrunePlanWith is PrunePlan with o's rules: a release is pruned only if
+// it is beyond o.Keep and, with o.OlderThan, left current (or was staged,
+// if never live) more than o.OlderThan ago. The current release, the
+// previous one, a running canary and pinned releases are always kept.
+func (s *Store) PrunePlanWith(o PruneOptions) (kept, pruned []string, err error) {
+	if o.Keep < 1 && !(o.Keep == 0 && o.OlderThan > 0) {
+		return nil, nil, fmt.Errorf("keep must be at least 1, not %d", o.Keep)
+	}
+	if o.OlderThan < 0 {
+		return nil, nil, fmt.Errorf("older-than must not be negative, not %s", o.OlderThan)
+	}
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
 	}
 	recs, err := s.Records()
 	if err != nil {
@@ -34,13 +74,28 @@ func (s *Store) PrunePlan(keep int) (kept, pruned []string, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	canary, _ := s.Canary()
+	var left map[string]time.Time
+	if o.OlderThan > 0 {
+		if left, err = s.LeftCurrent(); err != nil {
+			return nil, nil, err
+		}
+	}
 	n := 0
 	for _, r := range recs { // newest first
 		if !r.Live() {
 			continue
 		}
 		n++
-		if n <= keep || r.ID == cur || r.ID == prev || r.Pinned {
+		young := false
+		if o.OlderThan > 0 {
+			t, ok := left[r.ID]
+			if !ok {
+				t = r.Created
+			}
+			young = now.Sub(t) < o.OlderThan
+		}
+		if (o.Keep > 0 && n <= o.Keep) || young || r.ID == cur || r.ID == prev || r.ID == canary || r.Pinned {
 			kept = append(kept, r.ID)
 		} else {
 			pruned = append(pruned, r.ID)
@@ -54,10 +109,15 @@ func (s *Store) PrunePlan(keep int) (kept, pruned []string, err error) {
 // deleted, then is deleted; its record stays with status pruned. It
 // requires the lock.
 func (s *Store) Prune(keep int, who Who) (pruned []string, err error) {
+	return s.PruneWith(PruneOptions{Keep: keep}, who)
+}
+
+// PruneWith is Prune with o's rules (see PrunePlanWith).
+func (s *Store) PruneWith(o PruneOptions, who Who) (pruned []string, err error) {
 	if err := s.checkLocked(); err != nil {
 		return nil, err
 	}
-	_, plan, err := s.PrunePlan(keep)
+	_, plan, err := s.PrunePlanWith(o)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +142,7 @@ func (s *Store) Prune(keep int, who Who) (pruned []string, err error) {
 			return pruned, fmt.Errorf("pruning %s: %w", id, err)
 		}
 		pruned = append(pruned, id)
-		if err := s.Append(Event{Event: EvPruned, Release: id, Who: who, Detail: fmt.Sprintf("keep %d", keep)}); err != nil {
+		if err := s.Append(Event{Event: EvPruned, Release: id, Who: who, Detail: o.String()}); err != nil {
 			return pruned, err
 		}
 	}

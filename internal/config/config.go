@@ -184,9 +184,17 @@ type Site struct {
 	Health *Health `toml:"health"`
 	// Retry is how the S3 triggers retry a failed deploy (issue 14).
 	Retry Retry `toml:"retry"`
+	// KeepFor keeps every release that was live within this long before
+	// now, beside the Keep newest (0 = by count only). Carried-over
+	// hashed assets expire by age as well: assets of a release that left
+	// current longer ago than KeepFor are not carried (issue 17).
+	KeepFor Duration `toml:"keep_for"`
 	// Fleet is nil unless the site follows a fleet's desired.json
 	// ([site.fleet], issue 16).
 	Fleet *Fleet `toml:"fleet"`
+	// Watch is nil unless the site watches its web server's access log
+	// after each activation ([site.watch], issue 17).
+	Watch *Watch `toml:"watch"`
 }
 
 // Fleet makes a site a member of a fleet: an S3 prefix whose desired.json
@@ -213,6 +221,45 @@ type Fleet struct {
 const (
 	DefaultFleetPoll      = 10 * time.Second
 	DefaultFleetHeartbeat = 10 * time.Second
+)
+
+// Watch is how a site judges a release by the requests its web server
+// logs (package accesslog): after each activation the daemon counts, per
+// release, the page requests of Log and their errors (404 on pages, other
+// 4xx, 5xx) over the last Window, and rolls back at once when the new
+// release's page error rate exceeds the previous release's (in its last
+// Window) by more than MaxErrorRate percentage points. A release with
+// fewer than MinRequests page requests in the window is "not judged" and
+// never rolled back. With Canary = "auto", a deploy starts as a canary for
+// CanaryPercent of clients and is compared with the stable cohort over
+// the same minutes, then promoted or aborted.
+type Watch struct {
+	// Log is the access log in the shipped format (packaging/web).
+	Log string `toml:"log"`
+	// Format is "nginx" (the shipped log_format, default) or "caddy"
+	// (Caddy's JSON access log).
+	Format string `toml:"format"`
+	// Window is how long a release is watched and the span it is
+	// judged over (default 5m).
+	Window Duration `toml:"window"`
+	// MaxErrorRate is the allowed excess of the page error rate, in
+	// percentage points (default 2).
+	MaxErrorRate float64 `toml:"max_error_rate"`
+	// MinRequests is how many page requests a release needs before it
+	// is judged (default 100).
+	MinRequests int `toml:"min_requests"`
+	// Canary is "off" (default) or "auto".
+	Canary string `toml:"canary"`
+	// CanaryPercent is the share of clients a canary gets (default 10).
+	CanaryPercent int `toml:"canary_percent"`
+}
+
+// Watch defaults (the seeds: roll back above 2% errors within 5 minutes).
+const (
+	DefaultWatchWindow        = 5 * time.Minute
+	DefaultWatchMaxErrorRate  = 2.0
+	DefaultWatchMinRequests   = 100
+	DefaultWatchCanaryPercent = 10
 )
 
 // Retry is how a site's S3 triggers (listen, poll, webhook) retry a
@@ -759,6 +806,26 @@ func (c *Config) defaults(md toml.MetaData) map[string]bool {
 				f.Heartbeat = Duration(DefaultFleetHeartbeat)
 			}
 		}
+		if w := s.Watch; w != nil {
+			if !k("watch.format") {
+				w.Format = "nginx"
+			}
+			if !k("watch.window") {
+				w.Window = Duration(DefaultWatchWindow)
+			}
+			if !k("watch.max_error_rate") {
+				w.MaxErrorRate = DefaultWatchMaxErrorRate
+			}
+			if !k("watch.min_requests") {
+				w.MinRequests = DefaultWatchMinRequests
+			}
+			if !k("watch.canary") {
+				w.Canary = "off"
+			}
+			if !k("watch.canary_percent") {
+				w.CanaryPercent = DefaultWatchCanaryPercent
+			}
+		}
 		if h := s.Health; h != nil {
 			if !k("health.expect_status") {
 				h.ExpectStatus = DefaultHealthStatus
@@ -984,6 +1051,9 @@ func (c *Config) check(p *problems, defined map[string]bool) {
 		if f := s.Fleet; f != nil {
 			checkFleet(p, k, s, f)
 		}
+		if w := s.Watch; w != nil {
+			checkWatch(p, k, w)
+		}
 	}
 	// An inbox in another site's store would be taken for part of it.
 	for i := range c.Sites {
@@ -1032,6 +1102,33 @@ func checkFleet(p *problems, k func(string) string, s *Site, f *Fleet) {
 }
 
 var hostRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`) })
+
+// checkWatch checks a site's [site.watch].
+func checkWatch(p *problems, k func(string) string, w *Watch) {
+	if w.Log == "" {
+		p.at(k("watch.log"), fmt.Errorf("%w: the access log to watch, written in the shipped log_format (packaging/web)", ErrMissing))
+	} else if !filepath.IsAbs(w.Log) {
+		p.invalid(k("watch.log"), "%q is not an absolute path", w.Log)
+	}
+	if w.Format != "nginx" && w.Format != "caddy" {
+		p.invalid(k("watch.format"), "%q: use \"nginx\" (the shipped log_format) or \"caddy\" (Caddy's JSON access log)", w.Format)
+	}
+	if w.Window.D() < time.Second {
+		p.invalid(k("watch.window"), "%s: at least 1s (default 5m)", w.Window.D())
+	}
+	if w.MaxErrorRate < 0 || w.MaxErrorRate > 100 {
+		p.invalid(k("watch.max_error_rate"), "%v: a percentage between 0 and 100", w.MaxErrorRate)
+	}
+	if w.MinRequests < 1 {
+		p.invalid(k("watch.min_requests"), "%d: must be at least 1", w.MinRequests)
+	}
+	if w.Canary != "off" && w.Canary != "auto" {
+		p.invalid(k("watch.canary"), "%q: use \"off\" or \"auto\"", w.Canary)
+	}
+	if w.CanaryPercent < 1 || w.CanaryPercent > 99 {
+		p.invalid(k("watch.canary_percent"), "%d: between 1 and 99", w.CanaryPercent)
+	}
+}
 
 // checkHealth checks a site's [site.health] (k makes the site's keys).
 func checkHealth(p *problems, k func(string) string, h *Health) {
