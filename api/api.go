@@ -332,9 +332,14 @@ type Asset = manifest.Asset
 // PruneRequest removes old releases beyond Keep.
 type PruneRequest struct {
 	Target
-	Keep   int           `json:"keep,omitempty"` // 0: the site's default
-	DryRun bool          `json:"dry_run,omitempty"`
-	Wait   time.Duration `json:"wait,omitempty"`
+	Keep int `json:"keep,omitempty"` // 0: the site's default
+	// OlderThan prunes by age: only releases that left current (or were
+	// staged, never live) more than OlderThan ago. With OlderThan and no
+	// Keep, no release is kept by count; without it the site's keep_for
+	// applies.
+	OlderThan time.Duration `json:"older_than,omitempty"`
+	DryRun    bool          `json:"dry_run,omitempty"`
+	Wait      time.Duration `json:"wait,omitempty"`
 }
 
 // PruneResult is the document of `prune`.

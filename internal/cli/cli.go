@@ -89,19 +89,20 @@ type verb struct {
 type verbOpts struct {
 	follow bool // events --follow (events.go)
 
-	sha256   string
-	noHash   bool
-	noVerify bool
-	keep     int
-	to       string
-	limit    int
-	dryRun   bool
-	reason   string
-	allow    string
-	timeout  time.Duration
-	repair   bool
-	full     bool
-	all      bool
+	sha256    string
+	noHash    bool
+	noVerify  bool
+	keep      int
+	olderThan time.Duration
+	to        string
+	limit     int
+	dryRun    bool
+	reason    string
+	allow     string
+	timeout   time.Duration
+	repair    bool
+	full      bool
+	all       bool
 
 	// Provenance of deploy and stage (provenance.go).
 	commit  string

@@ -135,14 +135,15 @@ With --json the document always holds every record.`,
 	},
 	validateVerb,
 	{
-		name: "prune", short: "remove old releases, keeping N (never current, previous or pinned)",
+		name: "prune", short: "remove old releases, keeping N (never current, previous, pinned or a canary)",
 		flags: func(fs *pflag.FlagSet, o *verbOpts) {
-			fs.IntVar(&o.keep, "keep", 0, "keep the `N` newest releases (default: the site's keep, 5)")
+			fs.IntVar(&o.keep, "keep", 0, "keep the `N` newest releases (default: the site's keep, 5; with --older-than: none by count)")
+			fs.DurationVar(&o.olderThan, "older-than", 0, "remove only releases that left current (or were staged, if never live) more than `DURATION` ago, e.g. 15m (default: the site's keep_for)")
 			fs.BoolVar(&o.dryRun, "dry-run", false, "only print what would be removed")
 		},
 		maxArgs: 0,
 		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
-			r, err := c.svc.Prune(ctx, api.PruneRequest{Target: c.target(), Keep: c.o.keep, DryRun: c.o.dryRun, Wait: c.g.wait})
+			r, err := c.svc.Prune(ctx, api.PruneRequest{Target: c.target(), Keep: c.o.keep, OlderThan: c.o.olderThan, DryRun: c.o.dryRun, Wait: c.g.wait})
 			if err == nil && !c.g.json {
 				c.printCleaned(r.Cleaned)
 				verb := "pruned"

@@ -1053,6 +1053,9 @@ func (c *Config) check(p *problems, defined map[string]bool) {
 		}
 		if w := s.Watch; w != nil {
 			checkWatch(p, k, w)
+			if s.Fleet != nil {
+				p.invalid(k("watch"), "a fleet member does not watch on its own: one host rolling back would leave the fleet split; the fleet's releases are switched by `releasectl fleet`")
+			}
 		}
 	}
 	// An inbox in another site's store would be taken for part of it.
@@ -1124,6 +1127,9 @@ func checkWatch(p *problems, k func(string) string, w *Watch) {
 	}
 	if w.Canary != "off" && w.Canary != "auto" {
 		p.invalid(k("watch.canary"), "%q: use \"off\" or \"auto\"", w.Canary)
+	}
+	if w.Format == "caddy" && w.Canary == "auto" {
+		p.invalid(k("watch.canary"), "\"auto\" needs format \"nginx\": Caddy's access log cannot say which release served a request, so the canary cohort cannot be told from the stable one")
 	}
 	if w.CanaryPercent < 1 || w.CanaryPercent > 99 {
 		p.invalid(k("watch.canary_percent"), "%d: between 1 and 99", w.CanaryPercent)

@@ -14,6 +14,9 @@ root = "/srv/www"
 keep_for = "15m"
 [site.fleet]
 url = "s3://ops/fleet/www/"
+[[site]]
+name = "blog"
+root = "/srv/blog"
 [site.watch]
 log = "/var/log/nginx/release-agent/www.log"
 `))
@@ -28,7 +31,7 @@ log = "/var/log/nginx/release-agent/www.log"
 	if f.Host == "" || !f.S3Listen || f.Poll.D() != DefaultFleetPoll || f.Heartbeat.D() != DefaultFleetHeartbeat {
 		t.Errorf("fleet defaults: %+v", f)
 	}
-	w := s.Watch
+	w := c.Sites[1].Watch
 	if w.Format != "nginx" || w.Window.D() != 5*time.Minute || w.MaxErrorRate != 2 || w.MinRequests != 100 || w.Canary != "off" || w.CanaryPercent != 10 {
 		t.Errorf("watch defaults: %+v", w)
 	}
@@ -70,6 +73,7 @@ canary_percent = 100
 		`c.toml:14: key "site[0].watch.format": invalid value: "apache"`,
 		`c.toml:15: key "site[0].watch.max_error_rate"`,
 		`c.toml:16: key "site[0].watch.min_requests"`,
+		`key "site[0].watch": invalid value: a fleet member does not watch on its own`,
 		`c.toml:17: key "site[0].watch.canary": invalid value: "yes"`,
 		`c.toml:18: key "site[0].watch.canary_percent": invalid value: 100: between 1 and 99`,
 	} {
@@ -82,5 +86,10 @@ canary_percent = 100
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in %v", want, err)
 		}
+	}
+
+	_, err = Parse("c.toml", []byte("[[site]]\nname = \"www\"\nroot = \"/srv/www\"\n[site.watch]\nlog = \"/var/log/x.log\"\nformat = \"caddy\"\ncanary = \"auto\"\n"))
+	if want := `c.toml:7: key "site[0].watch.canary": invalid value: "auto" needs format "nginx"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("caddy with canary auto: %v", err)
 	}
 }

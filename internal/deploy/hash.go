@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"time"
 
 	"github.com/example/release-agent/hashassets"
 	"github.com/example/release-agent/internal/carry"
@@ -23,6 +24,10 @@ type HashStage struct {
 	// CarryOver is how many earlier releases' hashed assets are carried
 	// (the live one and the ones live before it). 0 means 2; negative none.
 	CarryOver int
+	// CarryFor, when positive, also limits carrying by age: an earlier
+	// release that left current more than CarryFor ago is not carried
+	// from ([site] keep_for). The live release always is.
+	CarryFor time.Duration
 }
 
 // Name implements Stage.
@@ -59,7 +64,7 @@ func (h HashStage) Run(ctx context.Context, w *Work) error {
 		k = 2
 	}
 	var linked []string
-	for _, id := range recentLive(w.Store, w.Live, k) {
+	for _, id := range recentLive(w.Store, w.Live, k, h.CarryFor) {
 		var m hashassets.Manifest
 		if err := w.Store.Extra(id, HashesExtra, &m); err != nil {
 			continue // not hashed, or pruned: nothing to carry
@@ -103,12 +108,18 @@ func (h HashStage) Run(ctx context.Context, w *Work) error {
 
 // recentLive returns live and up to k-1 releases that were live before
 // it and still have trees, newest first.
-func recentLive(s *releases.Store, live string, k int) []string {
+// With maxAge, releases that left current more than maxAge ago are left
+// out.
+func recentLive(s *releases.Store, live string, k int, maxAge time.Duration) []string {
 	if live == "" || k <= 0 {
 		return nil
 	}
 	out := []string{live}
 	hist, _ := s.LiveHistory()
+	var left map[string]time.Time
+	if maxAge > 0 {
+		left, _ = s.LeftCurrent()
+	}
 	seen := map[string]bool{live: true}
 	for i := len(hist) - 1; i >= 0 && len(out) < k; i-- {
 		id := hist[i]
@@ -116,6 +127,9 @@ func recentLive(s *releases.Store, live string, k int) []string {
 			continue
 		}
 		seen[id] = true
+		if t, ok := left[id]; ok && time.Since(t) > maxAge {
+			continue
+		}
 		if r, err := s.Record(id); err == nil && r.Live() {
 			out = append(out, id)
 		}

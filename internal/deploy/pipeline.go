@@ -154,9 +154,10 @@ func (e *PanicError) Unwrap() error { return ErrPanic }
 // Request is one deploy.
 type Request struct {
 	Source   string
-	SHA256   string // expected sha256 of the artifact, optional
-	Activate bool   // false: stage only
-	Keep     int    // releases to keep after activation; 0 means releases.DefaultKeep
+	SHA256   string        // expected sha256 of the artifact, optional
+	Activate bool          // false: stage only
+	Keep     int           // releases to keep after activation; 0 means releases.DefaultKeep
+	KeepFor  time.Duration // also keep releases current within this long ([site] keep_for)
 	Wait     time.Duration
 	Limits   safewrite.Limits
 	Stages   []Stage
@@ -274,7 +275,7 @@ func Deploy(ctx context.Context, s *releases.Store, req Request) (*Result, error
 		keep = releases.DefaultKeep
 	}
 	t = time.Now()
-	pruned, err := s.Prune(keep, req.Who)
+	pruned, err := s.PruneWith(releases.PruneOptions{Keep: keep, OlderThan: req.KeepFor}, req.Who)
 	res.Pruned = pruned
 	if err != nil {
 		res.Warnings = append(res.Warnings, "prune: "+err.Error())

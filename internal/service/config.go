@@ -34,7 +34,8 @@ func SiteFromConfig(s *config.Site) *Site {
 	if s.Hash.Include != nil || s.Hash.Exclude != nil {
 		pol.Hash = &hashassets.Options{Include: s.Hash.Include, Exclude: s.Hash.Exclude}
 	}
-	return &Site{Name: s.Name, Root: s.Root, Keep: s.Keep, Policy: pol}
+	pol.CarryFor = s.KeepFor.D()
+	return &Site{Name: s.Name, Root: s.Root, Keep: s.Keep, KeepFor: s.KeepFor.D(), Policy: pol}
 }
 
 // SitesFromConfig returns every site of c, by name, for Local.Sites.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/hashassets"
@@ -23,6 +24,8 @@ type Policy struct {
 	// CarryOver: how many earlier releases' hashed assets a new release
 	// carries (0: 2; negative: none).
 	CarryOver int
+	// CarryFor: see deploy.HashStage.CarryFor ([site] keep_for).
+	CarryFor time.Duration
 }
 
 func (p *Policy) validateOptions() validate.Options {
@@ -74,6 +77,7 @@ func hashStage(site *Site) []deploy.Stage {
 	}
 	if site.Policy != nil {
 		st.CarryOver = site.Policy.CarryOver
+		st.CarryFor = site.Policy.CarryFor
 	}
 	return []deploy.Stage{st}
 }

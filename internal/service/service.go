@@ -26,10 +26,13 @@ import (
 
 // Site is one release root and its policy.
 type Site struct {
-	Name   string
-	Root   string
-	Keep   int // 0: releases.DefaultKeep
-	Limits safewrite.Limits
+	Name string
+	Root string
+	Keep int // 0: releases.DefaultKeep
+	// KeepFor also keeps every release that was current within this long
+	// ([site] keep_for); 0: by count only.
+	KeepFor time.Duration
+	Limits  safewrite.Limits
 	// Policy for hashing and validation (nil: the defaults).
 	Policy *Policy
 }
@@ -193,7 +196,7 @@ func (l *Local) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployR
 		keep = site.Keep
 	}
 	preq := deploy.Request{
-		Source: req.Source, SHA256: req.SHA256, Activate: req.Activate, Keep: keep, Wait: req.Wait,
+		Source: req.Source, SHA256: req.SHA256, Activate: req.Activate, Keep: keep, KeepFor: site.KeepFor, Wait: req.Wait,
 		Limits: site.Limits, Who: l.who(ctx), Progress: l.Progress, Sources: l.Sources,
 		Stream: req.Stream, StreamFrom: req.StreamFrom, Provenance: req.Provenance, DryRun: req.DryRun, Force: req.Force,
 	}
@@ -347,15 +350,24 @@ func (l *Local) Prune(ctx context.Context, req api.PruneRequest) (*api.PruneResu
 	if req.Keep < 0 {
 		return nil, api.Usagef("--keep must be at least 1")
 	}
+	if req.OlderThan < 0 {
+		return nil, api.Usagef("--older-than must not be negative")
+	}
 	site, st, err := l.store(req.Target)
 	if err != nil {
 		return nil, err
 	}
-	keep := req.Keep
-	if keep == 0 {
-		keep = site.Keep
+	o := releases.PruneOptions{Keep: req.Keep, OlderThan: req.OlderThan}
+	if o.OlderThan == 0 {
+		o.OlderThan = site.KeepFor
+		if o.Keep == 0 {
+			o.Keep = site.Keep
+		}
+		if o.Keep == 0 {
+			o.Keep = releases.DefaultKeep
+		}
 	}
-	return pruneStore(ctx, st, req, keep, l.who(ctx))
+	return pruneStore(ctx, st, req, o, l.who(ctx))
 }
 
 // Pin implements api.Service.

@@ -228,17 +228,18 @@ func manifestStore(st *releases.Store, id string) (*api.ManifestResult, error) {
 	return res, nil
 }
 
-// pruneStore removes the trees of old releases of st, keeping keep (see
-// releases.Store.PrunePlan), under the lock; with req.DryRun it only
-// plans, without the lock.
-func pruneStore(ctx context.Context, st *releases.Store, req api.PruneRequest, keep int, who releases.Who) (*api.PruneResult, error) {
-	if keep == 0 {
-		keep = releases.DefaultKeep
+// pruneStore removes the trees of old releases of st by o (see
+// releases.Store.PrunePlanWith; a Keep of 0 without OlderThan is the
+// default keep), under the lock; with req.DryRun it only plans, without
+// the lock.
+func pruneStore(ctx context.Context, st *releases.Store, req api.PruneRequest, o releases.PruneOptions, who releases.Who) (*api.PruneResult, error) {
+	if o.Keep == 0 && o.OlderThan == 0 {
+		o.Keep = releases.DefaultKeep
 	}
 	res := &api.PruneResult{Schema: api.Schema}
 	var err error
 	if req.DryRun {
-		res.Kept, res.Pruned, err = st.PrunePlan(keep)
+		res.Kept, res.Pruned, err = st.PrunePlanWith(o)
 		return res, err
 	}
 	lk, cleaned, err := st.Lock(ctx, req.Wait, who, "prune")
@@ -247,10 +248,10 @@ func pruneStore(ctx context.Context, st *releases.Store, req api.PruneRequest, k
 	}
 	defer lk.Unlock()
 	res.Cleaned = cleaned
-	if res.Pruned, err = st.Prune(keep, who); err != nil {
+	if res.Pruned, err = st.PruneWith(o, who); err != nil {
 		return res, err
 	}
-	res.Kept, _, err = st.PrunePlan(keep)
+	res.Kept, _, err = st.PrunePlanWith(o)
 	if res.Pruned == nil {
 		res.Pruned = []string{}
 	}
