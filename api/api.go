@@ -159,6 +159,10 @@ type StatusResult struct {
 	// (transient failures past [site.retry], or a permanent failure),
 	// until a triggered deploy of the site succeeds; absent otherwise.
 	GaveUp *GiveUp `json:"gave_up,omitempty"`
+	// Canary is the running canary, if any.
+	Canary *CanaryStatus `json:"canary,omitempty"`
+	// Watch is the daemon's watch of the access log ([site.watch]).
+	Watch *WatchStatus `json:"watch,omitempty"`
 }
 
 // GiveUp is an artifact a trigger stopped deploying: it is not tried
@@ -248,6 +252,9 @@ type DeployResult struct {
 	// links) equals it: without Force no release was made (Release is
 	// empty) and nothing was recorded.
 	AlreadyLive string `json:"already_live,omitempty"`
+	// Canary is set when the release was started as a canary instead of
+	// activated ([site.watch] canary = "auto").
+	Canary *CanaryResult `json:"canary,omitempty"`
 }
 
 // Timing is the duration of one pipeline stage.
@@ -276,6 +283,88 @@ type ActivateResult struct {
 	// Warnings: what the switch could not do and went on without (e.g.
 	// carrying assets from a release whose tree is gone).
 	Warnings []string `json:"warnings,omitempty"`
+	// CanaryAborted: a rollback without a target while a canary ran
+	// ended the canary (From) and left current (To) as it was.
+	CanaryAborted bool `json:"canary_aborted,omitempty"`
+}
+
+// Canary actions.
+const (
+	CanaryStart   = "start"
+	CanaryResize  = "resize"
+	CanaryPromote = "promote"
+	CanaryAbort   = "abort"
+)
+
+// CanaryRequest starts a canary of the staged release ID for Percent of
+// clients (start; 0 means the site's canary_percent, 10 by default),
+// changes its share (resize), makes it current for everyone (promote) or
+// ends it (abort). See releases "Canaries" for the contract.
+type CanaryRequest struct {
+	Target
+	Action  string        `json:"action"`
+	ID      string        `json:"id,omitempty"`
+	Percent int           `json:"percent,omitempty"`
+	Reason  string        `json:"reason,omitempty"`
+	Wait    time.Duration `json:"wait,omitempty"`
+}
+
+// CanaryResult is the document of canary, promote and abort.
+type CanaryResult struct {
+	Schema int    `json:"schema"`
+	Action string `json:"action"`
+	// Release is the canary's release; Stable the current one (after a
+	// promote: the canary, now current; From: what was current before).
+	Release string `json:"release"`
+	Stable  string `json:"stable"`
+	From    string `json:"from,omitempty"`
+	// Percent is the canary's share after the action (0 once it ended).
+	Percent int     `json:"percent"`
+	Seconds float64 `json:"seconds"`
+	// Warnings: what the carry-over could not do.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// CanaryStatus is the running canary in a StatusResult.
+type CanaryStatus struct {
+	Release string    `json:"release"`
+	Percent int       `json:"percent"`
+	Since   time.Time `json:"since,omitzero"`
+}
+
+// WatchStatus is the daemon's watch of a site ([site.watch]): the
+// release it judges (or judged last), its verdict so far, and each
+// release's traffic over the last window.
+type WatchStatus struct {
+	// Release is the watched release; Baseline what it is compared with.
+	Release  string    `json:"release,omitempty"`
+	Baseline string    `json:"baseline,omitempty"`
+	Canary   bool      `json:"canary,omitempty"`
+	Since    time.Time `json:"since,omitzero"`
+	// Decision is pending, pass, rollback or not-judged; Reason has the
+	// figures.
+	Decision string    `json:"decision,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Decided  time.Time `json:"decided,omitzero"`
+	// Traffic is per release over the last window, from the access log.
+	Traffic []Traffic `json:"traffic,omitempty"`
+	// LogError says why the access log cannot be read, if it cannot.
+	LogError string `json:"log_error,omitempty"`
+}
+
+// Traffic is one release's requests in a window of the access log.
+type Traffic struct {
+	Release    string  `json:"release"`
+	Requests   int64   `json:"requests"`
+	Pages      int64   `json:"pages"`
+	Page404    int64   `json:"page_404"`
+	Other4xx   int64   `json:"other_4xx"`
+	Server5xx  int64   `json:"server_5xx"`
+	PageErrors int64   `json:"page_errors"`
+	ErrorRate  float64 `json:"page_error_rate"` // percent
+	P50        float64 `json:"p50_seconds"`
+	P90        float64 `json:"p90_seconds"`
+	P99        float64 `json:"p99_seconds"`
 }
 
 // FsckRequest checks (and with Repair, repairs) a store. It is not part
@@ -395,6 +484,7 @@ type Service interface {
 	Prune(ctx context.Context, req PruneRequest) (*PruneResult, error)
 	Pin(ctx context.Context, req PinRequest) (*PinResult, error)
 	Validate(ctx context.Context, req ValidateRequest) (*ValidateResult, error)
+	Canary(ctx context.Context, req CanaryRequest) (*CanaryResult, error)
 }
 
 // FleetRequest is what releasectl's fleet verb hands to `release-agent

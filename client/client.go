@@ -417,6 +417,12 @@ func (c *Client) Pin(ctx context.Context, req api.PinRequest) (*api.PinResult, e
 	return ok(&res, c.post(ctx, "/v0/pin", req, &res))
 }
 
+// Canary implements api.Service.
+func (c *Client) Canary(ctx context.Context, req api.CanaryRequest) (*api.CanaryResult, error) {
+	var res api.CanaryResult
+	return ok(&res, c.post(ctx, "/v0/canary", req, &res))
+}
+
 // Validate implements api.Service.
 func (c *Client) Validate(ctx context.Context, req api.ValidateRequest) (*api.ValidateResult, error) {
 	var res api.ValidateResult

@@ -63,6 +63,10 @@ const (
 	// that was live before the adoption (or is the live one): it enters
 	// the rollback order like a switch, without an activation time.
 	EvAdopted = "adopted"
+	// EvWatched: the daemon's verdict on a release from its web server's
+	// access log ([site.watch]) when it is not a rollback or an abort:
+	// passed, or not judged (too little traffic). Detail has the figures.
+	EvWatched = "watched"
 )
 
 // Event is one line of the journal.

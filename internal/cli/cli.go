@@ -98,6 +98,7 @@ type verbOpts struct {
 	limit     int
 	dryRun    bool
 	reason    string
+	percent   int
 	allow     string
 	timeout   time.Duration
 	repair    bool

@@ -226,7 +226,48 @@ func printStatus(w io.Writer, r *api.StatusResult) {
 		}
 		fmt.Fprintf(w, "trigger:  giving up on %s after %s (at %s): %s\n", g.Source, n, ago(g.Time), g.Error)
 	}
+	if cs := r.Canary; cs != nil {
+		since := ""
+		if !cs.Since.IsZero() {
+			since = ", started " + ago(cs.Since)
+		}
+		fmt.Fprintf(w, "canary:   %s for %d%% of clients%s (`releasectl promote` or `releasectl abort`)\n", cs.Release, cs.Percent, since)
+	}
+	if ws := r.Watch; ws != nil {
+		printWatch(w, ws)
+	}
 	printWarnings(w, r.Warnings)
+}
+
+// printWatch prints the watch lines of status: the judge, then each
+// release's traffic over the last window.
+func printWatch(w io.Writer, ws *api.WatchStatus) {
+	switch {
+	case ws.Release == "":
+		fmt.Fprintln(w, "watch:    nothing judged since the daemon started")
+	default:
+		what := ws.Release
+		if ws.Canary {
+			what = "canary " + what
+		}
+		when := ""
+		if !ws.Since.IsZero() {
+			when = " (since " + ago(ws.Since) + ")"
+		}
+		fmt.Fprintf(w, "watch:    %s %s%s: %s\n", what, ws.Decision, when, ws.Reason)
+	}
+	if ws.LogError != "" {
+		fmt.Fprintf(w, "watch:    the access log cannot be read: %s\n", ws.LogError)
+	}
+	for _, t := range ws.Traffic {
+		fmt.Fprintf(w, "traffic:  %s: %d requests, %d pages, page errors %.1f%% (%d: %d 404, %d 5xx), other 4xx %d, p50 %s p90 %s p99 %s\n",
+			t.Release, t.Requests, t.Pages, t.ErrorRate, t.PageErrors, t.Page404, t.PageErrors-t.Page404, t.Other4xx,
+			secs(t.P50), secs(t.P90), secs(t.P99))
+	}
+}
+
+func secs(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(time.Millisecond).String()
 }
 
 func printHistory(w io.Writer, r *api.HistoryResult) {
@@ -371,6 +412,10 @@ func PrintSwitch(stdout, stderr io.Writer, r *api.ActivateResult) {
 	from := r.From
 	if from == "" {
 		from = "nothing"
+	}
+	if r.CanaryAborted {
+		fmt.Fprintf(stdout, "canary %s aborted; every client is on %s again, switched in %s\n", r.From, r.To, time.Duration(r.Seconds*float64(time.Second)).Round(10*time.Microsecond))
+		return
 	}
 	fmt.Fprintf(stdout, "%s is live (was %s), switched in %s\n", r.To, from, time.Duration(r.Seconds*float64(time.Second)).Round(10*time.Microsecond))
 }

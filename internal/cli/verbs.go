@@ -13,6 +13,7 @@ import (
 	"github.com/example/release-agent/api"
 	"github.com/example/release-agent/internal/config"
 	"github.com/example/release-agent/internal/service"
+	"github.com/example/release-agent/releases"
 )
 
 var verbs = []verb{
@@ -67,6 +68,79 @@ so rolling back again goes further back. --to vN goes to vN.`,
 			r, err := c.svc.Rollback(ctx, api.ActivateRequest{Target: c.target(), ID: c.resolveOrigin(ctx, c.o.to), Wait: c.g.wait, Reason: c.o.reason})
 			if err == nil && !c.g.json {
 				c.printSwitch(r)
+			}
+			return r, err
+		},
+	},
+	{
+		name: "canary", args: "vN|SOURCE [--percent P]", short: "serve a release to a share of clients (a canary) beside the current one",
+		long: `canary vN starts the staged release vN as a canary: the clients of P percent
+of the 100 cohorts (default: [site.watch] canary_percent, 10) are served vN,
+the others the current release; no web server reload is needed (see the
+shipped nginx-site-watch.conf). canary SOURCE stages SOURCE first, as stage
+does. With --percent alone, a running canary's share changes. Hashed assets
+of both releases are served from both, so a client never loads a mixed
+page. With the daemon and [site.watch], the canary is compared with the
+stable cohort over the same minutes and aborted when it does worse (with
+canary = "auto" also promoted when it passes). promote makes it current for
+everyone; abort (or rollback) ends it.`,
+		flags: func(fs *pflag.FlagSet, o *verbOpts) {
+			fs.IntVar(&o.percent, "percent", 0, "the canary's share of clients, 1 to 99 (default: the site's canary_percent, 10)")
+			fs.StringVar(&o.reason, "reason", "", "why, recorded in the journal")
+		},
+		maxArgs: 1,
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
+			req := api.CanaryRequest{Target: c.target(), Action: api.CanaryStart, Percent: c.o.percent, Reason: c.o.reason, Wait: c.g.wait}
+			switch {
+			case len(a) == 0 && c.o.percent == 0:
+				return nil, api.Usagef("canary needs a release (vN), a SOURCE, or --percent to resize the running canary")
+			case len(a) == 0:
+				req.Action = api.CanaryResize
+			case releases.CheckID(a[0]) == nil:
+				req.ID = a[0]
+			default:
+				r, err := c.deployQuiet(ctx, a[0])
+				if err != nil {
+					return nil, err
+				}
+				if r.Release.ID == "" {
+					return nil, fmt.Errorf("%s made no new release (it equals the live one %s): nothing to run as a canary", a[0], r.AlreadyLive)
+				}
+				req.ID = r.Release.ID
+			}
+			r, err := c.svc.Canary(ctx, req)
+			if err == nil && !c.g.json {
+				c.printCanary(r)
+			}
+			return r, err
+		},
+	},
+	{
+		name: "promote", short: "make the running canary current for every client",
+		maxArgs: 0,
+		flags: func(fs *pflag.FlagSet, o *verbOpts) {
+			fs.StringVar(&o.reason, "reason", "", "why, recorded in the journal")
+		},
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
+			r, err := c.svc.Canary(ctx, api.CanaryRequest{Target: c.target(), Action: api.CanaryPromote, Reason: c.o.reason, Wait: c.g.wait})
+			if err == nil && !c.g.json {
+				c.printCanary(r)
+			}
+			return r, err
+		},
+	},
+	{
+		name: "abort", short: "end the running canary: every client back on the current release",
+		long: `abort sends the canary's clients back to the current release and marks the
+canary's release bad. rollback without --to does the same while a canary runs.`,
+		maxArgs: 0,
+		flags: func(fs *pflag.FlagSet, o *verbOpts) {
+			fs.StringVar(&o.reason, "reason", "", "why, recorded in the journal")
+		},
+		run: func(ctx context.Context, c *cmd, a []string) (any, error) {
+			r, err := c.svc.Canary(ctx, api.CanaryRequest{Target: c.target(), Action: api.CanaryAbort, Reason: c.o.reason, Wait: c.g.wait})
+			if err == nil && !c.g.json {
+				c.printCanary(r)
 			}
 			return r, err
 		},
@@ -236,7 +310,11 @@ func (c *cmd) deploy(ctx context.Context, src string, activate bool) (any, error
 			fmt.Fprintf(&b, " (was %s)", r.Previous)
 		}
 	} else {
-		fmt.Fprintf(&b, "%s is staged (not live; `releasectl activate %s` to make it live)", rel.ID, rel.ID)
+		if r.Canary != nil {
+			fmt.Fprintf(&b, "%s is a canary for %d%% of clients (%s serves the others; the watch promotes or aborts it)", rel.ID, r.Canary.Percent, r.Canary.Stable)
+		} else {
+			fmt.Fprintf(&b, "%s is staged (not live; `releasectl activate %s` to make it live)", rel.ID, rel.ID)
+		}
 	}
 	fmt.Fprintf(&b, ": %d files, %s", rel.Files, humanBytes(rel.Bytes))
 	if rel.LinkedFiles > 0 {
@@ -272,6 +350,33 @@ func (c *cmd) pin(ctx context.Context, id string, pin bool) (any, error) {
 		}
 	}
 	return r, err
+}
+
+// deployQuiet stages src (canary SOURCE) and returns the result without
+// printing it.
+func (c *cmd) deployQuiet(ctx context.Context, src string) (*api.DeployResult, error) {
+	req := api.DeployRequest{Target: c.target(), Source: src, Wait: c.g.wait}
+	if src == "-" {
+		req.Stream, req.StreamFrom = c.env.Stdin, "stdin"
+	}
+	r, err := c.svc.Deploy(ctx, req)
+	if err != nil {
+		c.printRejectedJSON(err)
+	}
+	return r, err
+}
+
+func (c *cmd) printCanary(r *api.CanaryResult) {
+	printWarnings(c.env.Stderr, r.Warnings)
+	d := time.Duration(r.Seconds * float64(time.Second)).Round(10 * time.Microsecond)
+	switch r.Action {
+	case api.CanaryStart, api.CanaryResize:
+		fmt.Fprintf(c.env.Stdout, "canary %s serves %d%% of clients; %s the others (in %s)\n", r.Release, r.Percent, r.Stable, d)
+	case api.CanaryPromote:
+		fmt.Fprintf(c.env.Stdout, "%s is live for every client (was %s), promoted in %s\n", r.Release, r.From, d)
+	case api.CanaryAbort:
+		fmt.Fprintf(c.env.Stdout, "canary %s aborted; every client is on %s again (in %s)\n", r.Release, r.Stable, d)
+	}
 }
 
 func (c *cmd) printSwitch(r *api.ActivateResult) {

@@ -402,7 +402,13 @@ func (d *Daemon) recover(ctx context.Context, local *service.Local, site string)
 	if err != nil {
 		return err
 	}
+	// The canary link and cohorts for the shipped nginx snippet, on
+	// stores made before they existed.
+	cerr := st.EnsureCohorts()
 	lk.Unlock()
+	if cerr != nil {
+		d.log.Warn("could not make the canary link and cohorts", "site", site, "err", cerr)
+	}
 	if len(cleaned) > 0 {
 		d.log.Info("recovered interrupted runs", "site", site, "removed", cleaned)
 	}

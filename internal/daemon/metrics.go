@@ -39,12 +39,16 @@ type metrics struct {
 	// Fleet members (issue 16, fleet.go).
 	fleetGeneration *prometheus.GaugeVec
 	fleetActions    *prometheus.CounterVec
+	// [site.watch] (issue 17, watch.go).
+	watchRate     *prometheus.GaugeVec
+	watchVerdicts *prometheus.CounterVec
 }
 
 // Label values known in advance, for initSite.
 var (
 	deployOutcomes = []string{"ok", "rejected", "failed"}
-	rollbackCauses = []string{"manual", "health-check", "activate"}
+	rollbackCauses = []string{"manual", "health-check", "activate", CauseWatch}
+	watchDecisions = []string{"pass", "rollback", "not-judged"}
 	reloadResults  = []string{"ok", "rejected"}
 )
 
@@ -83,6 +87,7 @@ func newMetrics() *metrics {
 	m.fleetActions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "release_agent_fleet_actions_total",
 		Help: "Actions of a fleet member by phase (stage, activate) and resulting state."}, []string{"site", "phase", "state"})
 	m.reg.MustRegister(m.fleetGeneration, m.fleetActions)
+	newWatchMetrics(m)
 	m.reg.MustRegister(m.buildInfo, m.deploys, m.duration, m.live, m.lastSuccess, m.inProgress, m.rollbacks,
 		m.healthFailures, m.healthRollbackSeconds, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -119,6 +124,9 @@ func (m *metrics) initSite(site string) {
 	m.inProgress.WithLabelValues(site).Add(0)
 	// Other counters: one line each below.
 	m.giveUps.WithLabelValues(site) // retry.go
+	for _, v := range watchDecisions {
+		m.watchVerdicts.WithLabelValues(site, v) // watch.go
+	}
 }
 
 func (m *metrics) handler() http.Handler {

@@ -73,11 +73,32 @@ func (d *Daemon) deploy(ctx context.Context, site, what string, req api.DeployRe
 		defer d.setDoing(site, "")
 	}
 	start := time.Now()
+	// With [site.watch] canary = "auto" a deploy stages the release and
+	// starts it as a canary instead of activating it.
+	canary := req.Activate && !req.DryRun && site != "" && d.autoCanary(site)
+	if canary {
+		req.Activate = false
+	}
 	res, err := d.runDeploy(ctx, site, req) // recovers panics (worker.go)
+	if canary && err == nil && res.Release.ID != "" {
+		res.Canary, err = d.startCanary(ctx, site, res.Release.ID)
+		if err == nil && res.Canary == nil {
+			// Nothing live yet: no stable cohort to compare with.
+			var ar *api.ActivateResult
+			if ar, err = d.cur.Load().local.Activate(ctx, api.ActivateRequest{Target: req.Target, ID: res.Release.ID, Reason: "deploy (first release: no canary)", Wait: req.Wait}); err == nil {
+				res.Activated, res.Previous = true, ar.From
+			}
+		}
+		if err != nil {
+			res = nil
+		}
+	}
 	if err == nil && site != "" && res.Activated {
 		d.setLive(site, res.Release.ID)
 		if herr := d.afterSwap(ctx, site, res.Release.ID, res.Previous); herr != nil {
 			res, err = nil, herr
+		} else {
+			d.watchAfter(site, res.Release.ID, res.Previous)
 		}
 	}
 	// An unhealthy release counts as a failed deploy.
@@ -304,6 +325,9 @@ func (d *Daemon) watchHealth(ctx context.Context, site, id string, h *config.Hea
 }
 
 func (d *Daemon) setLive(site, id string) {
+	if sw := d.watchOf(site); sw != nil {
+		sw.noteSwitch(id, time.Now())
+	}
 	if n, ok := releases.ParseID(id); ok {
 		d.metrics.live.WithLabelValues(site).Set(float64(n))
 	}
@@ -336,6 +360,7 @@ func (s *daemonService) Activate(ctx context.Context, req api.ActivateRequest) (
 	if err := s.d.afterSwap(ctx, site, res.To, res.From); err != nil {
 		return nil, err
 	}
+	s.d.watchAfter(site, res.To, res.From)
 	return res, nil
 }
 
@@ -347,6 +372,9 @@ func (s *daemonService) Rollback(ctx context.Context, req api.ActivateRequest) (
 	}
 	res, err := s.local().Rollback(ctx, req)
 	if site := s.d.siteName(req.Target); err == nil && site != "" {
+		if sw := s.d.watchOf(site); sw != nil {
+			sw.stop("rolled back by hand")
+		}
 		s.d.metrics.rollbacks.WithLabelValues(site, "manual").Inc()
 		s.d.setLive(site, res.To)
 		s.d.emit(notify.Event{Event: notify.Rollback, Cause: notify.CauseManual, Site: site, Release: res.To, Previous: res.From})
@@ -373,6 +401,16 @@ func (s *daemonService) Status(ctx context.Context, t api.Target) (*api.StatusRe
 	}
 	res.Daemon = true
 	if site := s.d.siteName(t); site != "" {
+		if sw := s.d.watchOf(site); sw != nil {
+			cur, canary := "", ""
+			if res.Current != nil {
+				cur = res.Current.ID
+			}
+			if res.Canary != nil {
+				canary = res.Canary.Release
+			}
+			res.Watch = sw.status(cur, canary)
+		}
 		res.InProgress = s.d.doing(site)
 		if w := s.d.cur.Load().workers[site]; w != nil {
 			res.GaveUp = w.lastGiveUp() // retry.go

@@ -82,6 +82,8 @@ type worker struct {
 	tokenFile string
 	// s3 is the client of the listen and poll triggers (nil if none).
 	s3 *s3.Client
+	// watch is the site's [site.watch], nil without one (watch.go).
+	watch *siteWatch
 	// giveUp is what the S3 triggers last gave up on (see gaveUp).
 	giveUp atomic.Pointer[api.GiveUp]
 }
@@ -99,6 +101,9 @@ func newWorker(d *Daemon, s *config.Site, tokenFile string, cl *s3.Client) (*wor
 	if err := w.startHook(cl); err != nil {
 		return nil, err
 	}
+	if s.Watch != nil {
+		w.watch = newSiteWatch(d, s)
+	}
 	w.beat.Store(time.Now().UnixNano())
 	return w, nil
 }
@@ -111,6 +116,18 @@ func (w *worker) start() {
 		}
 		if w.site.Fleet != nil {
 			go w.followFleet()
+		}
+		if w.watch != nil {
+			ctx, cancel := context.WithCancel(w.d.ctx)
+			go func() {
+				select {
+				case <-w.quit:
+				case <-ctx.Done():
+				}
+				cancel()
+				w.watch.stop("configuration reloaded")
+			}()
+			go w.watch.follow(ctx)
 		}
 		w.runHook()
 	})

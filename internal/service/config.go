@@ -35,7 +35,11 @@ func SiteFromConfig(s *config.Site) *Site {
 		pol.Hash = &hashassets.Options{Include: s.Hash.Include, Exclude: s.Hash.Exclude}
 	}
 	pol.CarryFor = s.KeepFor.D()
-	return &Site{Name: s.Name, Root: s.Root, Keep: s.Keep, KeepFor: s.KeepFor.D(), Policy: pol}
+	site := &Site{Name: s.Name, Root: s.Root, Keep: s.Keep, KeepFor: s.KeepFor.D(), Policy: pol}
+	if s.Watch != nil {
+		site.CanaryPercent = s.Watch.CanaryPercent
+	}
+	return site
 }
 
 // SitesFromConfig returns every site of c, by name, for Local.Sites.

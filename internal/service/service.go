@@ -32,7 +32,10 @@ type Site struct {
 	// KeepFor also keeps every release that was current within this long
 	// ([site] keep_for); 0: by count only.
 	KeepFor time.Duration
-	Limits  safewrite.Limits
+	// CanaryPercent is the share of a canary started without --percent
+	// ([site.watch] canary_percent); 0: DefaultCanaryPercent.
+	CanaryPercent int
+	Limits        safewrite.Limits
 	// Policy for hashing and validation (nil: the defaults).
 	Policy *Policy
 }

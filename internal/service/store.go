@@ -65,9 +65,16 @@ func switchStore(ctx context.Context, st *releases.Store, req api.ActivateReques
 	res := &api.ActivateResult{Schema: api.Schema, Cleaned: cleaned}
 	warn := func(w string) { res.Warnings = append(res.Warnings, w) }
 	o := releases.ActivateOptions{Who: who, Reason: req.Reason, Before: carry.OnSwitchWarn(ctx, st, warn)}
-	if rollback {
+	ci, _ := st.CanaryState()
+	switch {
+	case rollback && req.ID == "" && ci.Release != "":
+		// The newest change is the canary: undo that, not current.
+		o.Before = nil
+		res.From, err = st.AbortCanary(o)
+		res.To, res.CanaryAborted = ci.Stable, true
+	case rollback:
 		res.From, res.To, err = st.Rollback(req.ID, o)
-	} else {
+	default:
 		res.To = req.ID
 		res.From, err = st.Activate(req.ID, o)
 	}
@@ -157,6 +164,7 @@ func statusStore(st *releases.Store) (*api.StatusResult, error) {
 		return nil, err
 	}
 	res.Previous, _ = st.Previous()
+	res.Canary = canaryStatus(st)
 	if cur != "" {
 		r, err := st.Record(cur)
 		if errors.Is(err, releases.ErrDamaged) {

@@ -15,7 +15,7 @@
 //
 //	GET  /v0/status  /v0/list  /v0/history?limit=N  /v0/diff?a=vA&b=vB  /v0/manifest?id=vN  /v0/sites
 //	GET  /v0/events?limit=N&follow=1   (NDJSON stream of the journal, see EventStreamer)
-//	POST /v0/deploy  /v0/activate  /v0/rollback  /v0/prune  /v0/pin  /v0/validate
+//	POST /v0/deploy  /v0/activate  /v0/rollback  /v0/prune  /v0/pin  /v0/validate  /v0/canary
 //
 // # Permissions
 //
@@ -319,6 +319,9 @@ func (s *Server) Handler() http.Handler {
 		func(ctx context.Context, req any) (any, error) { return s.Service.Prune(ctx, *req.(*api.PruneRequest)) })
 	write("/v0/pin", func() any { return new(api.PinRequest) }, nil, func(ctx context.Context, req any) (any, error) {
 		return s.Service.Pin(ctx, *req.(*api.PinRequest))
+	})
+	write("/v0/canary", func() any { return new(api.CanaryRequest) }, nil, func(ctx context.Context, req any) (any, error) {
+		return s.Service.Canary(ctx, *req.(*api.CanaryRequest))
 	})
 	write("/v0/validate", func() any { return new(api.ValidateRequest) },
 		// A reader may validate a release, not make the daemon read a

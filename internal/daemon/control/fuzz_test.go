@@ -69,6 +69,10 @@ func (f *fakeService) Validate(_ context.Context, r api.ValidateRequest) (*api.V
 	f.record(&r)
 	return &api.ValidateResult{}, nil
 }
+func (f *fakeService) Canary(_ context.Context, r api.CanaryRequest) (*api.CanaryResult, error) {
+	f.record(&r)
+	return &api.CanaryResult{}, nil
+}
 
 // fuzzOps are the POST endpoints, with a fresh request of the type each
 // decodes, and whether a reader may make the given request.
@@ -82,6 +86,7 @@ var fuzzOps = []struct {
 	{"/v0/rollback", func() any { return new(api.ActivateRequest) }, nil},
 	{"/v0/prune", func() any { return new(api.PruneRequest) }, func(r any) bool { return r.(*api.PruneRequest).DryRun }},
 	{"/v0/pin", func() any { return new(api.PinRequest) }, nil},
+	{"/v0/canary", func() any { return new(api.CanaryRequest) }, nil},
 	{"/v0/validate", func() any { return new(api.ValidateRequest) }, func(r any) bool {
 		_, ok := releases.ParseID(r.(*api.ValidateRequest).Path)
 		return ok
