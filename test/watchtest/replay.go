@@ -53,11 +53,16 @@ type Config struct {
 	Duration time.Duration
 	// Seed makes the mix reproducible (0: random).
 	Seed uint64
+	// Visits, when positive, replaces a browser by a new one (a new
+	// visitor: empty cookie jar, new connections) after that many page
+	// loads, so that a run sees many visitors, as a site does.
+	Visits int
 }
 
 // Load is one page load of one client.
 type Load struct {
 	At      time.Time // when the page was requested
+	Visitor int       // which browser loaded it (unique in a Result)
 	Path    string
 	Status  int    // the page's status; 0 on a connection error
 	Release string // the page's marker; "" when not 2xx or unmarked
@@ -158,10 +163,20 @@ func Replay(ctx context.Context, cfg Config) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := newBrowser(base, rand.New(rand.NewPCG(seed, uint64(i))))
-			defer c.tr.CloseIdleConnections()
+			rng := rand.New(rand.NewPCG(seed, uint64(i)))
+			c := newBrowser(base, rng)
+			defer func() { c.tr.CloseIdleConnections() }()
+			visitor, n := i, 0
 			for ctx.Err() == nil {
-				res.Clients[i] = append(res.Clients[i], c.load(cfg, total))
+				if cfg.Visits > 0 && n == cfg.Visits {
+					c.tr.CloseIdleConnections()
+					c, n = newBrowser(base, rng), 0
+					visitor += cfg.Clients
+				}
+				l := c.load(cfg, total)
+				l.Visitor = visitor
+				n++
+				res.Clients[i] = append(res.Clients[i], l)
 				if cfg.Think > 0 {
 					select {
 					case <-ctx.Done():
