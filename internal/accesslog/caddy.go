@@ -22,7 +22,7 @@ type caddyLine struct {
 // request.uri, size, duration). Caddy cannot log the resolved document root,
 // so Release and Root are always "": attribute such entries by time (see
 // README, "Access log for watching releases"). A status outside 100..999
-// (Caddy logs 0 for some aborted requests) is an error, as for ParseNginx.
+// is an error, as for ParseNginx.
 // Errors wrap ErrFormat.
 func ParseCaddy(line []byte) (Entry, error) {
 	var c caddyLine

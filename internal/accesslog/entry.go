@@ -1,6 +1,6 @@
 // Package accesslog reads web server access logs and attributes each
 // request to the release that served it, so that the daemon can watch a new
-// release's error rate. The nginx format (packaging/web/release-agent-log.conf)
+// release's error rate. The nginx format (packaging/web/release-agent-http.conf)
 // logs $realpath_root, the resolved document root ROOT/releases/vN, which names
 // the release exactly, canary cohorts included; Caddy's JSON access log has no
 // resolved root, so its entries carry Release "" and must be attributed by time.
