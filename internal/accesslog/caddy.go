@@ -32,7 +32,7 @@ func ParseCaddy(line []byte) (Entry, error) {
 	if c.TS == nil || c.Status == nil || c.Request.URI == nil {
 		return Entry{}, formatErr("missing ts, status or request.uri", line)
 	}
-	if *c.TS < 0 || *c.TS > 1e11 || *c.Status < 100 || *c.Status > 999 || c.Size < 0 || c.Dur < 0 || c.Dur > 1e6 {
+	if *c.TS < 0 || *c.TS > maxSeconds || *c.Status < 100 || *c.Status > 999 || c.Size < 0 || c.Dur < 0 || c.Dur > 1e6 {
 		return Entry{}, formatErr("ts, status, size or duration out of range", line)
 	}
 	sec := int64(*c.TS)

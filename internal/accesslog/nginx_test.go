@@ -138,8 +138,8 @@ func rawGet(t *testing.T, addr, target string) int {
 // sends it odd request targets, and follows its log: every line parses,
 // names release v3, and has the status and path sent.
 func TestNginxWritesWhatParseNginxReads(t *testing.T) {
-	// A root whose name holds a quote, a backslash, a tab and a control
-	// byte: nginx escapes them in $realpath_root (\", \\, \t, \u0001).
+	// A root whose name holds a quote, a backslash, a tab, a newline and a control
+	// byte: nginx escapes them in $realpath_root (\", \\, \t, \n, \u0001).
 	root := filepath.Join(t.TempDir(), "we\"ird\\ ro\tot\n\x01")
 	css := "body { color: #333 }\n"
 	releaseRoot(t, root, "v3", map[string]string{
