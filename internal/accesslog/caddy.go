@@ -22,8 +22,7 @@ type caddyLine struct {
 // request.uri, size, duration). Caddy cannot log the resolved document root,
 // so Release and Root are always "": attribute such entries by time (see
 // README, "Access log for watching releases"). A status outside 100..999
-// is an error, as for ParseNginx.
-// Errors wrap ErrFormat.
+// is an error, as for ParseNginx. Errors wrap ErrFormat.
 func ParseCaddy(line []byte) (Entry, error) {
 	var c caddyLine
 	if err := json.Unmarshal(line, &c); err != nil {

@@ -45,8 +45,8 @@ type FollowOptions struct {
 // create), or deleted and recreated, Follow reads on from the old file until
 // it has not grown for a second (nginx writes to it until it reopens its
 // logs on SIGUSR1, after the new file exists), then opens the new one from
-// its start; when the file shrinks below
-// what was read (copytruncate), it reads again from the start. Lines written
+// its start; when the file shrinks below what was read (copytruncate), it
+// reads again from the start. Lines written
 // to a copytruncate'd file between the copy and the truncation are lost, as
 // for any follower. A missing file is waited for. Memory is one fixed buffer
 // of 2×MaxLine; fn must not keep the Entry's backing line (it does not get it).
