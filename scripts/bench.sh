@@ -514,5 +514,6 @@ BENCH_OUT=$OUT BENCH_NO_BUILD=1 scripts/bench-notify.sh >>BENCHMARKS.md  # notif
 BENCH_GOBENCH=$OUT/gobench.txt scripts/bench-incremental.sh >>BENCHMARKS.md  # scale: incremental S3 pull
 scripts/bench-sites.sh >>BENCHMARKS.md  # scale: 1,000 inbox sites
 scripts/bench-fleet.sh >>BENCHMARKS.md  # issue 16: fleet switch, rollback, staging
+scripts/bench-accesslog.sh >>BENCHMARKS.md  # the follower of [site.watch] at 20,000 req/s vs nginx
 scripts/bench-adopt.sh "$OUT" "$CTL" "$SITE_SRC" >>BENCHMARKS.md 2>>"$OUT/bench-adopt.log" || log "bench-adopt failed (see .bench/bench-adopt.log)"
 log "done: BENCHMARKS.md"

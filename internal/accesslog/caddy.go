@@ -21,7 +21,8 @@ type caddyLine struct {
 // ParseCaddy parses one line of Caddy's JSON access log (ts, status,
 // request.uri, size, duration). Caddy cannot log the resolved document root,
 // so Release and Root are always "": attribute such entries by time (see
-// README, "Access log for watching releases"). Errors wrap ErrFormat.
+// README, "Access log for watching releases"). A status outside 100..999
+// is an error, as for ParseNginx. Errors wrap ErrFormat.
 func ParseCaddy(line []byte) (Entry, error) {
 	var c caddyLine
 	if err := json.Unmarshal(line, &c); err != nil {
@@ -30,7 +31,7 @@ func ParseCaddy(line []byte) (Entry, error) {
 	if c.TS == nil || c.Status == nil || c.Request.URI == nil {
 		return Entry{}, formatErr("missing ts, status or request.uri", line)
 	}
-	if *c.TS < 0 || *c.TS > 1e11 || *c.Status < 0 || *c.Status > 999 || c.Size < 0 || c.Dur < 0 || c.Dur > 1e6 {
+	if *c.TS < 0 || *c.TS > maxSeconds || *c.Status < 100 || *c.Status > 999 || c.Size < 0 || c.Dur < 0 || c.Dur > 1e6 {
 		return Entry{}, formatErr("ts, status, size or duration out of range", line)
 	}
 	sec := int64(*c.TS)

@@ -15,6 +15,10 @@ import (
 // MaxLine is the longest line Follow passes on; longer lines are skipped.
 const MaxLine = 64 << 10
 
+// rotateWait is how long the old file must stay the same size, once
+// another file is at the path, before Follow switches to the new one.
+const rotateWait = time.Second
+
 // FollowOptions tune Follow.
 type FollowOptions struct {
 	// Parse turns a line (without its newline) into an Entry: ParseNginx or ParseCaddy.
@@ -38,9 +42,11 @@ type FollowOptions struct {
 // kept until its newline arrives.
 //
 // Rotation-safe: when path is renamed away and recreated (logrotate's
-// create), or deleted and recreated, Follow reads what is left of the old
-// file, then opens the new one from its start; when the file shrinks below
-// what was read (copytruncate), it reads again from the start. Lines written
+// create), or deleted and recreated, Follow reads on from the old file until
+// it has not grown for a second (nginx writes to it until it reopens its
+// logs on SIGUSR1, after the new file exists), then opens the new one from
+// its start; when the file shrinks below what was read (copytruncate), it
+// reads again from the start. Lines written
 // to a copytruncate'd file between the copy and the truncation are lost, as
 // for any follower. A missing file is waited for. Memory is one fixed buffer
 // of 2×MaxLine; fn must not keep the Entry's backing line (it does not get it).
@@ -101,6 +107,10 @@ type follower struct {
 	skipping   bool // inside a line longer than MaxLine
 	reopenNow  bool
 
+	// Another file is at the path since replacedAt; off was replacedOff then.
+	replacedAt  time.Time
+	replacedOff int64
+
 	bad       int64 // unparseable lines since the last report
 	badSample error
 	lastBad   time.Time
@@ -129,6 +139,7 @@ func (f *follower) open(fromStart bool) error {
 	}
 	f.file, f.info, f.off = file, info, off
 	f.start, f.end, f.skipping = 0, 0, false
+	f.replacedAt = time.Time{}
 	return nil
 }
 
@@ -170,7 +181,7 @@ func (f *follower) lines() {
 	for {
 		i := bytes.IndexByte(f.buf[f.start:f.end], '\n')
 		if i < 0 {
-			if f.end-f.start >= MaxLine { // too long: drop what we have, skip to its newline
+			if f.end-f.start > MaxLine { // too long: drop what we have, skip to its newline
 				f.skipping = true
 				f.start, f.end = 0, 0
 			}
@@ -194,6 +205,9 @@ func (f *follower) lines() {
 		}
 		if len(line) > MaxLine {
 			f.bad++
+			if f.badSample == nil {
+				f.badSample = fmt.Errorf("line longer than %d bytes", MaxLine)
+			}
 			continue
 		}
 		e, err := f.o.Parse(line)
@@ -220,6 +234,15 @@ func (f *follower) checkRotation() error {
 		return fmt.Errorf("accesslog: stat %s: %w", f.path, err)
 	}
 	if !os.SameFile(info, f.info) {
+		// The old file may still be written to: switch once it has
+		// stopped growing for rotateWait.
+		if f.replacedAt.IsZero() || f.off != f.replacedOff {
+			f.replacedAt, f.replacedOff = time.Now(), f.off
+			return nil
+		}
+		if time.Since(f.replacedAt) < rotateWait {
+			return nil
+		}
 		// Read what was appended to the old file since drain, then switch.
 		if err := f.drainOld(); err != nil {
 			return err

@@ -6,7 +6,7 @@ import (
 )
 
 // NginxFormat is the log_format the parser reads, as shipped in
-// packaging/web/release-agent-log.conf: tab-separated, escape=json (so a tab,
+// packaging/web/release-agent-http.conf: tab-separated, escape=json (so a tab,
 // quote, backslash or control byte inside a field is escaped and cannot split
 // it), in the order $msec $status $request_uri $body_bytes_sent $request_time
 // $realpath_root.
