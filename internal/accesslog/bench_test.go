@@ -1,9 +1,6 @@
 package accesslog
 
 import (
-	"bytes"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -38,67 +35,4 @@ func BenchmarkWindowAdd(b *testing.B) {
 		w.Add(e)
 		i++
 	}
-}
-
-// strconvSeconds and strconvInt are parseSeconds and parseInt written with
-// strconv: the reference FuzzParseNginx checks them against, and the
-// baseline of BenchmarkNumbers.
-func strconvSeconds(b []byte) (int64, bool) {
-	whole, frac, dot := strings.Cut(string(b), ".")
-	sec, err := strconv.ParseUint(whole, 10, 64)
-	if err != nil || sec > maxSeconds || len(b) > 32 {
-		return 0, false
-	}
-	ns := int64(sec) * 1e9
-	if !dot {
-		return ns, true
-	}
-	if frac == "" {
-		return 0, false
-	}
-	if len(frac) > 9 {
-		if _, err := strconv.ParseUint(frac[9:], 10, 64); err != nil {
-			return 0, false
-		}
-		frac = frac[:9]
-	}
-	f, err := strconv.ParseUint(frac, 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	for i := len(frac); i < 9; i++ {
-		f *= 10
-	}
-	return ns + int64(f), true
-}
-
-func strconvInt(b []byte) (int64, bool) {
-	if len(b) > 18 {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(string(b), 10, 63)
-	return int64(n), err == nil
-}
-
-// BenchmarkNumbers parses the four numbers of a line (the $msec, $status,
-// $body_bytes_sent and $request_time of benchLine) with the hand-written
-// parsers and with strconv, to compare with BenchmarkParseNginx.
-func BenchmarkNumbers(b *testing.B) {
-	fields := bytes.Split(benchLine, []byte("\t"))
-	b.Run("handwritten", func(b *testing.B) {
-		for b.Loop() {
-			parseSeconds(fields[0])
-			parseInt(fields[1])
-			parseInt(fields[3])
-			parseSeconds(fields[4])
-		}
-	})
-	b.Run("strconv", func(b *testing.B) {
-		for b.Loop() {
-			strconvSeconds(fields[0])
-			strconvInt(fields[1])
-			strconvInt(fields[3])
-			strconvSeconds(fields[4])
-		}
-	})
 }
