@@ -21,7 +21,7 @@ type caddyLine struct {
 // ParseCaddy parses one line of Caddy's JSON access log (ts, status,
 // request.uri, size, duration). Caddy cannot log the resolved document root,
 // so Release and Root are always "": attribute such entries by time (see
-// README, "Access log for watching releases"). A status outside 100..999
+// README, "Watching traffic and canaries", Caddy). A status outside 100..999
 // is an error, as for ParseNginx. Errors wrap ErrFormat.
 func ParseCaddy(line []byte) (Entry, error) {
 	var c caddyLine
