@@ -96,8 +96,9 @@ func (s *Store) Canary() (string, error) {
 	return ci.Release, err
 }
 
-// CanaryState reads the canary state from ROOT/canary and the cohort
-// links. It takes no lock.
+// CanaryState reads the canary state from ROOT/canary and, while a
+// canary runs, the cohort links (when none runs every cohort serves the
+// current release, so Percent is 0). It takes no lock.
 func (s *Store) CanaryState() (CanaryInfo, error) {
 	var ci CanaryInfo
 	cur, err := s.Current()
@@ -116,9 +117,13 @@ func (s *Store) CanaryState() (CanaryInfo, error) {
 	if _, valid := ParseID(id); !ok || !valid {
 		return ci, fmt.Errorf("%s points to %q, not to %s/vN", s.canaryPath(), target, ReleasesDir)
 	}
-	if id != cur {
-		ci.Release = id
+	if id == cur {
+		// No canary: every cohort serves current, whichever link it has.
+		_, err := os.Lstat(s.cohortPath(0))
+		ci.Cohorts = err == nil
+		return ci, nil
 	}
+	ci.Release = id
 	for i := 0; i < Cohorts; i++ {
 		t, err := os.Readlink(s.cohortPath(i))
 		if errors.Is(err, os.ErrNotExist) && i == 0 {
@@ -361,8 +366,12 @@ func (s *Store) followCanary(ci CanaryInfo, cerr error, id string) error {
 		// rather than fail a switch that has happened.
 		return nil
 	}
-	if err := s.endCanary(id); err != nil {
-		return err
+	if ci.Release != "" {
+		if err := s.endCanary(id); err != nil {
+			return err
+		}
+	} else if err := symlink.Replace(s.canaryPath(), ReleasesDir+"/"+id); err != nil {
+		return fmt.Errorf("switching %s to %s: %w", s.canaryPath(), id, err)
 	}
 	if err := s.EnsureCohorts(); err != nil {
 		return err
