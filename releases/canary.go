@@ -119,7 +119,8 @@ func (s *Store) CanaryState() (CanaryInfo, error) {
 	}
 	if id == cur {
 		// No canary: every cohort serves current, whichever link it has.
-		_, err := os.Lstat(s.cohortPath(0))
+		// The last link is the last one EnsureCohorts makes.
+		_, err := os.Lstat(s.cohortPath(Cohorts - 1))
 		ci.Cohorts = err == nil
 		return ci, nil
 	}
@@ -373,8 +374,10 @@ func (s *Store) followCanary(ci CanaryInfo, cerr error, id string) error {
 	} else if err := symlink.Replace(s.canaryPath(), ReleasesDir+"/"+id); err != nil {
 		return fmt.Errorf("switching %s to %s: %w", s.canaryPath(), id, err)
 	}
-	if err := s.EnsureCohorts(); err != nil {
-		return err
+	if !ci.Cohorts {
+		if err := s.EnsureCohorts(); err != nil {
+			return err
+		}
 	}
 	if ci.Release != "" && ci.Release != id {
 		return s.Append(Event{Event: EvCanaryAborted, Release: ci.Release, From: ci.Stable, Who: s.lockWho(),

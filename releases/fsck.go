@@ -142,7 +142,7 @@ func (s *Store) Fsck(ctx context.Context, o FsckOptions) ([]Problem, error) {
 			add(p)
 		}
 	}
-	for _, d := range []string{s.Root, rels, filepath.Join(s.Root, CohortsDir), s.state(), s.state(recordsDir), s.state(manifestsDir), s.state(reportsDir)} {
+	for _, d := range s.tempDirs() {
 		ents, _ := os.ReadDir(d)
 		for _, e := range ents {
 			if !fsatomic.IsTemp(e.Name()) && !strings.HasPrefix(e.Name(), ".tmp-") {

@@ -229,7 +229,7 @@ func (s *Store) recover(who Who) ([]string, error) {
 	// Under the lock no replacement is in flight in these directories.
 	// A temporary file that cannot be removed is harmless: no error here
 	// keeps the store locked.
-	for _, d := range []string{s.Root, rels, s.state(), s.state(recordsDir), s.state(manifestsDir), s.state(reportsDir)} {
+	for _, d := range s.tempDirs() {
 		removed, _ := fsatomic.RemoveTemps(d)
 		removed = append(removed, removeLegacyTemps(d)...)
 		for _, name := range removed {
@@ -252,6 +252,14 @@ func (s *Store) recover(who Who) ([]string, error) {
 		did = append(did, fmt.Sprintf("recorded %s as live (the switch happened, its bookkeeping did not)", cur))
 	}
 	return did, nil
+}
+
+// tempDirs are the directories where writers replace files and links
+// through temporary names: recovery removes what a killed writer left
+// there, and fsck reports it.
+func (s *Store) tempDirs() []string {
+	return []string{s.Root, filepath.Join(s.Root, ReleasesDir), filepath.Join(s.Root, CohortsDir),
+		s.state(), s.state(recordsDir), s.state(manifestsDir), s.state(reportsDir)}
 }
 
 // removeLegacyTemps removes from dir the temporary files of the writers

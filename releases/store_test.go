@@ -242,8 +242,9 @@ func TestRecoverCleansLeftovers(t *testing.T) {
 	os.Chmod(s.Dir("v9"), 0o555)
 	// temporary names of killed replacements: of current, of a record, and
 	// one of the symlink package before fsatomic
-	tmpLink, tmpRec := fsatomic.TempName(CurrentName), fsatomic.TempName(v1+".json")
+	tmpLink, tmpRec, tmpCohort := fsatomic.TempName(CurrentName), fsatomic.TempName(v1+".json"), fsatomic.TempName("07")
 	os.Symlink("releases/v1", filepath.Join(s.Root, tmpLink))
+	os.Symlink("../canary", filepath.Join(s.Root, CohortsDir, tmpCohort)) // a killed canary resize
 	os.WriteFile(filepath.Join(s.state(recordsDir), tmpRec), []byte("{"), 0o644)
 	os.Symlink("releases/v1", filepath.Join(s.Root, ".tmp-link-current.abc"))
 	l.abandon() // as a killed writer does: the lock file still describes it
@@ -254,12 +255,12 @@ func TestRecoverCleansLeftovers(t *testing.T) {
 	}
 	defer l2.Unlock()
 	joined := strings.Join(cleaned, "\n")
-	for _, want := range []string{"staging tree " + st.ID, "release tree v9", ".tmp-link-current", tmpLink, "state/records/" + tmpRec} {
+	for _, want := range []string{"staging tree " + st.ID, "release tree v9", ".tmp-link-current", tmpLink, "state/records/" + tmpRec, "cohorts/" + tmpCohort} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("cleaned report lacks %q:\n%s", want, joined)
 		}
 	}
-	for _, p := range []string{filepath.Join(s.Root, tmpLink), filepath.Join(s.state(recordsDir), tmpRec), filepath.Join(s.Root, ".tmp-link-current.abc")} {
+	for _, p := range []string{filepath.Join(s.Root, tmpLink), filepath.Join(s.state(recordsDir), tmpRec), filepath.Join(s.Root, ".tmp-link-current.abc"), filepath.Join(s.Root, CohortsDir, tmpCohort)} {
 		if _, err := os.Lstat(p); !os.IsNotExist(err) {
 			t.Errorf("%s still there", p)
 		}

@@ -99,7 +99,7 @@ everyone; abort (or rollback) ends it.`,
 			case releases.CheckID(a[0]) == nil:
 				req.ID = a[0]
 			default:
-				r, err := c.deployQuiet(ctx, a[0])
+				r, err := c.sendDeploy(ctx, a[0], false)
 				if err != nil {
 					return nil, err
 				}
@@ -275,7 +275,10 @@ func deployFlags(fs *pflag.FlagSet, o *verbOpts) {
 	provenanceFlags(fs, o)
 }
 
-func (c *cmd) deploy(ctx context.Context, src string, activate bool) (any, error) {
+// sendDeploy deploys (or with activate false, stages) src with the deploy
+// flags that are set, without printing the result; a rejection's report
+// is printed with --json.
+func (c *cmd) sendDeploy(ctx context.Context, src string, activate bool) (*api.DeployResult, error) {
 	prov, err := c.o.provenance()
 	if err != nil {
 		return nil, err
@@ -292,6 +295,14 @@ func (c *cmd) deploy(ctx context.Context, src string, activate bool) (any, error
 	r, err := c.svc.Deploy(ctx, req)
 	if err != nil {
 		c.printRejectedJSON(err)
+		return nil, err
+	}
+	return r, nil
+}
+
+func (c *cmd) deploy(ctx context.Context, src string, activate bool) (any, error) {
+	r, err := c.sendDeploy(ctx, src, activate)
+	if err != nil {
 		return nil, err
 	}
 	if c.g.json {
@@ -348,20 +359,6 @@ func (c *cmd) pin(ctx context.Context, id string, pin bool) (any, error) {
 		} else {
 			fmt.Fprintf(c.env.Stdout, "%s was already %s\n", id, state)
 		}
-	}
-	return r, err
-}
-
-// deployQuiet stages src (canary SOURCE) and returns the result without
-// printing it.
-func (c *cmd) deployQuiet(ctx context.Context, src string) (*api.DeployResult, error) {
-	req := api.DeployRequest{Target: c.target(), Source: src, Wait: c.g.wait}
-	if src == "-" {
-		req.Stream, req.StreamFrom = c.env.Stdin, "stdin"
-	}
-	r, err := c.svc.Deploy(ctx, req)
-	if err != nil {
-		c.printRejectedJSON(err)
 	}
 	return r, err
 }

@@ -77,15 +77,8 @@ func (w *worker) followFleet() {
 	}
 	f := &follower{w: w, site: w.site, b: b, kick: make(chan struct{}, 1)}
 	f.rep = fleet.HostReport{Host: fc.Host, Agent: w.d.version}
-	ctx, cancel := context.WithCancel(w.d.ctx)
+	ctx, cancel := w.context()
 	defer cancel()
-	go func() {
-		select {
-		case <-w.quit:
-		case <-ctx.Done():
-		}
-		cancel()
-	}()
 	if fc.S3Listen {
 		events := make(chan trigger.Event, 16)
 		l := &trigger.Listen{Client: cl.Minio(), Filter: trigger.Filter{Bucket: b.BucketName(), Prefix: b.DesiredKey()}, Logger: log}

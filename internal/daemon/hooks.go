@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -88,14 +87,7 @@ func (w *worker) runHook() {
 	if len(w.triggers) == 0 {
 		return
 	}
-	ctx, cancel := context.WithCancel(w.d.ctx)
-	go func() {
-		select {
-		case <-w.quit:
-		case <-ctx.Done():
-		}
-		cancel()
-	}()
+	ctx, _ := w.context()
 	q := trigger.NewQueue(trigger.QueueOptions{Logger: w.d.log.With("site", w.site.Name),
 		Retry: retryPolicy(w.site.Retry), OnGiveUp: w.gaveUp})
 	f, _ := s3Filter(w.site.Source)

@@ -36,6 +36,7 @@ type siteWatch struct {
 	win  *accesslog.Window
 
 	mu       sync.Mutex
+	ctx      context.Context    // the worker's (start); judges run under it
 	cancel   context.CancelFunc // of the running judge, nil when none
 	st       api.WatchStatus
 	logErr   string
@@ -53,6 +54,14 @@ func newSiteWatch(d *Daemon, s *config.Site) *siteWatch {
 	return &siteWatch{d: d, site: s.Name, cfg: *s.Watch, win: accesslog.NewWindow(2*s.Watch.Window.D() + time.Minute)}
 }
 
+// start follows the log, and runs judges, until ctx (the worker's) ends.
+func (sw *siteWatch) start(ctx context.Context) {
+	sw.mu.Lock()
+	sw.ctx = ctx
+	sw.mu.Unlock()
+	go sw.follow(ctx)
+}
+
 // follow reads the log until ctx ends. A log that cannot be read (not
 // there yet, not a regular file) is retried; status says why meanwhile.
 func (sw *siteWatch) follow(ctx context.Context) {
@@ -67,6 +76,9 @@ func (sw *siteWatch) follow(ctx context.Context) {
 	}
 	log := sw.d.log.With("site", sw.site, "log", sw.cfg.Log)
 	for {
+		sw.mu.Lock()
+		sw.logErr = "" // until Follow fails again
+		sw.mu.Unlock()
 		err := accesslog.Follow(ctx, sw.cfg.Log, accesslog.FollowOptions{Parse: parse, Logger: log}, sw.add)
 		if ctx.Err() != nil {
 			return
@@ -108,8 +120,12 @@ func (sw *siteWatch) add(e accesslog.Entry) {
 	}
 }
 
-// noteSwitch records that id became current at t (for Caddy's log).
+// noteSwitch records that id became current at t, for Caddy's log
+// (nginx's names the release itself).
 func (sw *siteWatch) noteSwitch(id string, t time.Time) {
+	if sw.cfg.Format != "caddy" {
+		return
+	}
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	sw.timeline = append(sw.timeline, switchAt{t, id})
@@ -140,8 +156,12 @@ func (sw *siteWatch) stop(why string) {
 // begin starts judging release (a canary when canary) against baseline
 // from since, replacing a running judge.
 func (sw *siteWatch) begin(release, baseline string, canary bool, since time.Time) {
-	ctx, cancel := context.WithCancel(sw.d.ctx)
 	sw.mu.Lock()
+	base := sw.ctx
+	if base == nil { // a reload made the worker and has not started it yet
+		base = sw.d.ctx
+	}
+	ctx, cancel := context.WithCancel(base)
 	if sw.cancel != nil {
 		sw.cancel()
 	}
@@ -296,6 +316,13 @@ func (d *Daemon) autoCanary(site string) bool {
 // live yet there is no stable cohort: it returns (nil, nil) and the
 // caller activates id instead.
 func (d *Daemon) startCanary(ctx context.Context, site, id string) (*api.CanaryResult, error) {
+	st, err := releases.OpenExisting(d.siteConfig(site).Root)
+	if err != nil {
+		return nil, err
+	}
+	if cur, err := st.Current(); err != nil || cur == "" {
+		return nil, err
+	}
 	local, target := d.cur.Load().local, api.Target{Site: site}
 	res, err := local.Canary(ctx, api.CanaryRequest{Target: target, Action: api.CanaryStart, ID: id, Wait: time.Minute, Reason: "deploy"})
 	if errors.Is(err, releases.ErrCanaryRunning) {
@@ -303,13 +330,6 @@ func (d *Daemon) startCanary(ctx context.Context, site, id string) (*api.CanaryR
 			return nil, fmt.Errorf("aborting the running canary for %s: %w", id, aerr)
 		}
 		res, err = local.Canary(ctx, api.CanaryRequest{Target: target, Action: api.CanaryStart, ID: id, Wait: time.Minute, Reason: "deploy"})
-	}
-	if errors.Is(err, releases.ErrNoRelease) {
-		if st, serr := releases.OpenExisting(d.siteConfig(site).Root); serr == nil {
-			if cur, _ := st.Current(); cur == "" {
-				return nil, nil
-			}
-		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s is staged, but starting it as a canary failed: %w", id, err)

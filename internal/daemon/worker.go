@@ -118,19 +118,25 @@ func (w *worker) start() {
 			go w.followFleet()
 		}
 		if w.watch != nil {
-			ctx, cancel := context.WithCancel(w.d.ctx)
-			go func() {
-				select {
-				case <-w.quit:
-				case <-ctx.Done():
-				}
-				cancel()
-				w.watch.stop("configuration reloaded")
-			}()
-			go w.watch.follow(ctx)
+			ctx, _ := w.context()
+			w.watch.start(ctx)
 		}
 		w.runHook()
 	})
+}
+
+// context returns a context that ends when the worker stops (a reload
+// that remade it) or the daemon shuts down, for the worker's goroutines.
+func (w *worker) context() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(w.d.ctx)
+	go func() {
+		select {
+		case <-w.quit:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	return ctx, cancel
 }
 
 // stop ends the loop after the job it is running (the daemon's context

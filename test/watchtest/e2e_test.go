@@ -68,9 +68,43 @@ func shippedNginx(t *testing.T, root, logPath string) *loadtest.Nginx {
 	return n
 }
 
+// watchedSite starts the agent with one site watching nginx's log
+// (window, max_error_rate 2, and the [site.watch] lines of extra) and
+// nginx from the shipped snippets serving it.
+func watchedSite(t *testing.T, window time.Duration, extra string) (c *client.Client, root, logPath string, ng *loadtest.Nginx) {
+	t.Helper()
+	dir := t.TempDir()
+	root = filepath.Join(dir, "www")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logPath = filepath.Join(dir, "access.log")
+	c = startAgent(t, dir, fmt.Sprintf("[[site]]\nname = \"www\"\nroot = %q\n[site.watch]\nlog = %q\nwindow = \"%s\"\nmax_error_rate = 2\n%s",
+		root, logPath, window, extra))
+	return c, root, logPath, shippedNginx(t, root, logPath)
+}
+
+// checkClients fails the test for what no client may see: an error on a
+// page other than the broken releases' missing /docs/a.html and
+// /docs/b.html (and the mix's missing pages), a failed asset, a mixed
+// page.
+func checkClients(t *testing.T, r *Result) {
+	t.Helper()
+	s := r.Summarize(time.Time{}, time.Time{})
+	for path, n := range s.PageErrors {
+		if path != "/docs/a.html" && path != "/docs/b.html" {
+			t.Errorf("%d errors on %s, which every release has", n, path)
+		}
+	}
+	if s.Mixed != 0 || s.Assets != 0 {
+		t.Errorf("%d mixed page loads, %d failed assets", s.Mixed, s.Assets)
+	}
+	t.Logf("replay: %d page loads, %d of missing pages, page errors by path %v, pages by release %v", s.PageLoads, s.Missing, s.PageErrors, s.Releases)
+}
+
 // startAgent runs release-agent with the configuration body (after a
 // [daemon] section with the control socket) and returns its client.
-func startAgent(t *testing.T, dir, body string) (*client.Client, *testenv.SyncBuffer) {
+func startAgent(t *testing.T, dir, body string) *client.Client {
 	t.Helper()
 	agent, _ := testenv.Binaries(t)
 	sock := filepath.Join(dir, "control.sock")
@@ -97,7 +131,7 @@ func startAgent(t *testing.T, dir, body string) (*client.Client, *testenv.SyncBu
 		_, err := c.Ping(context.Background())
 		return err == nil
 	})
-	return c, stderr
+	return c
 }
 
 // waitUntil polls cond every 50ms until it holds, failing the test after d.
@@ -183,21 +217,8 @@ func theMix(base string, d time.Duration) Config {
 //   - A healthy release passes and stays.
 //   - A release deployed with too little traffic is not judged, and stays.
 func TestWatchRollsBackWhatUsersSee(t *testing.T) {
-	dir := t.TempDir()
-	root := filepath.Join(dir, "www")
-	os.Mkdir(root, 0o755)
-	logPath := filepath.Join(dir, "access.log")
 	const window = 10 * time.Second
-	c, _ := startAgent(t, dir, fmt.Sprintf(`[[site]]
-name = "www"
-root = %q
-[site.watch]
-log = %q
-window = "%s"
-min_requests = 300
-max_error_rate = 2
-`, root, logPath, window))
-	ng := shippedNginx(t, root, logPath)
+	c, root, _, ng := watchedSite(t, window, "min_requests = 300\n")
 	deploy(t, c, release(t, "v1", false))
 
 	ctx, stop := context.WithCancel(context.Background())
@@ -251,16 +272,7 @@ max_error_rate = 2
 	<-done
 	// What the clients saw: v3's broken pages while it was live, and
 	// nothing else but the missing pages and v3's broken pages.
-	s := traffic.Summarize(time.Time{}, time.Time{})
-	for path, n := range s.PageErrors {
-		if path != "/docs/a.html" && path != "/docs/b.html" {
-			t.Errorf("%d errors on %s, which every release has", n, path)
-		}
-	}
-	if s.Mixed != 0 || s.Assets != 0 {
-		t.Errorf("%d mixed page loads, %d failed assets", s.Mixed, s.Assets)
-	}
-	t.Logf("replay: %d page loads, %d of missing pages, errors by path %v, by release %v", s.PageLoads, s.Missing, s.PageErrors, s.Releases)
+	checkClients(t, traffic)
 
 	// No traffic: not judged, never rolled back by guess.
 	deploy(t, c, release(t, "v4", true))
@@ -303,23 +315,8 @@ func logShare(t *testing.T, path string, from, to time.Time) map[string]int {
 //     bad canary's missing pages (and the mix's missing ones) or a mixed
 //     page.
 func TestAutomaticCanary(t *testing.T) {
-	dir := t.TempDir()
-	root := filepath.Join(dir, "www")
-	os.Mkdir(root, 0o755)
-	logPath := filepath.Join(dir, "access.log")
 	const window = 20 * time.Second
-	c, _ := startAgent(t, dir, fmt.Sprintf(`[[site]]
-name = "www"
-root = %q
-[site.watch]
-log = %q
-window = "%s"
-min_requests = 100
-max_error_rate = 2
-canary = "auto"
-canary_percent = 10
-`, root, logPath, window))
-	ng := shippedNginx(t, root, logPath)
+	c, root, logPath, ng := watchedSite(t, window, "min_requests = 100\ncanary = \"auto\"\ncanary_percent = 10\n")
 	if res := deploy(t, c, release(t, "v1", false)); !res.Activated || res.Canary != nil {
 		t.Fatalf("the first release is activated (no stable cohort yet): %+v", res)
 	}
@@ -386,18 +383,8 @@ canary_percent = 10
 	wg.Wait()
 	// Clients: every page load of a visitor is one release (its assets
 	// too: no mixed page), and the only errors are v3's missing pages.
-	for _, r := range []*Result{visitors, regulars} {
-		s := r.Summarize(time.Time{}, time.Time{})
-		for path, n := range s.PageErrors {
-			if path != "/docs/a.html" && path != "/docs/b.html" {
-				t.Errorf("%d errors on %s, which every release has", n, path)
-			}
-		}
-		if s.Mixed != 0 || s.Assets != 0 {
-			t.Errorf("%d mixed page loads, %d failed assets", s.Mixed, s.Assets)
-		}
-		t.Logf("replay: %d page loads, by release %v, page errors %v", s.PageLoads, s.Releases, s.PageErrors)
-	}
+	checkClients(t, visitors)
+	checkClients(t, regulars)
 	// The regulars kept their cohort while each canary ran.
 	for _, phase := range [][2]time.Time{{event(t, c, releases.EvCanaryStarted, "v2").Time, promoted.Time}, {started.Time, shareEnd}} {
 		for i, loads := range regulars.Clients {
