@@ -188,22 +188,28 @@ url = %q
 	}
 	all.mu.Unlock()
 
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", mport))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{
+	// The sender counts a notification once the endpoint's answer is
+	// back, which may be just after the endpoint has recorded it.
+	want := []string{
 		`release_agent_notifications_sent_total{endpoint="notify[1]",event="rollback"} 2`,
 		`release_agent_notifications_sent_total{endpoint="notify[2]",event="deploy"} 2`,
 		`release_agent_notifications_sent_total{endpoint="notify[2]",event="failed"} 1`,
 		`release_agent_notifications_dropped_total{endpoint="notify[2]",event="deploy"} 0`,
-	} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("metrics lack %q", want)
-		}
 	}
+	poll(t, "the notification counters "+strings.Join(want, ", "), func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", mport))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, w := range want {
+			if !strings.Contains(string(body), w) {
+				return false
+			}
+		}
+		return true
+	})
 	poll(t, "a health check request in the log", func() bool { return strings.Contains(stderr.String(), `msg="health check request"`) })
 }
 
